@@ -1,0 +1,1 @@
+"""One module per baseline method, each built on bcvlr's blocks."""

@@ -1,0 +1,90 @@
+"""The `bcvlr` command. Each subcommand is a thin call into the package; heavy imports are lazy
+so that `bcvlr --help` and config errors come back fast."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable
+
+from bcvlr.tasks import SUITES
+
+
+class CliError(Exception):
+    """A user error: printed without a traceback, exit status 2."""
+
+
+def _cmd_tasks(args: argparse.Namespace) -> None:
+    from bcvlr.tasks import registry_json, tasks_of
+
+    if args.json:
+        print(registry_json(args.suite))
+        return
+    rows = tasks_of(args.suite)
+    header = f"{'task':<24} {'suite':<9} {'budget':>8} {'unit':<9} {'actions':<14} {'ep len':>6} {'expert':>7}"
+    print(header)
+    print("-" * len(header))
+    for t in rows:
+        acts = f"{t.action_space.kind[:4]}({t.action_space.size})"
+        expert = "-" if t.expert_score is None else f"{t.expert_score:g}"
+        print(
+            f"{t.name:<24} {t.suite:<9} {t.budget:>8} {t.budget_unit:<9} {acts:<14} "
+            f"{t.episode_length:>6} {expert:>7}"
+        )
+
+
+def _lazy(target: str) -> Callable[[argparse.Namespace], None]:
+    """`module:function`, imported only when the subcommand runs."""
+
+    def call(args: argparse.Namespace) -> None:
+        import importlib
+
+        module, func = target.split(":")
+        getattr(importlib.import_module(module), func)(args)
+
+    return call
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="bcvlr", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("tasks", help="print the task registry")
+    p.add_argument("--suite", choices=SUITES)
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.set_defaults(func=_cmd_tasks)
+
+    p = sub.add_parser("demo", help="step every task of a suite with random actions (a short real demo)")
+    p.add_argument("--suite", choices=SUITES, action="append", help="default: all suites")
+    p.add_argument("--steps", type=int, default=50)
+    p.add_argument("--out", default="results/demo", help="where frames and a summary are written")
+    p.set_defaults(func=_lazy("bcvlr.envs.demo:main"))
+
+    p = sub.add_parser("import-videos", help="convert a third-party expert-video dataset")
+    p.add_argument("--format", required=True, choices=["lapo"])
+    p.add_argument("--src", required=True, help="source folder (LAPO: expert_data/<game>)")
+    p.add_argument("--task", required=True)
+    p.add_argument("--out", required=True, help="dataset folder to write")
+    p.add_argument("--split", default="train", choices=["train", "test"])
+    p.set_defaults(func=_lazy("bcvlr.data.lapo:main"))
+
+    p = sub.add_parser("validate-videos", help="check a video dataset and print its manifest")
+    p.add_argument("path")
+    p.add_argument("--task", help="fail unless the dataset is for this task")
+    p.set_defaults(func=_lazy("bcvlr.data.dataset:validate_main"))
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        args.func(args)
+    except CliError as e:
+        print(f"bcvlr {args.command}: error: {e}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

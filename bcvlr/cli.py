@@ -54,7 +54,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.set_defaults(func=_cmd_tasks)
 
-    p = sub.add_parser("demo", help="step every task of a suite with random actions (a short real demo)")
+    p = sub.add_parser(
+        "demo", help="step every task of a suite with random actions (a short real demo)"
+    )
     p.add_argument("--suite", choices=SUITES, action="append", help="default: all suites")
     p.add_argument("--steps", type=int, default=50)
     p.add_argument("--out", default="results/demo", help="where frames and a summary are written")

@@ -1,0 +1,89 @@
+"""Environments: one vectorised interface over Procgen, DMC and Metaworld.
+
+env = make("reacher_hard", num_envs=1, seed=0)        # full view, for evaluation/RL
+learner_env = make_reward_free("reacher_hard", 1, 0)  # what video imitation may see
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from bcvlr.envs.base import (
+    EpisodeStats,
+    FrameStackVecEnv,
+    ObsStep,
+    RewardFreeEnv,
+    Step,
+    VecEnv,
+)
+from bcvlr.envs.render import RenderSettings
+from bcvlr.tasks import Task, get_task
+
+__all__ = ["EpisodeStats", "ObsStep", "RenderSettings", "RewardFreeEnv", "Step", "VecEnv",
+           "default_render_settings", "env_seeds", "make", "make_reward_free"]  # fmt: skip
+
+
+def env_seeds(seed: int, num_envs: int) -> list[int]:
+    """Independent, reproducible per-env seeds derived from one run seed."""
+    children = np.random.SeedSequence(seed).spawn(num_envs)
+    return [int(c.generate_state(1)[0] % (2**31 - 1)) for c in children]
+
+
+def default_render_settings(task: Task | str) -> RenderSettings | None:
+    task = get_task(task) if isinstance(task, str) else task
+    if task.suite == "dmc":
+        from bcvlr.envs import dmc
+
+        return dmc.default_render_settings(task)
+    if task.suite == "metaworld":
+        from bcvlr.envs import metaworld
+
+        return metaworld.default_render_settings()
+    return None
+
+
+def make(
+    task: Task | str,
+    num_envs: int | None = None,
+    seed: int = 0,
+    render: RenderSettings | None = None,
+    processes: bool = False,
+    **suite_kwargs,
+) -> VecEnv:
+    """N parallel, seeded copies of ``task``. ``num_envs`` defaults to the registry's (64 for
+    Procgen, 1 otherwise); ``processes`` runs MuJoCo envs one per subprocess."""
+    task = get_task(task) if isinstance(task, str) else task
+    n = task.num_envs if num_envs is None else num_envs
+    if n < 1:
+        raise ValueError(f"num_envs must be >= 1, got {n}")
+    if task.suite == "procgen":
+        if render is not None:
+            raise ValueError("procgen renders its own 64x64 frames; render settings do not apply")
+        from bcvlr.envs.procgen import ProcgenVecEnv
+
+        return ProcgenVecEnv(task, n, seed, **suite_kwargs)
+    render = render or default_render_settings(task)
+    seeds = env_seeds(seed, n)
+    if task.suite == "dmc":
+        from functools import partial
+
+        from bcvlr.envs.dmc import DMCEnv
+
+        makers = [partial(DMCEnv, task, s, render, **suite_kwargs) for s in seeds]
+        renderer = "dm_control"
+    else:
+        from functools import partial
+
+        from bcvlr.envs.metaworld import MetaworldEnv
+
+        makers = [partial(MetaworldEnv, task, s, render, **suite_kwargs) for s in seeds]
+        renderer = "mujoco.Renderer"
+    import mujoco
+
+    settings = render.to_dict(renderer) | {"mujoco": mujoco.__version__}
+    return FrameStackVecEnv(task, makers, (3, render.height, render.width), settings, processes)
+
+
+def make_reward_free(task: Task | str, num_envs: int | None = None, seed: int = 0,
+                     **kwargs) -> RewardFreeEnv:  # fmt: skip
+    return RewardFreeEnv(make(task, num_envs, seed, **kwargs))

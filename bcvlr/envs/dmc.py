@@ -14,11 +14,11 @@ URLB_TASKS = {"cheetah/run_backward"}
 
 def default_render_settings(task: Task) -> RenderSettings:
     domain = task.sim_id.split("/")[0]
-    if domain == "jaco":
-        camera: str | int = "front_close"  # URLB's pixel camera for jaco
-    else:
-        camera = 2 if domain == "quadruped" else 0  # DrQv2's choice
-    return RenderSettings(camera=camera)
+    if domain in URLB_DOMAINS or task.sim_id in URLB_TASKS:
+        from bcvlr.envs import urlb
+
+        return RenderSettings(camera=urlb.camera_for(task.sim_id))
+    return RenderSettings(camera=2 if domain == "quadruped" else 0)  # DrQv2's choice
 
 
 def _flat_state(observation) -> np.ndarray:

@@ -1,0 +1,33 @@
+import json
+import subprocess
+import sys
+
+from bcvlr.cli import main
+
+
+def test_tasks_json_lists_29(capsys):
+    assert main(["tasks", "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    suites = [r["suite"] for r in rows]
+    assert (len(rows), suites.count("procgen"), suites.count("dmc"), suites.count("metaworld")) == (
+        29, 16, 9, 4)  # fmt: skip
+
+
+def test_tasks_table_by_suite(capsys):
+    assert main(["tasks", "--suite", "metaworld"]) == 0
+    out = capsys.readouterr().out
+    assert "metaworld_drawer_open" in out and "coinrun" not in out
+
+
+def test_console_script_installed_and_rejects_bad_suite():
+    proc = subprocess.run([sys.executable, "-m", "bcvlr.cli", "tasks", "--suite", "atari"],
+                          capture_output=True, text=True)  # fmt: skip
+    assert proc.returncode == 2
+    assert "invalid choice: 'atari'" in proc.stderr
+
+
+def test_demo_runs_real_simulators(tmp_path, capsys):
+    assert main(["demo", "--suite", "dmc", "--steps", "3", "--out", str(tmp_path)]) == 0
+    assert (tmp_path / "frames.png").stat().st_size > 10_000
+    lines = (tmp_path / "demo.csv").read_text().splitlines()
+    assert len(lines) == 1 + 9

@@ -62,6 +62,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default="results/demo", help="where frames and a summary are written")
     p.set_defaults(func=_lazy("bcvlr.envs.demo:main"))
 
+    p = sub.add_parser("train-expert", help="train (or record) the expert that makes a task's videos")
+    p.add_argument("--task", required=True)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", required=True, help="expert directory to write (resumes if present)")
+    p.add_argument("--kind", help="expert kind (default per suite: ppo, ddpg_states, scripted)")
+    p.add_argument("--config", help="YAML file of hyper-parameter overrides")
+    p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override one setting")
+    p.add_argument("--no-progress", action="store_true")
+    p.set_defaults(func=_lazy("bcvlr.experts.train:main"))
+
     p = sub.add_parser("import-videos", help="convert a third-party expert-video dataset")
     p.add_argument("--format", required=True, choices=["lapo"])
     p.add_argument("--src", required=True, help="source folder (LAPO: expert_data/<game>)")
@@ -74,6 +84,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("path")
     p.add_argument("--task", help="fail unless the dataset is for this task")
     p.set_defaults(func=_lazy("bcvlr.data.dataset:validate_main"))
+
+    p = sub.add_parser("aggregate", help="check every run directory and collect them in one CSV")
+    p.add_argument("--runs", action="append", help="runs root (repeatable; default results/runs)")
+    p.add_argument("--out", default="results/aggregate.csv")
+    p.add_argument("--skip-invalid", action="store_true", help="report bad runs, do not fail")
+    p.set_defaults(func=_lazy("bcvlr.results.aggregate:main"))
+
+    p = sub.add_parser("report", help="paper tables, rliable statistics and figures from runs")
+    p.add_argument("--runs", action="append", help="runs root (repeatable; default results/runs)")
+    p.add_argument("--out", default="results/report")
+    p.add_argument("--seeds", type=int, default=3, help="seeds expected per cell (for gaps)")
+    p.add_argument("--reps", type=int, default=2000, help="bootstrap replications")
+    p.add_argument("--rng-seed", type=int, default=0, help="seed of the bootstrap")
+    p.add_argument("--skip-invalid", action="store_true", help="report bad runs, do not fail")
+    p.add_argument("--no-figures", action="store_true")
+    p.set_defaults(func=_lazy("bcvlr.report.main:main"))
     return parser
 
 

@@ -1,0 +1,66 @@
+"""`bcvlr train-expert` and loading a trained expert.
+
+An expert directory holds ``expert.json`` (kind, module, task, seed, final score) and the files
+its module needs (weights). The RL experts are the baselines' agents: PPO for Procgen, the
+DDPG/DrQv2 agent (from states by default) for DMC; Metaworld uses the scripted policies.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+
+from bcvlr.tasks import Task, get_task
+
+EXPERT_JSON = "expert.json"
+# suite -> {kind: module providing train_expert(...) and load_expert(...)}
+TRAINERS = {
+    "procgen": {"ppo": "baselines.ppo"},
+    "dmc": {"ddpg_states": "baselines.drqv2", "drqv2_pixels": "baselines.drqv2"},
+    "metaworld": {"scripted": "bcvlr.experts.scripted", "drqv2_pixels": "baselines.drqv2"},
+}
+DEFAULT_KIND = {"procgen": "ppo", "dmc": "ddpg_states", "metaworld": "scripted"}
+
+
+class Expert(Protocol):
+    uses_states: bool  # acts on env.states() rather than on frames
+
+    def act(self, inputs: np.ndarray, deterministic: bool = True) -> np.ndarray: ...
+
+
+def main(args: argparse.Namespace) -> None:
+    from bcvlr.cli import CliError
+
+    task = get_task(args.task)
+    kind = args.kind or DEFAULT_KIND[task.suite]
+    if kind not in TRAINERS[task.suite]:
+        raise CliError(f"expert kind {kind!r} is not available for {task.suite} tasks; "
+                       f"choose from {', '.join(TRAINERS[task.suite])}")  # fmt: skip
+    module = importlib.import_module(TRAINERS[task.suite][kind])
+    module.train_expert(task, kind=kind, seed=args.seed, out=Path(args.out),
+                        config_file=args.config, overrides=args.set or [],
+                        progress=not args.no_progress)  # fmt: skip
+
+
+def write_expert_json(out: Path, task: Task, kind: str, module: str, seed: int, **extra) -> None:
+    from bcvlr.results.rundir import atomic_write_json
+
+    atomic_write_json(out / EXPERT_JSON, {"task": task.name, "kind": kind, "module": module,
+                                          "seed": seed, **extra})  # fmt: skip
+
+
+def load_expert(path: str | Path, task: Task | None = None) -> Expert:
+    path = Path(path)
+    try:
+        meta = json.loads((path / EXPERT_JSON).read_text())
+    except FileNotFoundError:
+        raise FileNotFoundError(f"{path}: no {EXPERT_JSON}; train one with `bcvlr train-expert`"
+                                ) from None  # fmt: skip
+    if task is not None and meta["task"] != task.name:
+        raise ValueError(f"{path}: expert is for {meta['task']!r}, not {task.name!r}")
+    return importlib.import_module(meta["module"]).load_expert(path, meta)

@@ -62,7 +62,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default="results/demo", help="where frames and a summary are written")
     p.set_defaults(func=_lazy("bcvlr.envs.demo:main"))
 
-    p = sub.add_parser("train-expert", help="train (or record) the expert that makes a task's videos")
+    p = sub.add_parser("run", help="one run of one method on one task and seed")
+    p.add_argument("--method", required=True)
+    p.add_argument("--task", required=True)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--config", help="YAML file of hyper-parameter overrides")
+    p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override one setting")
+    p.add_argument("--videos", help="expert-video dataset (video-imitation methods)")
+    p.add_argument("--budget", type=int, help="interaction budget (default: the task's)")
+    p.add_argument("--runs-root", default="results/runs")
+    p.add_argument("--no-progress", action="store_true")
+    p.set_defaults(func=_lazy("bcvlr.run.cli:main"))
+
+    p = sub.add_parser(
+        "train-expert", help="train (or record) the expert that makes a task's videos"
+    )
     p.add_argument("--task", required=True)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", required=True, help="expert directory to write (resumes if present)")
@@ -106,9 +120,19 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    from bcvlr.config import ConfigError
+    from bcvlr.tasks import UnknownTaskError
+
+    user_errors: tuple[type[Exception], ...] = (CliError, ConfigError, UnknownTaskError)
+    try:
+        from bcvlr.data.errors import DatasetError
+
+        user_errors += (DatasetError,)
+    except ImportError:
+        pass
     try:
         args.func(args)
-    except CliError as e:
+    except user_errors as e:
         print(f"bcvlr {args.command}: error: {e}", file=sys.stderr)
         return 2
     return 0

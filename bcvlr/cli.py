@@ -86,6 +86,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=_lazy("bcvlr.experts.train:main"))
 
+    p = sub.add_parser("collect-videos", help="roll an expert out and write its video dataset")
+    p.add_argument("--task", required=True)
+    p.add_argument("--expert", required=True, help="expert directory (from train-expert)")
+    p.add_argument("--steps", type=int, help="transitions to collect (default per suite)")
+    p.add_argument("--out", required=True, help="dataset folder (resumes if present)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--chunk-frames", type=int)
+    p.add_argument("--no-progress", action="store_true")
+    p.set_defaults(func=_lazy("bcvlr.experts.collect:main"))
+
     p = sub.add_parser("import-videos", help="convert a third-party expert-video dataset")
     p.add_argument("--format", required=True, choices=["lapo"])
     p.add_argument("--src", required=True, help="source folder (LAPO: expert_data/<game>)")

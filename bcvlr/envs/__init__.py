@@ -16,8 +16,12 @@ from bcvlr.envs.base import (
     Step,
     VecEnv,
 )
-from bcvlr.envs.render import RenderSettings
+from bcvlr.envs.render import RenderSettings, ensure_headless_gl
 from bcvlr.tasks import Task, get_task
+
+# Before anything imports mujoco (metaworld, dm_control, the scripted policies): it picks its GL
+# backend once, at import.
+ensure_headless_gl()
 
 __all__ = ["EpisodeStats", "ObsStep", "RenderSettings", "RewardFreeEnv", "Step", "VecEnv",
            "default_render_settings", "env_seeds", "make", "make_reward_free"]  # fmt: skip

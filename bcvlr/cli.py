@@ -74,6 +74,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=_lazy("bcvlr.run.cli:main"))
 
+    from bcvlr.method.cli import add_parsers as add_bcvlr_parsers
+
+    add_bcvlr_parsers(sub)
+
     p = sub.add_parser(
         "train-expert", help="train (or record) the expert that makes a task's videos"
     )

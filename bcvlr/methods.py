@@ -13,6 +13,7 @@ import importlib
 from types import ModuleType
 
 METHODS: dict[str, str] = {
+    "bcvlr": "bcvlr.method.bcvlr",
     "ppo": "baselines.ppo",
     "drqv2": "baselines.drqv2",
 }

@@ -1,0 +1,108 @@
+"""An online replay of the agent's own reward-free interaction, sampled as windows of
+consecutive observations with the real action of their last transition:
+(o_t, o_t+1, a_t), or (o_t-1, o_t, o_t+1, a_t) for a three-frame inverse dynamics model.
+
+One ring buffer per parallel env keeps each env's frames consecutive. An entry holds the
+observation, the action taken from it and whether the next entry is its successor; the last
+observation of an episode (``final_obs``) is stored as an entry without successor, so windows
+never cross an episode end.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from bcvlr.tasks import ActionSpace
+
+
+class WindowReplay:
+    def __init__(self, capacity: int, num_envs: int, obs_shape: tuple[int, ...],
+                 action_space: ActionSpace, seed: int = 0):  # fmt: skip
+        per_env = capacity // num_envs
+        if per_env < 4:
+            raise ValueError(f"capacity {capacity} is too small for {num_envs} envs")
+        self.num_envs, self.per_env = num_envs, per_env
+        self.obs = np.zeros((num_envs, per_env, *obs_shape), np.uint8)
+        adim = () if action_space.is_discrete else (action_space.size,)
+        self.act = np.zeros((num_envs, per_env, *adim),
+                            np.int64 if action_space.is_discrete else np.float32)  # fmt: skip
+        self.has_next = np.zeros((num_envs, per_env), bool)
+        self.pos = np.zeros(num_envs, np.int64)  # next write index per env
+        self.count = np.zeros(num_envs, np.int64)  # entries written per env (unbounded)
+        self.transitions = 0
+        self._rng = np.random.default_rng(seed)
+        self._pending: np.ndarray | None = None  # current obs of each env, not yet stored
+
+    def __len__(self) -> int:
+        return int(np.minimum(self.count, self.per_env).sum())
+
+    def _put(self, env: int, obs: np.ndarray, action, has_next: bool) -> None:
+        p = self.pos[env]
+        self.obs[env, p] = obs
+        if action is not None:
+            self.act[env, p] = action
+        self.has_next[env, p] = has_next
+        self.pos[env] = (p + 1) % self.per_env
+        self.count[env] += 1
+
+    def start(self, obs: np.ndarray) -> None:
+        """The observations the envs start from (after reset)."""
+        self._pending = obs.copy()
+
+    def add(self, actions: np.ndarray, next_obs: np.ndarray, done: np.ndarray,
+            final_obs: np.ndarray | None) -> None:  # fmt: skip
+        """One vectorised step: ``actions`` taken from the pending observations led to
+        ``next_obs`` (the first of a new episode where ``done``)."""
+        assert self._pending is not None, "call start() first"
+        for i in range(self.num_envs):
+            if not done[i]:
+                self._put(i, self._pending[i], actions[i], True)
+                self.transitions += 1
+            elif final_obs is not None:
+                self._put(i, self._pending[i], actions[i], True)
+                self._put(i, final_obs[i], None, False)
+                self.transitions += 1
+            else:  # no terminal frame (procgen): the last action has no observed outcome
+                self._put(i, self._pending[i], actions[i], False)
+        self._pending = next_obs.copy()
+
+    def sample(self, batch: int, window: int = 2) -> tuple[np.ndarray, np.ndarray]:
+        """(obs (B, window, *obs_shape), action of the last transition (B, ...))."""
+        sizes = np.minimum(self.count, self.per_env)
+        starts_per_env = np.maximum(sizes - (window - 1), 0)
+        if starts_per_env.sum() == 0:
+            raise ValueError("the replay holds no window yet")
+        envs = np.empty(batch, np.int64)
+        offs = np.empty(batch, np.int64)
+        filled = 0
+        p = starts_per_env / starts_per_env.sum()
+        for _ in range(1000):  # rejection sampling: most candidate windows are valid
+            e = self._rng.choice(self.num_envs, size=2 * batch, p=p)
+            o = (self._rng.random(2 * batch) * starts_per_env[e]).astype(np.int64)
+            # offset 0 is the oldest entry still held
+            oldest = np.where(self.count[e] > self.per_env, self.pos[e], 0)
+            idx = (oldest[:, None] + o[:, None] + np.arange(window - 1)) % self.per_env
+            ok = self.has_next[e[:, None], idx].all(axis=1)
+            take = min(int(ok.sum()), batch - filled)
+            envs[filled : filled + take] = e[ok][:take]
+            offs[filled : filled + take] = ((oldest + o) % self.per_env)[ok][:take]
+            filled += take
+            if filled == batch:
+                break
+        else:
+            raise ValueError("could not sample enough windows: episodes shorter than the window?")
+        idx = (offs[:, None] + np.arange(window)) % self.per_env
+        obs = self.obs[envs[:, None], idx]
+        return obs, self.act[envs, idx[:, -2]]
+
+    def state_dict(self) -> dict:
+        return {k: getattr(self, k) for k in ("obs", "act", "has_next", "pos", "count",
+                                               "transitions")} | {
+            "rng": self._rng.bit_generator.state, "pending": self._pending}  # fmt: skip
+
+    def load_state_dict(self, state: dict) -> None:
+        for k in ("obs", "act", "has_next", "pos", "count"):
+            getattr(self, k)[...] = np.asarray(state[k])
+        self.transitions = int(state["transitions"])
+        self._rng.bit_generator.state = state["rng"]
+        self._pending = state["pending"]

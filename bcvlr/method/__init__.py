@@ -1,0 +1,1 @@
+"""BCV-LR, the method the suite exists for."""

@@ -1,0 +1,704 @@
+"""BCV-LR: Behavior Cloning from Videos via Latent Representations (NeurIPS 2025).
+
+Read top to bottom, this file is Algorithm 1 of the paper:
+
+  offline  1. pretrain_features        f (+ momentum f') on video frames        eq. 1 / eqs. 5-10
+           2. pretrain_latent_actions  IDM p (+VQ) and world model w on f       eq. 2
+  online   3. online                   latent-BC warm-up of pi, then cycles of
+                                         collect with d(pi(f(o)))  (first cycle random)
+                                         finetune p, d (and w) on the replay       eq. 3
+                                         behaviour-clone pi on video latents        eq. 4
+
+Each stage checkpoints atomically and resumes after a kill. Hyper-parameters are the paper's
+Tables 11 (Procgen) and 12 (DMC; Metaworld shares them) in config/bcvlr/*.yaml; every place
+where the authors' code differs is an option (docs/fidelity.md).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from bcvlr.data import VideoDataset, WindowSampler
+from bcvlr.data.window_replay import WindowReplay
+from bcvlr.envs import make_reward_free
+from bcvlr.nets.augment import RandomShift
+from bcvlr.nets.features import FeatureEncoder
+from bcvlr.nets.impala import ImpalaCNN
+from bcvlr.nets.mlp import mlp, trunk
+from bcvlr.nets.ssl import CurlContrastive, PrototypeTemporal, ReconstructionDecoder, soft_update
+from bcvlr.nets.unet import WorldModelUNet
+from bcvlr.nets.vq import VectorQuantizer
+from bcvlr.run.stage import Stage, completed_artifact
+from bcvlr.tasks import Task
+
+SUITES = ("procgen", "dmc", "metaworld")
+NEEDS_VIDEOS = True
+CONFIG_DIR = Path(__file__).resolve().parents[2] / "config" / "bcvlr"
+
+
+# ---------------------------------------------------------------------------------------------
+# Configuration (defaults are placeholders; config/bcvlr/{suite}.yaml holds the paper's values)
+# ---------------------------------------------------------------------------------------------
+@dataclass
+class FeatureConfig:
+    # eq. 1 with reconstruction (Procgen), prototypes eqs. 5-10 (DMC), contrastive (Metaworld)
+    objective: Literal["contrastive_recon", "prototype", "contrastive"] = "prototype"
+    encoder: Literal["conv", "impala"] = "conv"
+    channels: int = 32
+    updates: int = 50_000
+    batch_size: int = 512
+    lr: float = 1e-4
+    shift_pad: int = 4
+    recon_alpha: float = 0.1
+    ema_tau: float = 0.05  # momentum: f' <- tau f + (1 - tau) f'
+    ema_every: int = 2
+    proj_dim: int = 128
+    predictor_hidden: int = 512
+    num_prototypes: int = 512
+    temperature: float = 0.1
+    sinkhorn_iters: int = 3
+    # A hook for an off-the-shelf encoder: a file holding a FeatureEncoder state_dict (or a
+    # features.pt of this stage) used instead of pretraining.
+    pretrained_encoder: str | None = None
+
+
+@dataclass
+class LatentActionConfig:
+    window: int = 2  # (o_t, o_t+1) continuous; (o_t-1, o_t, o_t+1) discrete
+    updates: int = 50_000
+    batch_size: int = 128
+    idm_lr: float = 3e-4
+    wm_lr: float = 3e-4
+    grad_clip: float = 2.0
+    latent_dim: int = 128
+    vq_codebooks: int = 2
+    vq_positions: int = 4
+    vq_embeddings: int = 64
+    vq_decay: float = 0.999
+    vq_commitment: float = 0.05
+    idm_channels: tuple[int, ...] = (64, 128, 128)
+    idm_hidden: int = 256
+    wm_base_channels: int = 24
+    # The authors' world model squashes its output with tanh/2; the paper states no bound.
+    wm_bounded_output: bool = False
+
+
+@dataclass
+class OnlineConfig:
+    bc_warmup_updates: int = 60_000  # paper; the authors' code uses 20k
+    num_envs: int = 1
+    cycle_steps: int = 1000  # policy steps per env per cycle (F_ft)
+    random_first_cycle: bool = True
+    ft_updates: int | None = None  # fixed U_ft; None: ft_epochs passes over the replay
+    ft_epochs: float = 2.0
+    ft_batch_size: int = 512
+    decoder_lr: float = 1e-3
+    idm_ft_lr: float = 1e-3
+    beta: float = 1e-5
+    wm_ft: Literal["frozen", "finetune"] = "finetune"
+    wm_ft_lr: float = 1e-5
+    bc_updates: int = 1000
+    bc_batch_size: int = 128
+    policy_lr: float = 1e-3
+    decoder_hidden: tuple[int, ...] = (192, 128, 64)
+    policy_hidden: int = 1024
+    policy_trunk: int = 50
+    policy_channels: tuple[int, ...] = (64, 128, 128)  # discrete policy's IMPALA stack
+    explore_std: float = 0.5
+    replay_capacity: int = 100_000
+    checkpoint_every_cycles: int = 5
+    # The authors' continuous code labels BC batches with the IDM in train mode, so VQ EMA and
+    # BatchNorm statistics drift during BC; eval mode is the default.
+    idm_mode_in_bc: Literal["eval", "train"] = "eval"
+    # Offline decoding (Table 10): finetune p, d and clone pi on N action-labelled expert
+    # transitions instead of interacting (0 = the online method).
+    offline_labelled: int = 0
+
+
+@dataclass
+class Config:
+    features: FeatureConfig = field(default_factory=FeatureConfig)
+    latent_actions: LatentActionConfig = field(default_factory=LatentActionConfig)
+    online: OnlineConfig = field(default_factory=OnlineConfig)
+    # Ablations of Fig. 4: without latent features / latent-action pretraining / finetuning.
+    variant: Literal["full", "wo_lf", "wo_la", "wo_ft"] = "full"
+    # Table 8: the encoder stays frozen, or is finetuned through L_la or through L_ft.
+    encoder_training: Literal["frozen", "la", "ft"] = "frozen"
+    budget: int | None = None  # interaction budget in the task's unit (None: the registry's)
+    checkpoint_every: int = 1000  # pretraining updates between checkpoints
+    device: str = "auto"
+
+    def validate(self) -> None:
+        if self.latent_actions.window not in (2, 3):
+            raise ValueError("latent_actions.window must be 2 or 3")
+        if self.variant == "wo_lf" and self.encoder_training == "frozen":
+            # w/o lf trains the encoder through the other objectives (Section 4.4)
+            self.encoder_training = "ft"
+
+
+def default_config(task: Task) -> dict:
+    """The paper's hyper-parameters for the task's suite, with the per-task overrides of the
+    captions of Tables 11 and 12."""
+    import yaml
+
+    data = yaml.safe_load((CONFIG_DIR / f"{task.suite}.yaml").read_text())
+    overrides = data.pop("task_overrides", {}) or {}
+    for pattern, section in overrides.items():
+        if (
+            task.name == pattern
+            or task.name.startswith(pattern.rstrip("*"))
+            and pattern.endswith("*")
+        ):
+            for group, values in section.items():
+                data.setdefault(group, {}).update(values)
+    return data
+
+
+def device_of(cfg: Config) -> torch.device:
+    if cfg.device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(cfg.device)
+
+
+# ---------------------------------------------------------------------------------------------
+# Networks
+# ---------------------------------------------------------------------------------------------
+class LatentActionModel(nn.Module):
+    """IDM p: per-frame features stacked over time -> IMPALA -> fc -> 128-d latent -> VQ; and
+    the world model w: (f(o_t), z_vq) -> f(o_t+1)."""
+
+    def __init__(self, feature_shape: tuple[int, int, int], cfg: LatentActionConfig):
+        super().__init__()
+        c, h, w = feature_shape
+        self.window = cfg.window
+        self.idm = ImpalaCNN((c * cfg.window, h, w), cfg.idm_channels, out_features=cfg.idm_hidden)
+        self.to_latent = nn.Linear(cfg.idm_hidden, cfg.latent_dim)
+        self.vq = VectorQuantizer(cfg.latent_dim, cfg.vq_codebooks, cfg.vq_positions,
+                                  cfg.vq_embeddings, cfg.vq_decay,
+                                  commitment_cost=cfg.vq_commitment)  # fmt: skip
+        # w sees every frame of the window but the last (o_t; or o_t-1, o_t) and predicts the
+        # features of the last one.
+        self.world_model = WorldModelUNet((c * (cfg.window - 1), h, w), cfg.latent_dim,
+                                          out_channels=c, base_channels=cfg.wm_base_channels,
+                                          bounded=cfg.wm_bounded_output)  # fmt: skip
+
+    def latent(self, feats: torch.Tensor) -> torch.Tensor:
+        """Continuous latent action z of the last transition of a window of features
+        (B, window, C, H, W)."""
+        return self.to_latent(self.idm(feats.flatten(1, 2)))
+
+    def losses(self, feats: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(z, world-model MSE of eq. 2, VQ commitment loss)."""
+        z = self.latent(feats)
+        z_q, vq_loss, _ = self.vq(z)
+        pred = self.world_model(feats[:, :-1].flatten(1, 2), z_q)
+        return z, F.mse_loss(pred, feats[:, -1]), vq_loss
+
+
+class LatentPolicy(nn.Module):
+    """pi: features of o_t -> latent action. Continuous: flatten -> Linear(50)+LN+Tanh -> MLP.
+    Discrete: IMPALA stack -> fc 256 -> latent."""
+
+    def __init__(self, feature_shape: tuple[int, int, int], latent_dim: int, cfg: OnlineConfig,
+                 discrete: bool):  # fmt: skip
+        super().__init__()
+        if discrete:
+            self.net: nn.Module = nn.Sequential(
+                ImpalaCNN(feature_shape, cfg.policy_channels, out_features=256),
+                nn.Linear(256, latent_dim))  # fmt: skip
+        else:
+            flat = int(np.prod(feature_shape))
+            self.net = nn.Sequential(nn.Flatten(), trunk(flat, cfg.policy_trunk),
+                                     mlp(cfg.policy_trunk, cfg.policy_hidden, latent_dim))  # fmt: skip
+
+    def forward(self, feats: torch.Tensor) -> torch.Tensor:
+        return self.net(feats)
+
+
+def action_decoder(latent_dim: int, action_dim: int, hidden: Sequence[int]) -> nn.Sequential:
+    """d: latent action -> real action (logits for discrete actions)."""
+    layers: list[nn.Module] = []
+    dim = latent_dim
+    for h in hidden:
+        layers += [nn.Linear(dim, h), nn.ReLU()]
+        dim = h
+    return nn.Sequential(*layers, nn.Linear(dim, action_dim))
+
+
+def encode_windows(encoder: FeatureEncoder, obs: torch.Tensor, grad: bool) -> torch.Tensor:
+    """Features of every frame of (B, W, C, H, W) windows -> (B, W, Cf, Hf, Wf)."""
+    b, w = obs.shape[:2]
+    with torch.set_grad_enabled(grad):
+        feats = encoder(obs.flatten(0, 1))
+    return feats.unflatten(0, (b, w))
+
+
+class VideoBatches:
+    """Batches of windows from one or several video datasets (several: multi-task pretraining,
+    Table 3), split evenly across datasets."""
+
+    def __init__(self, datasets: Sequence[VideoDataset], window: int, batch_size: int, seed: int):
+        sizes = [batch_size // len(datasets)] * len(datasets)
+        sizes[0] += batch_size - sum(sizes)
+        self.samplers = [WindowSampler(d, window=window, batch_size=s, seed=seed + i)
+                         for i, (d, s) in enumerate(zip(datasets, sizes, strict=True))]  # fmt: skip
+
+    def sample(self, device: torch.device) -> torch.Tensor:
+        batch = np.concatenate([s.sample() for s in self.samplers])
+        return torch.from_numpy(batch).to(device)
+
+    def close(self) -> None:
+        for s in self.samplers:
+            s.close()
+
+
+# ---------------------------------------------------------------------------------------------
+# 1. Latent features (Section 3.1.1, Appendix A.2)
+# ---------------------------------------------------------------------------------------------
+def build_encoder(cfg: Config, obs_shape: tuple[int, int, int]) -> FeatureEncoder:
+    return FeatureEncoder(cfg.features.encoder, obs_shape, cfg.features.channels)
+
+
+def pretrain_features(cfg: Config, videos: Sequence[VideoDataset], seed: int, out: Path,
+                      progress: bool = True) -> Path:  # fmt: skip
+    """Train f on the videos with the suite's self-supervised objective; writes features.pt."""
+    if (done := completed_artifact(out, "features.pt")) is not None:
+        return done
+    fc = cfg.features
+    device = device_of(cfg)
+    obs_shape = videos[0].stacked_shape
+    encoder = build_encoder(cfg, obs_shape).to(device)
+    target_encoder = build_encoder(cfg, obs_shape).to(device)
+    target_encoder.load_state_dict(encoder.state_dict())
+    target_encoder.requires_grad_(False)
+    if fc.objective == "prototype":
+        head: nn.Module = PrototypeTemporal(
+            encoder.feature_dim,
+            fc.proj_dim,
+            fc.predictor_hidden,
+            fc.num_prototypes,
+            fc.temperature,
+            fc.sinkhorn_iters,
+        )
+    else:
+        head = CurlContrastive(encoder.feature_dim, fc.proj_dim, fc.predictor_hidden)
+    decoder = (ReconstructionDecoder(encoder.feature_shape[0], obs_shape[0])
+               if fc.objective == "contrastive_recon" else None)  # fmt: skip
+    modules = nn.ModuleDict({"encoder": encoder, "target_encoder": target_encoder, "head": head})
+    if decoder is not None:
+        modules["decoder"] = decoder  # the authors' code never optimises it: a bug, not copied
+    modules.to(device)
+    params = [p for p in modules.parameters() if p.requires_grad]
+    optim = torch.optim.Adam(params, lr=fc.lr)
+    aug = RandomShift(fc.shift_pad)
+    # the temporal objective pairs o_t with o_t+1; the contrastive one uses two views of o_t
+    window = 2 if fc.objective == "prototype" else 1
+
+    stage = Stage(out, "features", cfg=dataclasses.asdict(cfg), seed=seed, progress=progress,
+                  checkpoint_every=cfg.checkpoint_every)  # fmt: skip
+    state = stage.start()
+    if state is not None:
+        modules.load_state_dict(state["modules"])
+        optim.load_state_dict(state["optim"])
+    batches = VideoBatches(videos, window, fc.batch_size, seed + stage.resumes)
+    bar = stage.bar(fc.updates, "features")
+    for update in range(stage.step, fc.updates):
+        obs = batches.sample(device).float()
+        if fc.objective == "prototype":
+            anchor = encoder(aug(obs[:, 0]))
+            with torch.no_grad():
+                target = target_encoder(aug(obs[:, 1]))
+            loss = head(anchor, target)
+            metrics = {"loss/prototype": loss.item()}
+        else:
+            view_a, view_b = aug(obs[:, 0]), aug(obs[:, 0])
+            feats = encoder(view_a)
+            with torch.no_grad():
+                target = target_encoder(view_b)
+            loss = head(feats, target)
+            metrics = {"loss/contrastive": loss.item()}
+            if decoder is not None:
+                recon = decoder.loss(feats, view_a / 255.0 - 0.5)
+                loss = loss + fc.recon_alpha * recon
+                metrics["loss/reconstruction"] = recon.item()
+        optim.zero_grad(set_to_none=True)
+        loss.backward()
+        optim.step()
+        if (update + 1) % fc.ema_every == 0:
+            soft_update(target_encoder, encoder, fc.ema_tau)
+            head.update_target(fc.ema_tau)
+        stage.advance(update + 1, metrics, bar)
+        if stage.checkpoint_due(update + 1):
+            stage.checkpoint(update + 1, {"modules": modules.state_dict(),
+                                          "optim": optim.state_dict()})  # fmt: skip
+    batches.close()
+    return stage.finish({"encoder": encoder.state_dict(), "obs_shape": obs_shape,
+                         "config": dataclasses.asdict(cfg)}, "features.pt")  # fmt: skip
+
+
+def load_encoder(cfg: Config, path: str | Path | None, obs_shape, device) -> FeatureEncoder:
+    """The pretrained f (``path``: features.pt, or a bare state_dict for an off-the-shelf
+    encoder), or a freshly initialised one when ``path`` is None (w/o lf)."""
+    encoder = build_encoder(cfg, obs_shape).to(device)
+    if path is not None:
+        state = torch.load(path, map_location=device, weights_only=False)
+        encoder.load_state_dict(state.get("encoder", state))
+    return encoder
+
+
+# ---------------------------------------------------------------------------------------------
+# 2. Latent actions (Section 3.1.2, eq. 2)
+# ---------------------------------------------------------------------------------------------
+def pretrain_latent_actions(cfg: Config, videos: Sequence[VideoDataset], features: Path | None,
+                            seed: int, out: Path, progress: bool = True) -> Path:  # fmt: skip
+    """Train p (with VQ) and w on the frozen features with eq. 2; writes latent_actions.pt."""
+    if (done := completed_artifact(out, "latent_actions.pt")) is not None:
+        return done
+    la = cfg.latent_actions
+    device = device_of(cfg)
+    obs_shape = videos[0].stacked_shape
+    encoder = load_encoder(cfg, features, obs_shape, device)
+    train_encoder = cfg.encoder_training == "la" or cfg.variant == "wo_lf"
+    encoder.requires_grad_(train_encoder)
+    model = LatentActionModel(encoder.feature_shape, la).to(device)
+    params = list(model.parameters()) + (list(encoder.parameters()) if train_encoder else [])
+    optim = torch.optim.AdamW([
+        {"params": list(model.idm.parameters()) + list(model.to_latent.parameters())
+         + (list(encoder.parameters()) if train_encoder else []), "lr": la.idm_lr},
+        {"params": model.world_model.parameters(), "lr": la.wm_lr},
+    ])  # fmt: skip
+
+    stage = Stage(out, "latent_actions", cfg=dataclasses.asdict(cfg), seed=seed,
+                  progress=progress, checkpoint_every=cfg.checkpoint_every)  # fmt: skip
+    state = stage.start()
+    if state is not None:
+        model.load_state_dict(state["model"])
+        encoder.load_state_dict(state["encoder"])
+        optim.load_state_dict(state["optim"])
+    batches = VideoBatches(videos, la.window, la.batch_size, seed + 1000 + stage.resumes)
+    bar = stage.bar(la.updates, "latent actions")
+    model.train()
+    for update in range(stage.step, la.updates):
+        feats = encode_windows(encoder, batches.sample(device), grad=train_encoder)
+        _, wm_loss, vq_loss = model.losses(feats)
+        loss = wm_loss + vq_loss
+        optim.zero_grad(set_to_none=True)
+        loss.backward()
+        nn.utils.clip_grad_norm_(params, la.grad_clip)
+        optim.step()
+        stage.advance(update + 1, {"loss/world_model": wm_loss.item(),
+                                   "loss/vq": vq_loss.item()}, bar)  # fmt: skip
+        if stage.checkpoint_due(update + 1):
+            stage.checkpoint(update + 1, {"model": model.state_dict(),
+                                          "encoder": encoder.state_dict(),
+                                          "optim": optim.state_dict()})  # fmt: skip
+    batches.close()
+    return stage.finish({"model": model.state_dict(), "encoder": encoder.state_dict(),
+                         "obs_shape": obs_shape, "config": dataclasses.asdict(cfg)},
+                        "latent_actions.pt")  # fmt: skip
+
+
+# ---------------------------------------------------------------------------------------------
+# 3. Online stage (Section 3.2, Algorithm 1 lines 12-36)
+# ---------------------------------------------------------------------------------------------
+class Agent(nn.Module):
+    """f, p (with VQ) and w, d, pi: everything the online stage trains or acts with."""
+
+    def __init__(self, cfg: Config, task: Task, obs_shape: tuple[int, int, int]):
+        super().__init__()
+        self.discrete = task.action_space.is_discrete
+        self.encoder = build_encoder(cfg, obs_shape)
+        self.lam = LatentActionModel(self.encoder.feature_shape, cfg.latent_actions)
+        self.decoder = action_decoder(cfg.latent_actions.latent_dim, task.action_space.size,
+                                      cfg.online.decoder_hidden)  # fmt: skip
+        self.policy = LatentPolicy(self.encoder.feature_shape, cfg.latent_actions.latent_dim,
+                                   cfg.online, self.discrete)  # fmt: skip
+        self.explore_std = cfg.online.explore_std
+
+    @torch.no_grad()
+    def act(self, obs: np.ndarray, explore: bool, generator: torch.Generator) -> np.ndarray:
+        device = next(self.parameters()).device
+        was_training = self.training
+        self.eval()
+        out = self.decoder(self.policy(self.encoder(torch.from_numpy(obs).to(device))))
+        self.train(was_training)
+        if self.discrete:  # a categorical sample, in collection and evaluation alike
+            probs = F.softmax(out, dim=-1).cpu()
+            return torch.multinomial(probs, 1, generator=generator).squeeze(1).numpy()
+        mean = out.clamp(-1, 1).cpu()
+        if explore:
+            noise = torch.randn(mean.shape, generator=generator) * self.explore_std
+            mean = (mean + noise).clamp(-1, 1)
+        return mean.numpy().astype(np.float32)
+
+
+def action_loss(agent: Agent, z: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
+    """The first term of eq. 3: cross-entropy (discrete) or MSE (continuous)."""
+    pred = agent.decoder(z)
+    if agent.discrete:
+        return F.cross_entropy(pred, actions.long())
+    return F.mse_loss(pred, actions.float())
+
+
+class OnlineLearner:
+    """Optimisers and update steps of the online stage; the loop lives in ``online``."""
+
+    def __init__(self, cfg: Config, agent: Agent):
+        oc = cfg.online
+        self.cfg, self.agent = cfg, agent
+        self.train_encoder = cfg.encoder_training == "ft" or cfg.variant == "wo_lf"
+        self.train_idm = cfg.variant != "wo_ft"
+        # w/o ft keeps the pretrained latent-action model whole; w/o la must learn w online
+        self.train_wm = (oc.wm_ft == "finetune" and self.train_idm) or cfg.variant == "wo_la"
+        agent.encoder.requires_grad_(self.train_encoder)
+        lam = agent.lam
+        groups = [{"params": agent.decoder.parameters(), "lr": oc.decoder_lr}]
+        if self.train_idm:
+            idm = list(lam.idm.parameters()) + list(lam.to_latent.parameters())
+            groups.append({"params": idm, "lr": oc.idm_ft_lr})
+        if self.train_encoder:
+            groups.append({"params": agent.encoder.parameters(), "lr": oc.idm_ft_lr})
+        lam.world_model.requires_grad_(self.train_wm)
+        self.ft_optim = torch.optim.Adam(groups)
+        self.wm_optim = (torch.optim.Adam(lam.world_model.parameters(), lr=oc.wm_ft_lr)
+                         if self.train_wm else None)  # fmt: skip
+        self.bc_optim = torch.optim.Adam(agent.policy.parameters(), lr=oc.policy_lr)
+
+    def finetune_step(self, obs: torch.Tensor, actions: torch.Tensor) -> dict[str, float]:
+        """Eq. 3 on replay windows: d(p(f(o))) -> a, plus beta * (world model + VQ)."""
+        agent, oc = self.agent, self.cfg.online
+        agent.lam.train(self.train_idm)  # VQ codebooks and BatchNorm move only when p trains
+        feats = encode_windows(agent.encoder, obs, grad=self.train_encoder)
+        z, wm_loss, vq_loss = agent.lam.losses(feats)
+        if not self.train_idm:
+            z = z.detach()
+        act_loss = action_loss(agent, z, actions)
+        loss = act_loss + oc.beta * (wm_loss + vq_loss)
+        self.ft_optim.zero_grad(set_to_none=True)
+        if self.wm_optim is not None:
+            self.wm_optim.zero_grad(set_to_none=True)
+        loss.backward()
+        self.ft_optim.step()
+        if self.wm_optim is not None:
+            self.wm_optim.step()
+        return {"loss/action": act_loss.item(), "loss/ft_world_model": wm_loss.item()}
+
+    def bc_step(self, video_obs: torch.Tensor) -> dict[str, float]:
+        """Eq. 4: pi(f(o_t)) regresses the (unquantised) latent action p labels the video
+        transition with."""
+        agent = self.agent
+        code_mode = self.cfg.online.idm_mode_in_bc == "train"
+        agent.lam.train(code_mode)
+        with torch.no_grad():
+            feats = encode_windows(agent.encoder, video_obs, grad=False)
+            target = agent.lam.latent(feats)
+            if code_mode:  # the authors' IDM always quantises too, moving the EMA codebook
+                agent.lam.vq(target)
+        loss = F.mse_loss(agent.policy(feats[:, -2]), target)
+        self.bc_optim.zero_grad(set_to_none=True)
+        loss.backward()
+        self.bc_optim.step()
+        return {"loss/bc": loss.item()}
+
+    def state_dict(self) -> dict:
+        return {"ft": self.ft_optim.state_dict(), "bc": self.bc_optim.state_dict(),
+                "wm": None if self.wm_optim is None else self.wm_optim.state_dict()}  # fmt: skip
+
+    def load_state_dict(self, state: dict) -> None:
+        self.ft_optim.load_state_dict(state["ft"])
+        self.bc_optim.load_state_dict(state["bc"])
+        if self.wm_optim is not None:
+            self.wm_optim.load_state_dict(state["wm"])
+
+
+def load_pretrained(agent: Agent, cfg: Config, latent_actions: Path | None,
+                    features: Path | None) -> None:  # fmt: skip
+    """Pretrained f and p/w into the agent, per the variant (w/o la keeps p, w random)."""
+    if latent_actions is not None and cfg.variant != "wo_la":
+        state = torch.load(latent_actions, map_location="cpu", weights_only=False)
+        agent.lam.load_state_dict(state["model"])
+        agent.encoder.load_state_dict(state["encoder"])
+    elif features is not None and cfg.variant != "wo_lf":
+        state = torch.load(features, map_location="cpu", weights_only=False)
+        agent.encoder.load_state_dict(state["encoder"])
+
+
+def online(task: Task, seed: int, cfg: Config, harness, videos: VideoDataset,
+           latent_actions: Path | None, features: Path | None = None) -> None:  # fmt: skip
+    """Algorithm 1, online stage, driven by the harness (evaluation, checkpoints, results)."""
+    oc, la = cfg.online, cfg.latent_actions
+    device = device_of(cfg)
+    agent = Agent(cfg, task, videos.stacked_shape)
+    load_pretrained(agent, cfg, latent_actions, features)
+    agent.to(device)
+    learner = OnlineLearner(cfg, agent)
+    n_envs = oc.num_envs
+    frames_per_step = n_envs * task.action_repeat
+    total_steps = harness.budget // frames_per_step  # vectorised steps
+    replay = WindowReplay(oc.replay_capacity, n_envs, videos.stacked_shape, task.action_space,
+                          seed=seed)  # fmt: skip
+    gen = torch.Generator().manual_seed(seed)
+
+    state = harness.start()
+    step, cycle = 0, 0
+    if state is not None:
+        agent.load_state_dict(state["agent"])
+        learner.load_state_dict(state["learner"])
+        replay.load_state_dict(state["replay"])
+        gen.set_state(state["generator"])
+        step, cycle = state["step"], state["cycle"]
+    video_batches = VideoBatches([videos], la.window, oc.bc_batch_size, seed + 2000 + cycle)
+
+    def checkpoint() -> None:
+        harness.checkpoint(step, {"agent": agent.state_dict(), "learner": learner.state_dict(),
+                                  "replay": replay.state_dict(), "generator": gen.get_state(),
+                                  "step": step, "cycle": cycle})  # fmt: skip
+
+    def evaluate_if_due() -> None:
+        if harness.eval_due(step * frames_per_step):
+            harness.evaluate(lambda o: agent.act(o, explore=False, generator=gen), step,
+                             step * frames_per_step)  # fmt: skip
+
+    # Line 15-17: latent BC warm-up before any interaction (skipped without pretrained p).
+    if state is None and cfg.variant != "wo_la":
+        t0 = time.perf_counter()
+        for i in range(oc.bc_warmup_updates):
+            metrics = learner.bc_step(video_batches.sample(device))
+            if (i + 1) % 500 == 0 or i + 1 == oc.bc_warmup_updates:
+                harness.log(0, 0, {"warmup/" + k: v for k, v in metrics.items()})
+        harness.run.add_timing("bc_warmup", time.perf_counter() - t0)
+        checkpoint()
+
+    if oc.offline_labelled:
+        offline_decoding(task, cfg, agent, learner, videos, harness, video_batches, device, gen)
+        return
+
+    env = make_reward_free(task, num_envs=n_envs, seed=seed + 17 * (cycle + 1))
+    obs = env.reset()
+    replay.start(obs)
+    bar = harness.progress_bar(total_steps * frames_per_step, step * frames_per_step)
+    try:
+        while step < total_steps:
+            # Lines 19-25: collect one cycle (random actions in the first one).
+            t0 = time.perf_counter()
+            for _ in range(min(oc.cycle_steps, total_steps - step)):
+                # without pretrained latent actions the policy means nothing yet: random too
+                if cycle == 0 and (oc.random_first_cycle or cfg.variant == "wo_la"):
+                    actions = random_actions(task, n_envs, gen)
+                else:
+                    actions = agent.act(obs, explore=True, generator=gen)
+                out = env.step(actions)
+                replay.add(actions, out.obs, out.done, out.final_obs)
+                obs = out.obs
+                step += 1
+                bar.update(frames_per_step)
+                evaluate_if_due()
+            harness.run.add_timing("collect", time.perf_counter() - t0)
+            # Lines 26-30: finetune p (and w) and train d on the replay (eq. 3).
+            t0 = time.perf_counter()
+            n_ft = oc.ft_updates or max(1, math.ceil(oc.ft_epochs * replay.transitions
+                                                     / oc.ft_batch_size))  # fmt: skip
+            for _ in range(n_ft):
+                o, a = replay.sample(oc.ft_batch_size, la.window)
+                ft = learner.finetune_step(torch.from_numpy(o).to(device),
+                                           torch.from_numpy(a).to(device))  # fmt: skip
+            # Lines 31-36: behaviour-clone pi on the videos (eq. 4).
+            for _ in range(oc.bc_updates):
+                bc = learner.bc_step(video_batches.sample(device))
+            harness.run.add_timing("update", time.perf_counter() - t0)
+            cycle += 1
+            frames = step * frames_per_step
+            harness.log(step, frames, ft | bc | {"train/ft_updates": n_ft,
+                                                 "train/replay": replay.transitions})  # fmt: skip
+            evaluate_if_due()
+            if cycle % oc.checkpoint_every_cycles == 0 or step >= total_steps:
+                checkpoint()
+    finally:
+        env.close()
+        video_batches.close()
+    harness.finish()
+
+
+def random_actions(task: Task, n: int, gen: torch.Generator) -> np.ndarray:
+    if task.action_space.is_discrete:
+        return torch.randint(0, task.action_space.size, (n,), generator=gen).numpy()
+    return (torch.rand((n, task.action_space.size), generator=gen) * 2 - 1).numpy()
+
+
+def offline_decoding(task: Task, cfg: Config, agent: Agent, learner: OnlineLearner,
+                     videos: VideoDataset, harness, video_batches: VideoBatches,
+                     device: torch.device, gen: torch.Generator) -> None:  # fmt: skip
+    """Table 10: eq. 3 and eq. 4 on N action-labelled expert transitions, no interaction. The
+    cycle count equals the online stage's so both see the same number of updates."""
+    oc, la = cfg.online, cfg.latent_actions
+    labels = videos.open_labels()
+    sampler = WindowSampler(videos, window=la.window, batch_size=oc.ft_batch_size,
+                            seed=harness.seed + 3000)  # fmt: skip
+    limit = oc.offline_labelled
+    cycles = max(1, harness.budget // (oc.cycle_steps * oc.num_envs * task.action_repeat))
+    for cycle in range(cycles):
+        for _ in range(oc.ft_updates or 1):
+            batch = _labelled_batch(sampler, labels, limit, oc.ft_batch_size)
+            ft = learner.finetune_step(torch.from_numpy(batch[0]).to(device),
+                                       torch.from_numpy(batch[1]).to(device))  # fmt: skip
+        for _ in range(oc.bc_updates):
+            bc = learner.bc_step(video_batches.sample(device))
+        harness.log(cycle + 1, 0, ft | bc)
+    harness.evaluate(lambda o: agent.act(o, explore=False, generator=gen), cycles, harness.budget)
+    sampler.close()
+    harness.finish()
+
+
+def _labelled_batch(sampler: WindowSampler, labels, limit: int, size: int):
+    """Windows whose (last) transition lies among the first ``limit`` transitions of the
+    dataset, in episode order: the N action-labelled expert transitions of Table 10."""
+    ds = sampler.dataset
+    transitions = np.concatenate([ds.episode_lengths(c) for c in range(ds.num_chunks)]) - 1
+    before = np.concatenate([[0], np.cumsum(transitions)])  # transitions before each episode
+    obs, acts, have = [], [], 0
+    for _ in range(10_000):
+        b = sampler.sample_with_labels(labels)
+        last = before[b.index.episode] + b.index.step + b.obs.shape[1] - 2
+        keep = last < limit
+        obs.append(b.obs[keep])
+        acts.append(b.actions[keep][:, -1])
+        have += int(keep.sum())
+        if have >= size:
+            return np.concatenate(obs)[:size], np.concatenate(acts)[:size]
+    raise ValueError(f"could not draw {size} windows among the first {limit} transitions")
+
+
+# ---------------------------------------------------------------------------------------------
+# The method interface (bcvlr/methods.py): `bcvlr run --method bcvlr` chains the stages.
+# ---------------------------------------------------------------------------------------------
+def run(task: Task, seed: int, cfg: Config, harness, videos: VideoDataset | None = None) -> None:
+    if videos is None:
+        raise ValueError("BCV-LR learns from expert videos: pass --videos")
+    pretrain = harness.path / "pretrain"
+    progress = harness.progress
+    features = None
+    if cfg.variant != "wo_lf":
+        features = (Path(cfg.features.pretrained_encoder) if cfg.features.pretrained_encoder
+                    else pretrain_features(cfg, [videos], seed, pretrain / "features",
+                                           progress))  # fmt: skip
+    latent_actions = None
+    if cfg.variant != "wo_la":
+        latent_actions = pretrain_latent_actions(
+            cfg, [videos], features, seed, pretrain / "latent_actions", progress
+        )
+    online(task, seed, cfg, harness, videos, latent_actions, features)
+
+
+def describe(cfg: Config) -> dict[str, Any]:
+    return dataclasses.asdict(cfg)

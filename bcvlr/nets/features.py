@@ -1,0 +1,44 @@
+"""BCV-LR's feature encoders f: frames -> feature *maps* (C, H, W) that the latent-action model
+and the world model work on (implementation-facts.md, "Encoder f").
+
+- ``conv`` (continuous control): four 3x3 convs of 32 channels, the first with stride 2, all
+  with padding 1 and ReLU: 9x64x64 -> 32x32x32.
+- ``impala`` (Procgen): a 3x3 conv to 16 channels and two IMPALA residual blocks, no
+  downsampling: 3x64x64 -> 16x64x64.
+Inputs are uint8-range floats, scaled to [-0.5, 0.5] here.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import torch
+from torch import nn
+
+from bcvlr.nets.impala import ConvSequence
+
+EncoderKind = Literal["conv", "impala"]
+
+
+class FeatureEncoder(nn.Module):
+    def __init__(self, kind: EncoderKind, obs_shape: tuple[int, int, int], channels: int,
+                 depth: int = 4):  # fmt: skip
+        super().__init__()
+        c = obs_shape[0]
+        if kind == "conv":
+            layers: list[nn.Module] = [nn.Conv2d(c, channels, 3, stride=2, padding=1), nn.ReLU()]
+            for _ in range(depth - 1):
+                layers += [nn.Conv2d(channels, channels, 3, padding=1), nn.ReLU()]
+            self.net: nn.Module = nn.Sequential(*layers)
+        elif kind == "impala":
+            self.net = ConvSequence(c, channels, downsample=False)
+        else:
+            raise ValueError(f"unknown encoder kind {kind!r}")
+        with torch.no_grad():
+            self.feature_shape: tuple[int, int, int] = tuple(
+                self.net(torch.zeros(1, *obs_shape)).shape[1:]
+            )  # type: ignore[assignment]
+        self.feature_dim = int(torch.tensor(self.feature_shape).prod())
+
+    def forward(self, obs: torch.Tensor) -> torch.Tensor:
+        return self.net(obs.float() / 255.0 - 0.5)

@@ -1,0 +1,121 @@
+"""U-Net world model: next features from current features and a latent action (LAPO-style).
+
+BCV-LR predicts the next *feature map* of the frozen encoder rather than pixels. The latent
+action enters twice, as in LAPO: tiled over the input as extra channels, and as the 1x1
+bottleneck that the decoder path starts from. All widths and the number of levels follow
+from the input shape, so the same class serves the 32x32x32 continuous features and the
+16x64x64 discrete ones.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+
+class _Residual(nn.Module):
+    """x + conv(relu(conv(relu(x)))) with a narrower hidden width (LAPO's ResidualLayer)."""
+
+    def __init__(self, channels: int, hidden: int) -> None:
+        super().__init__()
+        self.body = nn.Sequential(
+            nn.ReLU(),
+            nn.Conv2d(channels, hidden, 3, padding=1),
+            nn.ReLU(),
+            nn.Conv2d(hidden, channels, 3, padding=1),
+        )
+
+    def forward(self, x: Tensor) -> Tensor:
+        return x + self.body(x)
+
+
+def _down(c_in: int, c_out: int) -> nn.Sequential:
+    return nn.Sequential(
+        nn.Conv2d(c_in, c_out, 3, padding=1),
+        nn.BatchNorm2d(c_out),
+        _Residual(c_out, c_out // 2),
+        nn.MaxPool2d(2),
+        nn.ReLU(),
+    )
+
+
+def _up(c_in: int, c_out: int, scale: tuple[int, int] = (2, 2)) -> nn.Sequential:
+    return nn.Sequential(
+        nn.ConvTranspose2d(c_in, c_out, scale, stride=scale),
+        nn.BatchNorm2d(c_out),
+        _Residual(c_out, c_out // 2),
+        nn.ReLU(),
+    )
+
+
+def _default_depth(h: int, w: int) -> int:
+    """Halve until the smaller side is 2 (LAPO: 64 -> 2 in five blocks, then a 2x2 conv)."""
+    depth = 0
+    while h % 2 == 0 and w % 2 == 0 and min(h, w) > 2:
+        h, w, depth = h // 2, w // 2, depth + 1
+    return depth
+
+
+class WorldModelUNet(nn.Module):
+    """Predicts (B, out_channels, H, W) from features (B, C, H, W) and an action (B, action_dim).
+
+    ``depth`` max-pooling blocks of widths ``base * 2**i`` are followed by a bottleneck conv whose
+    kernel covers the remaining grid, giving a 1x1 map of width ``base * 2**depth``; the first
+    up block undoes that step. With the default depth on a square power-of-two input the
+    remaining grid is 2x2 and this is LAPO's network. ``bounded`` keeps LAPO's tanh/2 output;
+    encoder features are not confined to [-0.5, 0.5], so it is an option rather than a given.
+    """
+
+    def __init__(
+        self,
+        feature_shape: tuple[int, int, int],
+        action_dim: int = 128,
+        out_channels: int | None = None,
+        base_channels: int = 24,
+        depth: int | None = None,
+        bounded: bool = True,
+    ) -> None:
+        super().__init__()
+        c, h, w = feature_shape
+        depth = _default_depth(h, w) if depth is None else depth
+        if depth < 1 or h % 2**depth or w % 2**depth:
+            raise ValueError(f"depth {depth} does not fit features of size {h}x{w}")
+        out_channels = c if out_channels is None else out_channels
+        rest = (h // 2**depth, w // 2**depth)
+        widths = [base_channels * 2**i for i in range(depth + 1)]  # last: bottleneck
+        self.bounded = bounded
+
+        self.down = nn.ModuleList()
+        c_prev = c + action_dim
+        for width in widths[:-1]:
+            self.down.append(_down(c_prev, width))
+            c_prev = width
+        self.bottleneck = nn.Conv2d(c_prev, widths[-1], rest)
+
+        # Up j mirrors down block depth-1-j; the first one starts from [bottleneck, action] and
+        # the others from [previous up, skip]; the last stays at base width.
+        up_out = [widths[depth - 1 - j] for j in range(depth)] + [base_channels]
+        self.up = nn.ModuleList([_up(widths[-1] + action_dim, up_out[0], rest)])
+        for j in range(1, depth + 1):
+            self.up.append(_up(up_out[j - 1] + widths[depth - j], up_out[j]))
+
+        self.head = nn.Sequential(
+            nn.Conv2d(base_channels + c, base_channels, 3, padding=1),
+            _Residual(base_channels, base_channels // 2),
+            nn.ReLU(),
+            nn.Conv2d(base_channels, out_channels, 1),
+        )
+
+    def forward(self, features: Tensor, action: Tensor) -> Tensor:
+        _, _, h, w = features.shape
+        a = action[:, :, None, None]
+        x = torch.cat([features, a.expand(-1, -1, h, w)], dim=1)
+        skips = []
+        for block in self.down:
+            x = block(x)
+            skips.append(x)
+        x = self.up[0](torch.cat([self.bottleneck(x), a], dim=1))
+        for block, skip in zip(self.up[1:], reversed(skips), strict=True):
+            x = block(torch.cat([x, skip], dim=1))
+        out = self.head(torch.cat([x, features], dim=1))
+        return torch.tanh(out) / 2 if self.bounded else out

@@ -1,0 +1,129 @@
+"""Vector quantiser for latent actions (LAPO-style, EMA codebooks).
+
+A ``latent_dim`` vector is split into ``num_codebooks x num_discrete_latents`` positions of
+``embedding_dim`` values. Each position snaps to the nearest entry of its codebook, so a latent
+action becomes ``num_codebooks * num_discrete_latents`` discrete codes (8 by default).
+
+The codebooks are not trained by gradients but by exponential moving averages of the vectors
+assigned to them, and only in training mode: the IDM is also used to *label* videos for latent
+behaviour cloning, and the authors' continuous code leaves it in train mode there, so the
+codebook drifts while it is supposed to be fixed. ``eval()`` is the switch that freezes it.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+
+class VQOutput(NamedTuple):
+    z_q: Tensor  # (B, latent_dim) quantised, gradient passes straight through to z
+    loss: Tensor  # scalar commitment loss
+    indices: Tensor  # (B, num_codebooks * num_discrete_latents), codebook-major
+
+
+class VectorQuantizer(nn.Module):
+    """Nearest-neighbour quantiser with EMA codebooks and a straight-through estimator.
+
+    Layout: ``z.view(B, num_codebooks, num_discrete_latents, embedding_dim)``. LAPO interleaves
+    the dimensions differently (channel-major ``(codebooks*dim, positions)``); the two layouts
+    differ only by a fixed permutation of the 128 units, which the learned layers on either side
+    absorb, so the contiguous one is used for readability.
+    """
+
+    embedding: Tensor
+    ema_count: Tensor
+    ema_weight: Tensor
+
+    def __init__(
+        self,
+        latent_dim: int = 128,
+        num_codebooks: int = 2,
+        num_discrete_latents: int = 4,
+        num_embeddings: int = 64,
+        decay: float = 0.999,
+        eps: float = 1e-5,
+        commitment_cost: float = 0.05,
+    ) -> None:
+        super().__init__()
+        positions = num_codebooks * num_discrete_latents
+        if latent_dim % positions:
+            raise ValueError(f"latent_dim {latent_dim} not divisible by {positions} positions")
+        self.latent_dim = latent_dim
+        self.num_codebooks = num_codebooks
+        self.num_discrete_latents = num_discrete_latents
+        self.num_embeddings = num_embeddings
+        self.embedding_dim = latent_dim // positions
+        self.decay = decay
+        self.eps = eps
+        self.commitment_cost = commitment_cost
+
+        bound = 5.0 / num_embeddings  # LAPO's init range
+        embedding = torch.empty(num_codebooks, num_embeddings, self.embedding_dim)
+        embedding.uniform_(-bound, bound)
+        self.register_buffer("embedding", embedding)
+        # LAPO starts the counts at zero without bias correction: the first training step
+        # divides the (decayed) initial codebook by tiny counts. Kept for fidelity.
+        self.register_buffer("ema_count", torch.zeros(num_codebooks, num_embeddings))
+        self.register_buffer("ema_weight", embedding.clone())
+
+    def forward(self, z: Tensor) -> VQOutput:
+        b = z.shape[0]
+        n, m, d = self.embedding.shape
+        x = z.reshape(b, n, self.num_discrete_latents, d).transpose(0, 1)  # (N, B, P, D)
+        x_flat = x.detach().reshape(n, -1, d)  # (N, B*P, D)
+
+        # Squared distances ||x||^2 - 2 x.e + ||e||^2, per codebook.
+        dist = torch.baddbmm(
+            x_flat.pow(2).sum(-1, keepdim=True) + self.embedding.pow(2).sum(-1).unsqueeze(1),
+            x_flat,
+            self.embedding.transpose(1, 2),
+            alpha=-2.0,
+        )
+        idx = dist.argmin(-1)  # (N, B*P); ties go to the lowest index, so deterministic
+        q = torch.gather(self.embedding, 1, idx.unsqueeze(-1).expand(-1, -1, d)).view_as(x)
+
+        if self.training:
+            self._ema_update(x_flat, idx)
+
+        # The codebook is EMA-trained, so only the commitment term pulls z towards it.
+        loss = self.commitment_cost * F.mse_loss(x, q.detach())
+        z_q = q.detach() + (x - x.detach())  # value exactly q, gradient identity w.r.t. z
+        return VQOutput(
+            z_q.transpose(0, 1).reshape(b, self.latent_dim),
+            loss,
+            idx.view(n, b, self.num_discrete_latents).transpose(0, 1).reshape(b, -1),
+        )
+
+    @torch.no_grad()
+    def _ema_update(self, x_flat: Tensor, idx: Tensor) -> None:
+        one_hot = F.one_hot(idx, self.num_embeddings).to(x_flat.dtype)  # (N, B*P, M)
+        self.ema_count.mul_(self.decay).add_(one_hot.sum(1), alpha=1 - self.decay)
+        # Laplace smoothing keeps unused entries from dividing by zero; like LAPO, the smoothed
+        # counts are stored back (rather than only used for the division).
+        total = self.ema_count.sum(-1, keepdim=True)
+        self.ema_count.copy_(
+            (self.ema_count + self.eps) / (total + self.num_embeddings * self.eps) * total
+        )
+        self.ema_weight.mul_(self.decay).add_(
+            torch.bmm(one_hot.transpose(1, 2), x_flat), alpha=1 - self.decay
+        )
+        self.embedding.copy_(self.ema_weight / self.ema_count.unsqueeze(-1))
+
+    def lookup(self, indices: Tensor) -> Tensor:
+        """Codes (B, num_codebooks * num_discrete_latents) -> quantised latents (B, latent_dim)."""
+        b = indices.shape[0]
+        n, _, d = self.embedding.shape
+        idx = indices.view(b, n, -1).transpose(0, 1).reshape(n, -1)
+        q = torch.gather(self.embedding, 1, idx.unsqueeze(-1).expand(-1, -1, d))
+        return q.view(n, b, -1, d).transpose(0, 1).reshape(b, self.latent_dim)
+
+    def perplexity(self, indices: Tensor) -> Tensor:
+        """Sum over codebooks of exp(entropy of code usage) in a batch: a collapse diagnostic."""
+        idx = indices.view(indices.shape[0], self.num_codebooks, -1).transpose(0, 1)
+        probs = F.one_hot(idx.reshape(self.num_codebooks, -1), self.num_embeddings).float()
+        probs = probs.mean(1)
+        return torch.exp(-(probs * torch.log(probs + 1e-10)).sum(-1)).sum()

@@ -1,0 +1,1 @@
+"""The report: paper tables, rliable statistics and figures from run directories."""

@@ -1,0 +1,597 @@
+"""Writing one run's results: ``results/runs/{method}/{task}/seed{seed}/``.
+
+A run directory holds ``run.json`` (what ran, where, with which code, and how it ended) and
+``metrics.csv`` (long format: ``step, frames, metric, value, wall_time``). Both are written so
+that a run killed at any instant leaves a readable directory: run.json is replaced atomically,
+metrics rows are fsync'ed per batch, and a resumed run first drops the rows written after its
+last checkpoint, so the final file has neither duplicated nor missing rows.
+
+Conventions the report relies on (see docs/results.md):
+
+- ``step`` counts policy steps (env.step calls summed over parallel envs); ``frames`` counts
+  environment frames (step x action repeat). ``frames`` is the paper's budget unit for every
+  suite (Procgen has action repeat 1, so frames = env steps there).
+- The evaluation score is logged as metric ``eval/return`` or ``eval/success``
+  (``score_metric(task)``), once per evaluation.
+- A harness flushes its metrics *before* it saves a checkpoint, then calls
+  ``mark_checkpoint(step)``; everything logged for step S is logged before the checkpoint at S.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import functools
+import io
+import json
+import math
+import os
+import platform
+import re
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import traceback
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Literal
+
+from bcvlr.tasks import get_task
+
+SCHEMA_VERSION = 1
+RUN_JSON = "run.json"
+METRICS_CSV = "metrics.csv"
+METRICS_COLUMNS = ("step", "frames", "metric", "value", "wall_time")
+STATUSES = ("running", "complete", "failed")
+Status = Literal["running", "complete", "failed"]
+
+# Packages whose versions change results; a missing one is recorded as null, not an error.
+TRACKED_PACKAGES: dict[str, tuple[str, ...]] = {
+    "torch": ("torch",),
+    "numpy": ("numpy",),
+    # the Python 3.11 wheels come from procgen-mirror (machine-facts.md)
+    "procgen": ("procgen-mirror", "procgen"),
+    "dm_control": ("dm_control", "dm-control"),
+    "mujoco": ("mujoco",),
+    "metaworld": ("metaworld",),
+    "gymnasium": ("gymnasium",),
+    "bcvlr-bench": ("bcvlr-bench",),
+}
+
+_METRIC_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_./:\-]*$")
+_METHOD_NAME = re.compile(r"^[a-z0-9][a-z0-9_.\-]*$")
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+def score_metric(task: str) -> str:
+    """The metric name under which a run logs the task's evaluation score."""
+    return f"eval/{get_task(task).eval.metric}"
+
+
+def run_path(root: str | os.PathLike, method: str, task: str, seed: int) -> Path:
+    return Path(root) / method / task / f"seed{int(seed)}"
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def _fsync_dir(path: Path) -> None:
+    # Without this a rename can be lost on power failure even though the file data was synced.
+    with contextlib.suppress(OSError):
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` so that readers see the old or the new file, never a part."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+    _fsync_dir(path.parent)
+
+
+def atomic_write_json(path: Path, data: Any) -> None:
+    atomic_write_text(path, json.dumps(data, indent=2, sort_keys=False, default=str) + "\n")
+
+
+# Cached: a process creates many runs only in sweeps and tests, and neither the checkout nor the
+# installed packages change under it; the subprocess and metadata scans cost ~20 ms per run.
+@functools.lru_cache(maxsize=8)
+def git_commit(cwd: Path = REPO_ROOT) -> str:
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=cwd, capture_output=True, text=True, timeout=10
+        )
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    sha = out.stdout.strip()
+    return sha if out.returncode == 0 and re.fullmatch(r"[0-9a-f]{40}", sha) else "unknown"
+
+
+@functools.lru_cache(maxsize=8)
+def git_dirty(cwd: Path = REPO_ROOT) -> bool | None:
+    # --no-optional-locks: a status call must never take the index lock of a tree others edit.
+    try:
+        out = subprocess.run(
+            ["git", "--no-optional-locks", "status", "--porcelain", "--untracked-files=no"],
+            cwd=cwd, capture_output=True, text=True, timeout=20,
+        )  # fmt: skip
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return bool(out.stdout.strip()) if out.returncode == 0 else None
+
+
+def package_versions() -> dict[str, str | None]:
+    return dict(_package_versions())
+
+
+@functools.lru_cache(maxsize=1)
+def _package_versions() -> tuple[tuple[str, str | None], ...]:
+    from importlib import metadata
+
+    versions: dict[str, str | None] = {}
+    for key, dists in TRACKED_PACKAGES.items():
+        versions[key] = None
+        for dist in dists:
+            try:
+                versions[key] = metadata.version(dist)
+                break
+            except metadata.PackageNotFoundError:
+                continue
+    return tuple(versions.items())
+
+
+def provenance() -> dict[str, Any]:
+    return {
+        "git_commit": git_commit(),
+        "git_dirty": git_dirty(),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "hostname": socket.gethostname(),
+        "argv": list(sys.argv),
+        "packages": package_versions(),
+    }
+
+
+def _format_value(value: float) -> str:
+    # repr round-trips a float exactly; the report must read back what the run measured.
+    v = float(value)
+    if math.isnan(v):
+        return "nan"
+    if math.isinf(v):
+        return "inf" if v > 0 else "-inf"
+    return repr(v)
+
+
+@dataclass(frozen=True)
+class MetricRow:
+    step: int
+    frames: int
+    metric: str
+    value: float
+    wall_time: float
+
+
+def parse_metrics_lines(lines: Iterable[str]) -> Iterator[tuple[int, MetricRow | None, str]]:
+    """Yield ``(line_number, row or None, fault)`` for each data line of a metrics.csv body.
+
+    The header is *not* part of ``lines``. A row that fails to parse comes back as ``None`` with
+    the reason, so callers decide whether that is fatal (a complete run) or a torn tail (a run
+    that was killed mid-write).
+    """
+    for lineno, line in enumerate(lines, start=2):
+        if not line.endswith("\n"):
+            # a line without its newline was cut off by a kill: never trust its value
+            yield lineno, None, "incomplete last line (no newline)"
+            continue
+        fields = next(csv.reader([line]), [])
+        if len(fields) != len(METRICS_COLUMNS):
+            yield lineno, None, f"expected {len(METRICS_COLUMNS)} fields, got {len(fields)}"
+            continue
+        try:
+            step, frames = int(fields[0]), int(fields[1])
+            value, wall = float(fields[3]), float(fields[4])
+        except ValueError as e:
+            yield lineno, None, f"unparsable number ({e})"
+            continue
+        if step < 0 or frames < 0:
+            yield lineno, None, "negative step or frames"
+            continue
+        yield lineno, MetricRow(step, frames, fields[2], value, wall), ""
+
+
+class MetricsWriter:
+    """Appends rows to ``metrics.csv``; every ``log``/``log_rows`` call is one durable batch."""
+
+    def __init__(self, path: Path, clock: _Clock, *, last_step: int = -1, last_frames: int = -1):
+        self.path = Path(path)
+        self._clock = clock
+        self._last_step = last_step
+        self._last_frames = last_frames
+        self._dirty = False
+        new = not self.path.exists() or self.path.stat().st_size == 0
+        self._f = open(self.path, "a", encoding="utf-8", newline="")  # noqa: SIM115
+        if new:
+            self._f.write(",".join(METRICS_COLUMNS) + "\n")
+            self._sync()
+
+    @property
+    def closed(self) -> bool:
+        return self._f.closed
+
+    def _sync(self) -> None:
+        self._f.flush()
+        os.fsync(self._f.fileno())
+        self._dirty = False
+
+    def flush(self) -> None:
+        """Every batch is already synced; kept so callers can be explicit before a checkpoint."""
+        if not self._f.closed and self._dirty:
+            self._sync()
+
+    def log(
+        self,
+        step: int,
+        frames: int,
+        metrics: Mapping[str, float],
+        *,
+        wall_time: float | None = None,
+    ) -> None:
+        """Append one row per metric at (step, frames), then flush and fsync."""
+        wall = self._clock.elapsed() if wall_time is None else float(wall_time)
+        self.log_rows((step, frames, name, value, wall) for name, value in metrics.items())
+
+    def log_rows(self, rows: Iterable[tuple[int, int, str, float, float]]) -> None:
+        """Append ``(step, frames, metric, value, wall_time)`` rows as one durable batch."""
+        buf = io.StringIO()
+        last_step, last_frames = self._last_step, self._last_frames
+        for step, frames, metric, value, wall in rows:
+            step, frames = int(step), int(frames)
+            if not _METRIC_NAME.match(metric):
+                raise ValueError(f"metric name {metric!r} must match {_METRIC_NAME.pattern}")
+            if step < last_step or frames < last_frames:
+                # A step going backwards is what a resume without truncate_after looks like.
+                raise ValueError(
+                    f"{self.path}: step/frames must not decrease: got ({step}, {frames}) after "
+                    f"({last_step}, {last_frames}); did a resumed run skip truncate_after()?"
+                )
+            last_step, last_frames = step, frames
+            buf.write(f"{step},{frames},{metric},{_format_value(value)},{float(wall):.3f}\n")
+        if self._f.closed:
+            raise ValueError(f"{self.path}: writer is closed")
+        self._f.write(buf.getvalue())
+        self._dirty = True
+        self._sync()
+        self._last_step, self._last_frames = last_step, last_frames
+
+    def close(self) -> None:
+        if not self._f.closed:
+            self.flush()
+            self._f.close()
+
+    def __enter__(self) -> MetricsWriter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class _Clock:
+    """Active run time: carried across resumes, so wall_time stays monotonic in metrics.csv."""
+
+    def __init__(self, offset: float = 0.0):
+        self.offset = offset
+        self._t0 = time.monotonic()
+
+    def elapsed(self) -> float:
+        return self.offset + (time.monotonic() - self._t0)
+
+
+def truncate_metrics(path: Path, step: int) -> tuple[int, int]:
+    """Keep only the rows with ``step <= step`` (and drop any torn line); atomic.
+
+    Returns (rows kept, rows dropped).
+    """
+    path = Path(path)
+    if not path.exists():
+        return 0, 0
+    with open(path, encoding="utf-8", newline="") as f:
+        header = f.readline()
+        body = f.readlines()
+    if header.rstrip("\r\n") != ",".join(METRICS_COLUMNS):
+        raise ValueError(f"{path}: unexpected header {header.strip()!r}")
+    kept: list[str] = []
+    dropped = 0
+    for (_, row, _fault), line in zip(parse_metrics_lines(body), body, strict=True):
+        if row is not None and row.step <= step:
+            kept.append(line)
+        else:
+            dropped += 1
+    atomic_write_text(path, header + "".join(kept))
+    return len(kept), dropped
+
+
+class RunExistsError(FileExistsError):
+    pass
+
+
+class RunDir:
+    """One run's directory. Create with ``RunDir.create``; reopen a killed run with ``resume``.
+
+    Typical harness use::
+
+        run = RunDir.create("results/runs", "bcvlr", "bigfish", 0, config=cfg)
+        try:
+            for ...:
+                run.log(step, frames, {"eval/return": score})  # durable on return
+                save_checkpoint(...)
+                run.mark_checkpoint(step)
+            run.mark_complete()
+        except BaseException as e:
+            run.mark_failed(e)
+            raise
+
+    and after a kill::
+
+        run = RunDir.resume(path, checkpoint_step=ckpt_step)  # drops rows after ckpt_step
+    """
+
+    def __init__(self, path: str | os.PathLike, info: dict[str, Any], clock: _Clock):
+        self.path = Path(path)
+        self._info = info
+        self._clock = clock
+        self._writer: MetricsWriter | None = None
+
+    # -- construction -------------------------------------------------------------------------
+    @classmethod
+    def create(
+        cls,
+        root: str | os.PathLike,
+        method: str,
+        task: str,
+        seed: int,
+        *,
+        config: Mapping[str, Any] | None = None,
+        budget: int | None = None,
+        reduced_budget: bool = False,
+        labels: Mapping[str, Any] | None = None,
+        overwrite: bool = False,
+    ) -> RunDir:
+        """Make ``root/method/task/seed{seed}`` with a fresh run.json (status ``running``).
+
+        ``budget`` is in the task's budget unit (frames for DMC/Metaworld, env steps for Procgen)
+        and defaults to the registry's; pass ``reduced_budget=True`` for mini/smoke configs so
+        that the report never compares them with the paper unmarked.
+        """
+        if not _METHOD_NAME.match(method):
+            raise ValueError(f"method name {method!r} must match {_METHOD_NAME.pattern}")
+        t = get_task(task)
+        budget = t.budget if budget is None else int(budget)
+        if budget <= 0:
+            raise ValueError(f"budget must be positive, got {budget}")
+        path = run_path(root, method, task, seed)
+        if (path / RUN_JSON).exists() and not overwrite:
+            raise RunExistsError(
+                f"{path / RUN_JSON} exists; use RunDir.resume() to continue it or "
+                "overwrite=True to start it again"
+            )
+        path.mkdir(parents=True, exist_ok=True)
+        if overwrite:
+            for name in (METRICS_CSV, RUN_JSON):
+                with contextlib.suppress(FileNotFoundError):
+                    (path / name).unlink()
+        now = _now()
+        info: dict[str, Any] = {
+            "schema_version": SCHEMA_VERSION,
+            "method": method,
+            "task": task,
+            "suite": t.suite,
+            "seed": int(seed),
+            "status": "running",
+            "budget": budget,
+            "budget_unit": t.budget_unit,
+            "reduced_budget": bool(reduced_budget or budget < t.budget),
+            "labels": dict(labels or {}),
+            "score_metric": score_metric(task),
+            "config": dict(config or {}),
+            "provenance": provenance(),
+            "timings": {
+                "created_at": now,
+                "updated_at": now,
+                "finished_at": None,
+                "elapsed_s": 0.0,
+                "phases": {},
+            },
+            "last_checkpoint": None,
+            "resumes": [],
+            "error": None,
+        }
+        run = cls(path, info, _Clock())
+        run._save()
+        run._open_writer(last_step=-1, last_frames=-1)
+        return run
+
+    @classmethod
+    def resume(
+        cls,
+        path: str | os.PathLike,
+        checkpoint_step: int | None,
+        *,
+        config: Mapping[str, Any] | None = None,
+    ) -> RunDir:
+        """Reopen a killed or failed run that restarts from ``checkpoint_step``.
+
+        Rows logged after that step are dropped (``None``: no checkpoint, so every row goes),
+        so that re-running from the checkpoint produces each row exactly once. If ``config`` is
+        given it must equal the stored one: a resumed run with other settings is a new run.
+        """
+        path = Path(path)
+        info = _read_info(path)
+        if info.get("status") == "complete":
+            raise RunExistsError(f"{path / RUN_JSON}: run is already complete")
+        if config is not None and dict(config) != info.get("config"):
+            raise ValueError(f"{path / RUN_JSON}: config differs from the run being resumed")
+        step = -1 if checkpoint_step is None else int(checkpoint_step)
+        kept, dropped = truncate_metrics(path / METRICS_CSV, step)
+        last_step, last_frames, last_wall = _tail(path / METRICS_CSV)
+        ckpt = info.get("last_checkpoint") or {}
+        # active time up to the checkpoint; the lost stretch after it is redone, so not counted
+        offset = float(ckpt.get("elapsed_s", 0.0)) if checkpoint_step is not None else 0.0
+        offset = max(offset, last_wall)
+        info["status"] = "running"
+        info["error"] = None
+        info["timings"]["finished_at"] = None
+        info["resumes"].append(
+            {
+                "at": _now(),
+                "checkpoint_step": checkpoint_step,
+                "rows_kept": kept,
+                "rows_dropped": dropped,
+                "git_commit": git_commit(),
+                "hostname": socket.gethostname(),
+            }
+        )
+        run = cls(path, info, _Clock(offset))
+        run._save()
+        run._open_writer(last_step=last_step, last_frames=last_frames)
+        return run
+
+    # -- state --------------------------------------------------------------------------------
+    @property
+    def info(self) -> dict[str, Any]:
+        """A copy of run.json as last written."""
+        return json.loads(json.dumps(self._info, default=str))
+
+    @property
+    def status(self) -> Status:
+        return self._info["status"]
+
+    @property
+    def metrics(self) -> MetricsWriter:
+        if self._writer is None or self._writer.closed:
+            last_step, last_frames, _ = _tail(self.path / METRICS_CSV)
+            self._open_writer(last_step=last_step, last_frames=last_frames)
+        assert self._writer is not None
+        return self._writer
+
+    def elapsed(self) -> float:
+        return self._clock.elapsed()
+
+    def log(self, step: int, frames: int, metrics: Mapping[str, float]) -> None:
+        self.metrics.log(step, frames, metrics)
+
+    def _open_writer(self, *, last_step: int, last_frames: int) -> None:
+        self._writer = MetricsWriter(
+            self.path / METRICS_CSV, self._clock, last_step=last_step, last_frames=last_frames
+        )
+
+    def _save(self) -> None:
+        self._info["timings"]["updated_at"] = _now()
+        self._info["timings"]["elapsed_s"] = round(self._clock.elapsed(), 3)
+        atomic_write_json(self.path / RUN_JSON, self._info)
+
+    def update(self, **fields: Any) -> None:
+        """Set top-level run.json fields (e.g. ``labels``) and rewrite it atomically."""
+        protected = {"schema_version", "method", "task", "suite", "seed", "status"}
+        if bad := protected & fields.keys():
+            raise ValueError(f"{sorted(bad)} are managed by RunDir")
+        self._info.update(fields)
+        self._save()
+
+    def add_timing(self, phase: str, seconds: float) -> None:
+        """Accumulate wall time per phase (e.g. ``pretrain``, ``online``, ``eval``)."""
+        phases = self._info["timings"]["phases"]
+        phases[phase] = round(phases.get(phase, 0.0) + float(seconds), 3)
+        self._save()
+
+    def truncate_after(self, step: int) -> tuple[int, int]:
+        """Drop metrics rows with a step after ``step``; returns (kept, dropped)."""
+        if self._writer is not None:
+            self._writer.close()
+        kept, dropped = truncate_metrics(self.path / METRICS_CSV, int(step))
+        last_step, last_frames, _ = _tail(self.path / METRICS_CSV)
+        self._open_writer(last_step=last_step, last_frames=last_frames)
+        return kept, dropped
+
+    def mark_checkpoint(self, step: int, *, path: str | None = None) -> None:
+        """Record that a checkpoint at ``step`` is on disk (metrics up to it are synced)."""
+        if self._writer is not None and not self._writer.closed:
+            self._writer.flush()
+        self._info["last_checkpoint"] = {
+            "step": int(step),
+            "path": path,
+            "at": _now(),
+            "elapsed_s": round(self._clock.elapsed(), 3),
+        }
+        self._save()
+
+    def mark_complete(self) -> None:
+        self._finish("complete", None)
+
+    def mark_failed(self, error: BaseException | str | None = None) -> None:
+        if isinstance(error, BaseException):
+            text = "".join(traceback.format_exception(error)).strip()[-4000:]
+        else:
+            text = error
+        self._finish("failed", text or "unknown error")
+
+    def _finish(self, status: Status, error: str | None) -> None:
+        if self._writer is not None:
+            self._writer.close()
+        self._info["status"] = status
+        self._info["error"] = error
+        self._info["timings"]["finished_at"] = _now()
+        self._save()
+
+    def close(self) -> None:
+        if self._writer is not None:
+            self._writer.close()
+
+    def __enter__(self) -> RunDir:
+        return self
+
+    def __exit__(self, exc_type: type | None, exc: BaseException | None, tb: object) -> None:
+        # An exception marks the run failed; a clean exit without mark_complete() leaves it
+        # "running", which the aggregation reports as incomplete rather than trusting it.
+        if exc is not None and self.status == "running":
+            self.mark_failed(exc)
+        self.close()
+
+
+def _read_info(path: Path) -> dict[str, Any]:
+    f = path / RUN_JSON
+    try:
+        return json.loads(f.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise FileNotFoundError(f"{f}: no run.json (not a run directory)") from None
+    except json.JSONDecodeError as e:
+        raise ValueError(f"{f}: not valid JSON ({e})") from None
+
+
+def _tail(path: Path) -> tuple[int, int, float]:
+    """(last step, last frames, last wall_time) of a metrics file; -1s when it has no rows."""
+    if not path.exists():
+        return -1, -1, 0.0
+    with open(path, encoding="utf-8", newline="") as f:
+        f.readline()
+        rows = [r for _, r, _ in parse_metrics_lines(f.readlines()) if r is not None]
+    if not rows:
+        return -1, -1, 0.0
+    return rows[-1].step, rows[-1].frames, max(r.wall_time for r in rows)

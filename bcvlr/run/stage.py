@@ -1,0 +1,109 @@
+"""A training stage that produces an artifact rather than a scored run (e.g. BCV-LR's feature
+and latent-action pretraining): the same guarantees as a run — a metrics CSV without duplicate
+rows after a kill, atomic checkpoints, provenance — in a folder of its own:
+
+    out/stage.json  out/metrics.csv  out/checkpoints/state.pt  out/<artifact>.pt
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+from tqdm import tqdm
+
+from bcvlr.results.rundir import (
+    MetricsWriter,
+    _Clock,
+    atomic_write_json,
+    provenance,
+    truncate_metrics,
+)
+from bcvlr.run.checkpoint import load_checkpoint, save_checkpoint
+from bcvlr.run.seeding import rng_state, seed_everything, set_rng_state
+
+CHECKPOINT = "checkpoints/state.pt"
+
+
+class Stage:
+    def __init__(self, out: str | Path, name: str, *, cfg: dict, seed: int,
+                 progress: bool = True, checkpoint_every: int = 1000,
+                 log_every: int = 50) -> None:  # fmt: skip
+        self.out, self.name, self.cfg, self.seed = Path(out), name, cfg, seed
+        self.progress, self.checkpoint_every, self.log_every = progress, checkpoint_every, log_every
+        self.step = 0
+        self.resumes = 0
+        self._writer: MetricsWriter | None = None
+        self._info: dict[str, Any] = {}
+
+    def start(self) -> dict | None:
+        """Seed, then resume from the checkpoint if one exists; returns its state or None."""
+        seed_everything(self.seed)
+        self.out.mkdir(parents=True, exist_ok=True)
+        state = load_checkpoint(self.out / CHECKPOINT)
+        metrics = self.out / "metrics.csv"
+        if state is not None:
+            self.step = int(state["_step"])
+            self.resumes = int(state.get("_resumes", 0)) + 1
+            set_rng_state(state["_rng"])
+            truncate_metrics(metrics, self.step)
+        else:
+            metrics.unlink(missing_ok=True)
+        self._info = {"stage": self.name, "seed": self.seed, "status": "running",
+                      "config": self.cfg, "provenance": provenance(), "step": self.step,
+                      "resumes": self.resumes, "started_at": time.time()}  # fmt: skip
+        atomic_write_json(self.out / "stage.json", self._info)
+        self._writer = MetricsWriter(metrics, _Clock(), last_step=self.step - 1)
+        return None if state is None else state["payload"]
+
+    def bar(self, total: int, desc: str) -> tqdm:
+        return tqdm(total=total, initial=self.step, desc=desc, unit="upd",
+                    disable=not self.progress, dynamic_ncols=True)  # fmt: skip
+
+    def advance(self, step: int, metrics: dict[str, float], bar: tqdm | None = None) -> None:
+        self.step = step
+        if bar is not None:
+            bar.update(1)
+        if step % self.log_every == 0:
+            assert self._writer is not None
+            self._writer.log(step, 0, metrics)
+            if bar is not None:
+                bar.set_postfix({k.split("/")[-1]: f"{v:.4g}" for k, v in metrics.items()})
+
+    def checkpoint_due(self, step: int) -> bool:
+        return step % self.checkpoint_every == 0
+
+    def checkpoint(self, step: int, payload: dict) -> None:
+        assert self._writer is not None
+        self._writer.flush()
+        save_checkpoint(self.out / CHECKPOINT, {"payload": payload, "_step": step,
+                                                "_rng": rng_state(),
+                                                "_resumes": self.resumes})  # fmt: skip
+
+    def finish(self, artifact: dict, filename: str) -> Path:
+        """Write the stage's product atomically and mark the stage complete."""
+        path = self.out / filename
+        save_checkpoint(path, artifact)
+        if self._writer is not None:
+            self._writer.close()
+        self._info.update(status="complete", step=self.step, finished_at=time.time())
+        atomic_write_json(self.out / "stage.json", self._info)
+        return path
+
+
+def completed_artifact(out: str | Path, filename: str) -> Path | None:
+    """The artifact of a stage that already finished (so a rerun skips it), else None."""
+    import json
+
+    out = Path(out)
+    try:
+        done = json.loads((out / "stage.json").read_text())["status"] == "complete"
+    except (FileNotFoundError, ValueError, KeyError):
+        return None
+    return out / filename if done and (out / filename).exists() else None
+
+
+def load_artifact(path: str | Path) -> dict:
+    return torch.load(path, map_location="cpu", weights_only=False)

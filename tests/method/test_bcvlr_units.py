@@ -1,0 +1,118 @@
+"""Exact checks of BCV-LR's update steps: which parameters each objective moves."""
+
+import copy
+
+import pytest
+import torch
+
+from bcvlr.config import load_config
+from bcvlr.method import bcvlr
+from bcvlr.tasks import get_task
+
+TINY = "config/bcvlr/tiny.yaml"
+
+
+def make_agent(task_name: str, **overrides):
+    task = get_task(task_name)
+    sets = [f"{k}={v}" for k, v in overrides.items()]
+    cfg = load_config(bcvlr.Config, TINY, sets, base=bcvlr.default_config(task))
+    shape = (3 * task.frame_stack, 64, 64)
+    torch.manual_seed(0)
+    agent = bcvlr.Agent(cfg, task, shape)
+    return cfg, task, agent, shape
+
+
+def snapshot(module: torch.nn.Module) -> dict[str, torch.Tensor]:
+    return {k: v.detach().clone() for k, v in module.state_dict().items()}
+
+
+def changed(before: dict, module: torch.nn.Module) -> set[str]:
+    return {k for k, v in module.state_dict().items() if not torch.equal(before[k], v)}
+
+
+def windows(cfg, shape, batch=8):
+    g = torch.Generator().manual_seed(1)
+    return torch.randint(0, 256, (batch, cfg.latent_actions.window, *shape), generator=g,
+                         dtype=torch.uint8)  # fmt: skip
+
+
+@pytest.mark.parametrize("task_name", ["metaworld_reach", "coinrun"])
+def test_finetune_step_moves_exactly_p_and_d(task_name):
+    cfg, task, agent, shape = make_agent(task_name, **{"online.wm_ft": "frozen"})
+    learner = bcvlr.OnlineLearner(cfg, agent)
+    parts = {n: snapshot(getattr(agent, n)) for n in ("encoder", "decoder", "policy")}
+    lam = snapshot(agent.lam)
+    obs = windows(cfg, shape)
+    act = (torch.randint(0, 15, (8,)) if task.action_space.is_discrete
+           else torch.rand(8, task.action_space.size) * 2 - 1)  # fmt: skip
+    learner.finetune_step(obs, act)
+    assert not changed(parts["encoder"], agent.encoder)  # f frozen: bit-identical
+    assert not changed(parts["policy"], agent.policy)  # pi is not in eq. 3
+    assert changed(parts["decoder"], agent.decoder)  # d trains
+    moved = changed(lam, agent.lam)
+    assert any(k.startswith("idm.") for k in moved)  # p trains
+    assert any(k.startswith("vq.") for k in moved)  # the codebook follows by EMA
+    assert not any(k.startswith("world_model.") and "running" not in k and "batches" not in k
+                   for k in moved)  # w frozen (only BatchNorm statistics may move)  # fmt: skip
+
+
+def test_finetune_with_world_model_finetuning_moves_w():
+    cfg, task, agent, shape = make_agent("reacher_easy", **{"online.wm_ft": "finetune",
+                                                            "online.wm_ft_lr": 1e-2,
+                                                            "online.beta": 1.0})  # fmt: skip
+    learner = bcvlr.OnlineLearner(cfg, agent)
+    before = snapshot(agent.lam.world_model)
+    learner.finetune_step(windows(cfg, shape), torch.rand(8, 2) * 2 - 1)
+    assert any("weight" in k for k in changed(before, agent.lam.world_model))
+
+
+def test_wo_ft_trains_only_the_decoder():
+    cfg, task, agent, shape = make_agent("reacher_easy", variant="wo_ft")
+    learner = bcvlr.OnlineLearner(cfg, agent)
+    lam = snapshot(agent.lam)
+    dec = snapshot(agent.decoder)
+    learner.finetune_step(windows(cfg, shape), torch.rand(8, 2) * 2 - 1)
+    assert not changed(lam, agent.lam)  # p, VQ, w and their statistics untouched
+    assert changed(dec, agent.decoder)
+
+
+def test_bc_step_moves_only_the_policy():
+    cfg, task, agent, shape = make_agent("reacher_easy")
+    learner = bcvlr.OnlineLearner(cfg, agent)
+    before = {n: snapshot(getattr(agent, n)) for n in ("encoder", "lam", "decoder", "policy")}
+    learner.bc_step(windows(cfg, shape))
+    assert not changed(before["encoder"], agent.encoder)
+    assert not changed(before["lam"], agent.lam)  # IDM in eval mode: no VQ/BN drift
+    assert not changed(before["decoder"], agent.decoder)
+    assert changed(before["policy"], agent.policy)
+
+
+def test_bc_in_train_mode_lets_the_codebook_drift_like_the_authors_code():
+    cfg, task, agent, shape = make_agent("reacher_easy", **{"online.idm_mode_in_bc": "train"})
+    learner = bcvlr.OnlineLearner(cfg, agent)
+    before = snapshot(agent.lam)
+    learner.bc_step(windows(cfg, shape))
+    assert any(k.startswith("vq.") for k in changed(before, agent.lam))
+
+
+def test_encoder_finetuned_via_ft_moves():
+    cfg, task, agent, shape = make_agent("reacher_easy", encoder_training="ft")
+    learner = bcvlr.OnlineLearner(cfg, agent)
+    before = snapshot(agent.encoder)
+    learner.finetune_step(windows(cfg, shape), torch.rand(8, 2) * 2 - 1)
+    assert changed(before, agent.encoder)
+
+
+def test_acting_is_in_the_action_space():
+    g = torch.Generator().manual_seed(0)
+    _, _, agent, shape = make_agent("coinrun")
+    obs = torch.randint(0, 256, (5, *shape), dtype=torch.uint8).numpy()
+    a = agent.act(obs, explore=True, generator=g)
+    assert a.shape == (5,) and a.min() >= 0 and a.max() < 15
+    _, _, agent, shape = make_agent("reacher_easy")
+    obs = torch.randint(0, 256, (3, *shape), dtype=torch.uint8).numpy()
+    a = agent.act(obs, explore=True, generator=g)
+    assert a.shape == (3, 2) and abs(a).max() <= 1.0
+    det1 = agent.act(obs, explore=False, generator=g)
+    det2 = agent.act(copy.deepcopy(obs), explore=False, generator=g)
+    assert (det1 == det2).all()

@@ -70,6 +70,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override one setting")
     p.add_argument("--videos", help="expert-video dataset (video-imitation methods)")
     p.add_argument("--budget", type=int, help="interaction budget (default: the task's)")
+    p.add_argument("--eval-episodes", type=int, help="episodes per evaluation (default: task's)")
+    p.add_argument("--eval-every", type=int, help="frames between evaluations (default: task's)")
     p.add_argument("--runs-root", default="results/runs")
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=_lazy("bcvlr.run.cli:main"))

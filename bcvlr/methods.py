@@ -14,6 +14,7 @@ from types import ModuleType
 
 METHODS: dict[str, str] = {
     "bcvlr": "bcvlr.method.bcvlr",
+    "random": "baselines.random_policy",
     "ppo": "baselines.ppo",
     "drqv2": "baselines.drqv2",
 }

@@ -56,6 +56,7 @@ class FeatureConfig:
     objective: Literal["contrastive_recon", "prototype", "contrastive"] = "prototype"
     encoder: Literal["conv", "impala"] = "conv"
     channels: int = 32
+    strided_layers: int = 1  # conv encoder: layers with stride 2 (1 -> 32x32 maps from 64x64)
     updates: int = 50_000
     batch_size: int = 512
     lr: float = 1e-4
@@ -92,6 +93,10 @@ class LatentActionConfig:
     wm_base_channels: int = 24
     # The authors' world model squashes its output with tanh/2; the paper states no bound.
     wm_bounded_output: bool = False
+    # Diagnostics only: every probe_every updates, a linear probe decodes true actions from the
+    # latent actions of held-out labelled video transitions (0 disables; needs labels).
+    probe_every: int = 1000
+    probe_windows: int = 1024
 
 
 @dataclass
@@ -267,7 +272,8 @@ class VideoBatches:
 # 1. Latent features (Section 3.1.1, Appendix A.2)
 # ---------------------------------------------------------------------------------------------
 def build_encoder(cfg: Config, obs_shape: tuple[int, int, int]) -> FeatureEncoder:
-    return FeatureEncoder(cfg.features.encoder, obs_shape, cfg.features.channels)
+    fc = cfg.features
+    return FeatureEncoder(fc.encoder, obs_shape, fc.channels, strided=fc.strided_layers)
 
 
 def pretrain_features(cfg: Config, videos: Sequence[VideoDataset], seed: int, out: Path,
@@ -387,9 +393,12 @@ def pretrain_latent_actions(cfg: Config, videos: Sequence[VideoDataset], feature
         encoder.load_state_dict(state["encoder"])
         optim.load_state_dict(state["optim"])
     batches = VideoBatches(videos, la.window, la.batch_size, seed + 1000 + stage.resumes)
+    probe = LatentActionProbe.from_videos(videos[0], la, seed) if la.probe_every else None
     bar = stage.bar(la.updates, "latent actions")
     model.train()
     for update in range(stage.step, la.updates):
+        if probe is not None and update % la.probe_every == 0:
+            stage.log(update, probe.score(encoder, model, device))
         feats = encode_windows(encoder, batches.sample(device), grad=train_encoder)
         _, wm_loss, vq_loss = model.losses(feats)
         loss = wm_loss + vq_loss
@@ -403,10 +412,70 @@ def pretrain_latent_actions(cfg: Config, videos: Sequence[VideoDataset], feature
             stage.checkpoint(update + 1, {"model": model.state_dict(),
                                           "encoder": encoder.state_dict(),
                                           "optim": optim.state_dict()})  # fmt: skip
+    if probe is not None:
+        stage.log(la.updates, probe.score(encoder, model, device))
     batches.close()
     return stage.finish({"model": model.state_dict(), "encoder": encoder.state_dict(),
                          "obs_shape": obs_shape, "config": dataclasses.asdict(cfg)},
                         "latent_actions.pt")  # fmt: skip
+
+
+class LatentActionProbe:
+    """How much of the true action the latent actions carry (the authors' diagnostic): a
+    ridge-regression probe from z to the action (one-hot for discrete actions), fitted on the
+    windows of even-numbered video episodes and scored on odd ones (R^2, or accuracy). It
+    reads the dataset's labels, which training never does."""
+
+    def __init__(self, fit: tuple[np.ndarray, np.ndarray], held_out: tuple[np.ndarray, np.ndarray],
+                 discrete: bool, num_actions: int):  # fmt: skip
+        self.fit_set, self.eval_set = fit, held_out
+        self.discrete, self.num_actions = discrete, num_actions
+
+    @classmethod
+    def from_videos(cls, videos: VideoDataset, la: LatentActionConfig,
+                    seed: int) -> LatentActionProbe | None:  # fmt: skip
+        if not videos.has_actions:
+            return None
+        labels = videos.open_labels()
+        sampler = WindowSampler(videos, window=la.window, batch_size=la.probe_windows,
+                                seed=seed + 4242, prefetch=False)  # fmt: skip
+        batch = sampler.sample_with_labels(labels)
+        sampler.close()
+        acts = batch.actions[:, -1]
+        odd = batch.index.episode % 2 == 1
+        if odd.all() or not odd.any():
+            return None
+        task = videos.task
+        return cls((batch.obs[~odd], acts[~odd]), (batch.obs[odd], acts[odd]),
+                   task.action_space.is_discrete, task.action_space.size)  # fmt: skip
+
+    def _latents(self, obs, encoder, model, device) -> torch.Tensor:
+        was = model.training
+        model.eval()
+        with torch.no_grad():
+            z = torch.cat([model.latent(encode_windows(encoder, torch.from_numpy(o).to(device),
+                                                       grad=False))
+                           for o in np.array_split(obs, max(1, len(obs) // 256))])  # fmt: skip
+        model.train(was)
+        return torch.cat([z.cpu().double(), torch.ones(len(z), 1, dtype=torch.double)], 1)
+
+    def _targets(self, actions: np.ndarray) -> torch.Tensor:
+        if self.discrete:
+            return F.one_hot(torch.from_numpy(actions).long(), self.num_actions).double()
+        return torch.from_numpy(actions).double()
+
+    def score(self, encoder, model, device) -> dict[str, float]:
+        zf = self._latents(self.fit_set[0], encoder, model, device)
+        ze = self._latents(self.eval_set[0], encoder, model, device)
+        yf, ye = self._targets(self.fit_set[1]), self._targets(self.eval_set[1])
+        eye = torch.eye(zf.shape[1], dtype=torch.double)
+        w = torch.linalg.solve(zf.T @ zf + 1e-3 * len(zf) * eye, zf.T @ yf)
+        pred = ze @ w
+        if self.discrete:
+            acc = (pred.argmax(1) == ye.argmax(1)).double().mean().item()
+            return {"probe/action_accuracy": acc}
+        r2 = 1 - ((pred - ye) ** 2).sum(0) / ((ye - ye.mean(0)) ** 2).sum(0).clamp_min(1e-12)
+        return {"probe/action_r2": r2.mean().item()}
 
 
 # ---------------------------------------------------------------------------------------------

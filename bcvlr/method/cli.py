@@ -60,6 +60,7 @@ def online(args: argparse.Namespace) -> None:
     videos[0].validate(task=task.name)
     with Harness(args.method_name, task, args.seed, config=dataclasses.asdict(cfg),
                  runs_root=args.runs_root, budget=args.budget or cfg.budget,
+                 eval_episodes=args.eval_episodes, eval_every=args.eval_every,
                  progress=not args.no_progress) as harness:  # fmt: skip
         bcvlr.online(task, args.seed, cfg, harness, videos[0], args.latent_actions, args.features)
 
@@ -96,4 +97,6 @@ def add_parsers(sub) -> None:
     p.add_argument("--method-name", default="bcvlr", help="name of the run (variants)")
     p.add_argument("--runs-root", default="results/runs")
     p.add_argument("--budget", type=int)
+    p.add_argument("--eval-episodes", type=int)
+    p.add_argument("--eval-every", type=int)
     p.set_defaults(func=_lazy("bcvlr.method.cli:online"))

@@ -22,13 +22,16 @@ EncoderKind = Literal["conv", "impala"]
 
 class FeatureEncoder(nn.Module):
     def __init__(self, kind: EncoderKind, obs_shape: tuple[int, int, int], channels: int,
-                 depth: int = 4):  # fmt: skip
+                 depth: int = 4, strided: int = 1):  # fmt: skip
+        """``strided``: how many of the conv layers have stride 2 (the paper's: 1; more give
+        smaller maps for CPU-sized configs)."""
         super().__init__()
         c = obs_shape[0]
         if kind == "conv":
-            layers: list[nn.Module] = [nn.Conv2d(c, channels, 3, stride=2, padding=1), nn.ReLU()]
-            for _ in range(depth - 1):
-                layers += [nn.Conv2d(channels, channels, 3, padding=1), nn.ReLU()]
+            layers: list[nn.Module] = []
+            for i in range(depth):
+                layers += [nn.Conv2d(c if i == 0 else channels, channels, 3,
+                                     stride=2 if i < strided else 1, padding=1), nn.ReLU()]  # fmt: skip
             self.net: nn.Module = nn.Sequential(*layers)
         elif kind == "impala":
             self.net = ConvSequence(c, channels, downsample=False)

@@ -35,5 +35,6 @@ def main(args: argparse.Namespace) -> None:
     budget = args.budget or getattr(cfg, "budget", None)
     with Harness(args.method, task, args.seed, config=dataclasses.asdict(cfg),
                  runs_root=Path(args.runs_root), budget=budget,
+                 eval_episodes=args.eval_episodes, eval_every=args.eval_every,
                  progress=not args.no_progress) as harness:  # fmt: skip
         method.run(task, args.seed, cfg, harness, videos=videos)

@@ -72,6 +72,10 @@ class Stage:
             if bar is not None:
                 bar.set_postfix({k.split("/")[-1]: f"{v:.4g}" for k, v in metrics.items()})
 
+    def log(self, step: int, metrics: dict[str, float]) -> None:
+        assert self._writer is not None
+        self._writer.log(step, 0, metrics)
+
     def checkpoint_due(self, step: int) -> bool:
         return step % self.checkpoint_every == 0
 

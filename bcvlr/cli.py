@@ -155,4 +155,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    # Run the imported module's main, not __main__'s copy, so that CliError raised by
+    # subcommands (which import bcvlr.cli) is the class main() catches.
+    from bcvlr.cli import main as package_main
+
+    sys.exit(package_main())

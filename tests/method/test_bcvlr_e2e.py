@@ -1,0 +1,119 @@
+"""BCV-LR end to end on each suite's real simulator at a tiny size, and resume after a kill."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from bcvlr.config import load_config
+from bcvlr.method import bcvlr
+from bcvlr.run.harness import Harness
+from bcvlr.tasks import get_task
+from tests.method.helpers import random_videos
+
+TINY = "config/bcvlr/tiny.yaml"
+
+
+@pytest.mark.parametrize("task_name", ["coinrun", "reacher_easy", "metaworld_reach"])
+def test_tiny_run_through_every_stage(task_name, tmp_path):
+    task = get_task(task_name)
+    videos = random_videos(task_name, tmp_path / "videos", steps=300)
+    sets = ["online.num_envs=4"] if task.suite == "procgen" else []
+    cfg = load_config(bcvlr.Config, TINY, sets, base=bcvlr.default_config(task))
+    budget = 4 * 60 if task.suite == "procgen" else 200
+    with Harness("bcvlr", task, 0, config={}, runs_root=tmp_path / "runs", budget=budget,
+                 eval_episodes=2, progress=False) as harness:  # fmt: skip
+        bcvlr.run(task, 0, cfg, harness, videos=videos)
+    run = harness.path
+    info = json.loads((run / "run.json").read_text())
+    assert info["status"] == "complete" and info["reduced_budget"]
+    metrics = pd.read_csv(run / "metrics.csv")
+    assert "eval/return" in set(metrics.metric)
+    assert not metrics.duplicated(["step", "metric"]).any()
+    for stage, artifact in (("features", "features.pt"), ("latent_actions", "latent_actions.pt")):
+        assert (run / "pretrain" / stage / artifact).exists()
+        stage_metrics = pd.read_csv(run / "pretrain" / stage / "metrics.csv")
+        assert len(stage_metrics) > 0
+    probe = pd.read_csv(run / "pretrain" / "latent_actions" / "metrics.csv")
+    assert probe.metric.str.startswith("probe/").any()  # the diagnostic is logged
+
+
+def _kill_when(path: Path, proc: subprocess.Popen, predicate, timeout: float = 240) -> None:
+    deadline = time.time() + timeout
+    while time.time() < deadline and proc.poll() is None:
+        if path.exists() and predicate():
+            break
+        time.sleep(0.2)
+    assert proc.poll() is None, "finished before it could be killed"
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+
+
+@pytest.mark.parametrize("stage", ["pretrain-features", "pretrain-actions", "online"])
+def test_each_stage_resumes_after_a_kill(stage, tmp_path):
+    random_videos("reacher_easy", tmp_path / "videos", steps=300)
+    base = [sys.executable, "-m", "bcvlr.cli"]
+    common = ["--task", "reacher_easy", "--seed", "0", "--videos", str(tmp_path / "videos"),
+              "--config", TINY, "--no-progress", "--set", "checkpoint_every=5"]  # fmt: skip
+    feats = tmp_path / "f"
+    lat = tmp_path / "la"
+    more = ["--set", "features.updates=60", "--set", "latent_actions.updates=60"]
+    cmds = {
+        "pretrain-features": base + ["pretrain-features", *common, *more, "--out", str(feats)],
+        "pretrain-actions": base + ["pretrain-actions", *common, *more, "--out", str(lat),
+                                    "--features", str(feats / "features.pt")],
+        "online": base + ["online", *common, *more, "--latent-actions",
+                          str(lat / "latent_actions.pt"), "--runs-root", str(tmp_path / "runs"),
+                          "--budget", "400", "--eval-episodes", "1", "--eval-every", "100",
+                          "--set", "online.cycle_steps=20"],
+    }  # fmt: skip
+    order = list(cmds)
+    for earlier in order[: order.index(stage)]:  # produce the inputs this stage needs
+        subprocess.run(cmds[earlier], check=True, capture_output=True)
+    proc = subprocess.Popen(cmds[stage], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    if stage == "online":
+        out = tmp_path / "runs" / "bcvlr" / "reacher_easy" / "seed0"
+        ckpt = out / "checkpoints" / "state.pt"
+
+        def ready():  # killed once a checkpoint past the warm-up exists
+            info = json.loads((out / "run.json").read_text())
+            return (info.get("last_checkpoint") or {}).get("step", 0) > 0
+
+        _kill_when(ckpt, proc, ready)
+    else:
+        out = feats if stage == "pretrain-features" else lat
+        _kill_when(out / "checkpoints" / "state.pt", proc, lambda: True)
+    result = subprocess.run(cmds[stage], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr[-2000:]
+    metrics = pd.read_csv(out / "metrics.csv")
+    assert not metrics.duplicated(["step", "metric"]).any()
+    if stage == "online":
+        info = json.loads((out / "run.json").read_text())
+        assert info["status"] == "complete" and len(info["resumes"]) == 1
+        evals = metrics[metrics.metric == "eval/return"]
+        assert sorted(evals.frames) == [100, 200, 300, 400]  # none missing, none twice
+    else:
+        name = "features" if stage == "pretrain-features" else "latent_actions"
+        steps = sorted(metrics.step.unique())
+        assert steps[-1] == 60 and json.loads((out / "stage.json").read_text())["resumes"] == 1
+        assert (out / f"{name}.pt").exists()
+
+
+def test_bad_inputs_fail_before_compute(tmp_path):
+    base = [sys.executable, "-m", "bcvlr.cli"]
+    r = subprocess.run(base + ["run", "--method", "bcvlr", "--task", "reacher_easy"],
+                       capture_output=True, text=True)  # fmt: skip
+    assert r.returncode == 2 and "pass --videos" in r.stderr
+    r = subprocess.run(base + ["online", "--task", "reacher_easy", "--videos",
+                               str(tmp_path / "nope")], capture_output=True, text=True)  # fmt: skip
+    assert r.returncode == 2 and "does not exist" in r.stderr
+    videos = random_videos("reacher_easy", tmp_path / "v", steps=30)
+    r = subprocess.run(base + ["run", "--method", "bcvlr", "--task", "finger_spin", "--videos",
+                               str(videos.path)], capture_output=True, text=True)  # fmt: skip
+    assert r.returncode == 2 and "reacher_easy" in r.stderr and "finger_spin" in r.stderr

@@ -5,11 +5,9 @@ readers (it is the debris of an interrupted write, removed when a writer resumes
 
 from __future__ import annotations
 
-import contextlib
 import datetime as _dt
 import hashlib
 import json
-import os
 import platform
 import zipfile
 from pathlib import Path
@@ -17,6 +15,8 @@ from typing import Any
 
 import numpy as np
 
+from bcvlr.atomic import TMP_SUFFIX as TMP_SUFFIX  # re-exported: the writer's debris sweep
+from bcvlr.atomic import atomic_write
 from bcvlr.data.errors import CorruptChunkError, ManifestError, MissingChunkError
 
 FORMAT_NAME = "bcvlr-video-dataset"
@@ -24,7 +24,7 @@ FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
 CHUNK_DIR = "chunks"
 LABEL_DIR = "labels"
-TMP_SUFFIX = ".tmp"
+
 FRAMES_KEY = "frames"
 # np.savez_compressed = zip deflate at zlib level 6: numpy-only, self-describing (dtype, shape),
 # decompresses at 0.3-2.7 GB/s on Procgen frames (docs/dataset-format.md has the measurements).
@@ -66,26 +66,9 @@ def sha256_file(path: Path, block: int = 1 << 20) -> str:
     return h.hexdigest()
 
 
-def _fsync_dir(path: Path) -> None:
-    # Makes the rename itself durable; not every filesystem allows opening a directory.
-    with contextlib.suppress(OSError):
-        fd = os.open(path, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-
-
 def atomic_write_bytes(path: Path, write) -> None:
-    """Write through a tmp file, fsync, then rename: readers see the old file or the new one,
-    never a torn one. `write` receives the open binary file."""
-    tmp = path.with_name(path.name + TMP_SUFFIX)
-    with open(tmp, "wb") as f:
-        write(f)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-    _fsync_dir(path.parent)
+    """Write a chunk, label file or manifest atomically (see bcvlr.atomic)."""
+    atomic_write(path, write)
 
 
 def save_manifest(root: Path, manifest: dict) -> None:

@@ -474,8 +474,11 @@ class LatentActionProbe:
         if self.discrete:
             acc = (pred.argmax(1) == ye.argmax(1)).double().mean().item()
             return {"probe/action_accuracy": acc}
-        r2 = 1 - ((pred - ye) ** 2).sum(0) / ((ye - ye.mean(0)) ** 2).sum(0).clamp_min(1e-12)
-        return {"probe/action_r2": r2.mean().item()}
+        # variance-weighted R^2: action dimensions an expert never varies (a fixed gripper
+        # command) would make a per-dimension mean undefined
+        r2 = 1 - ((pred - ye) ** 2).sum() / ((ye - ye.mean(0)) ** 2).sum().clamp_min(1e-12)
+        mse = ((pred - ye) ** 2).mean()
+        return {"probe/action_r2": r2.item(), "probe/action_mse": mse.item()}
 
 
 # ---------------------------------------------------------------------------------------------

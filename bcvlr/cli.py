@@ -92,6 +92,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=_lazy("bcvlr.experts.train:main"))
 
+    p = sub.add_parser("evaluate-expert", help="score an expert with the task's protocol")
+    p.add_argument("--task", required=True)
+    p.add_argument("--expert", required=True, help="expert directory (from train-expert)")
+    p.add_argument("--episodes", type=int, help="default: the task's evaluation episodes")
+    p.add_argument("--seed", type=int, default=12345)
+    p.set_defaults(func=_lazy("bcvlr.experts.train:evaluate_main"))
+
     p = sub.add_parser("collect-videos", help="roll an expert out and write its video dataset")
     p.add_argument("--task", required=True)
     p.add_argument("--expert", required=True, help="expert directory (from train-expert)")

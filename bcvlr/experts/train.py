@@ -64,3 +64,16 @@ def load_expert(path: str | Path, task: Task | None = None) -> Expert:
     if task is not None and meta["task"] != task.name:
         raise ValueError(f"{path}: expert is for {meta['task']!r}, not {task.name!r}")
     return importlib.import_module(meta["module"]).load_expert(path, meta)
+
+
+def evaluate_main(args: argparse.Namespace) -> None:
+    """`bcvlr evaluate-expert`: the task's evaluation protocol applied to an expert."""
+    from bcvlr.run.evaluate import evaluate
+
+    task = get_task(args.task)
+    expert = load_expert(args.expert, task)
+    result = evaluate(task, lambda x: expert.act(x, deterministic=task.suite != "procgen"),
+                      episodes=args.episodes or task.eval.episodes, seed=args.seed,
+                      use_states=expert.uses_states)  # fmt: skip
+    print(f"{task.name}: return {result.mean_return:.2f} ± {result.returns.std():.2f}, "
+          f"success {result.success_rate:.2f} over {len(result.returns)} episodes")  # fmt: skip

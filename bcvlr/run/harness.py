@@ -14,6 +14,7 @@ resumes), the evaluation schedule of the task registry, and progress bars.
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 from typing import Any
@@ -47,7 +48,8 @@ class Harness:
         self.method = method
         self.task = get_task(task) if isinstance(task, str) else task
         self.seed = int(seed)
-        self.config = config
+        # as run.json stores it (tuples become lists), so a resumed run compares equal
+        self.config = json.loads(json.dumps(config, default=str))
         self.budget = self.task.budget if budget is None else int(budget)
         self.eval_every = eval_every or self.task.eval.every
         self.eval_episodes = eval_episodes or self.task.eval.episodes

@@ -35,6 +35,7 @@ class Stage:
         self.progress, self.checkpoint_every, self.log_every = progress, checkpoint_every, log_every
         self.step = 0
         self.resumes = 0
+        self._unlogged: tuple[int, dict[str, float]] | None = None  # the last update's metrics
         self._writer: MetricsWriter | None = None
         self._info: dict[str, Any] = {}
 
@@ -64,11 +65,13 @@ class Stage:
 
     def advance(self, step: int, metrics: dict[str, float], bar: tqdm | None = None) -> None:
         self.step = step
+        self._unlogged = (step, metrics)
         if bar is not None:
             bar.update(1)
         if step % self.log_every == 0:
             assert self._writer is not None
             self._writer.log(step, 0, metrics)
+            self._unlogged = None
             if bar is not None:
                 bar.set_postfix({k.split("/")[-1]: f"{v:.4g}" for k, v in metrics.items()})
 
@@ -91,6 +94,9 @@ class Stage:
         path = self.out / filename
         save_checkpoint(path, artifact)
         if self._writer is not None:
+            if self._unlogged is not None:  # the final update always has its row
+                step, metrics = self._unlogged
+                self._writer.log(step, 0, metrics)
             self._writer.close()
         self._info.update(status="complete", step=self.step, finished_at=time.time())
         atomic_write_json(self.out / "stage.json", self._info)

@@ -137,6 +137,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--skip-invalid", action="store_true", help="report bad runs, do not fail")
     p.add_argument("--no-figures", action="store_true")
     p.set_defaults(func=_lazy("bcvlr.report.main:main"))
+
+    # The workflow's config check (bcvlr/workflow.py), and `bcvlr run --slurm` (its options are
+    # added to the run parser from bcvlr/run/cli.py).
+    p = sub.add_parser("validate-config", help="check a workflow config (config/*.yaml)")
+    p.add_argument("file", help="e.g. config/paper.yaml")
+    p.add_argument("--shallow", action="store_true", help="schema only: skip the methods' settings")
+    p.set_defaults(func=_lazy("bcvlr.workflow:validate_config_main"))
+    from bcvlr.run.cli import add_slurm_arguments
+
+    add_slurm_arguments(sub.choices["run"])
     return parser
 
 

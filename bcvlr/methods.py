@@ -20,11 +20,29 @@ METHODS: dict[str, str] = {
 }
 
 
+# Methods outside this table, as "name=package.module,..." (the workflow sets it from config
+# entries with `module:`), so that a new method runs before it is registered here.
+EXTRA_METHODS_ENV = "BCVLR_METHODS"
+
+
+def registry() -> dict[str, str]:
+    import os
+
+    extra = {}
+    for item in filter(None, os.environ.get(EXTRA_METHODS_ENV, "").split(",")):
+        name, _, module = item.partition("=")
+        if not module:
+            raise KeyError(f"{EXTRA_METHODS_ENV}: {item!r} must look like name=package.module")
+        extra[name.strip()] = module.strip()
+    return {**METHODS, **extra}
+
+
 def load_method(name: str) -> ModuleType:
-    if name not in METHODS:
+    methods = registry()
+    if name not in methods:
         import difflib
 
-        close = difflib.get_close_matches(name, METHODS, n=2)
+        close = difflib.get_close_matches(name, methods, n=2)
         hint = f" (did you mean {', '.join(close)}?)" if close else ""
-        raise KeyError(f"unknown method {name!r}{hint}; known: {', '.join(sorted(METHODS))}")
-    return importlib.import_module(METHODS[name])
+        raise KeyError(f"unknown method {name!r}{hint}; known: {', '.join(sorted(methods))}")
+    return importlib.import_module(methods[name])

@@ -33,8 +33,72 @@ def main(args: argparse.Namespace) -> None:
     elif getattr(method, "NEEDS_VIDEOS", False):
         raise CliError(f"method {args.method!r} learns from expert videos: pass --videos DATASET")
     budget = args.budget or getattr(cfg, "budget", None)
+    if getattr(args, "slurm", False):
+        submit_to_slurm(args)  # everything above is checked before submitting
+        return
     with Harness(args.method, task, args.seed, config=dataclasses.asdict(cfg),
                  runs_root=Path(args.runs_root), budget=budget,
                  eval_episodes=args.eval_episodes, eval_every=args.eval_every,
                  progress=not args.no_progress) as harness:  # fmt: skip
         method.run(task, args.seed, cfg, harness, videos=videos)
+
+
+# -- `bcvlr run --slurm`: one run submitted to SLURM with submitit, outside the workflow --------
+def add_slurm_arguments(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("SLURM (submitit)")
+    g.add_argument("--slurm", action="store_true", help="submit this run as a SLURM job")
+    g.add_argument("--slurm-partition", help="default: the cluster's default partition")
+    g.add_argument("--slurm-account")
+    g.add_argument("--slurm-gpus", type=int, default=1, help="GPUs (default 1)")
+    g.add_argument("--slurm-cpus", type=int, default=8, help="CPUs (default 8)")
+    g.add_argument("--slurm-mem-mb", type=int, default=32000)
+    g.add_argument("--slurm-time", type=int, default=1440, help="minutes (default 1440)")
+    g.add_argument("--slurm-logs", default="logs/submitit", help="submitit's folder")
+    g.add_argument("--slurm-wait", action="store_true", help="wait for the job and its result")
+
+
+def _run_argv(args: argparse.Namespace) -> list[str]:
+    """The same `bcvlr run` command line, without the SLURM options."""
+    argv = ["run", "--method", args.method, "--task", args.task, "--seed", str(args.seed),
+            "--runs-root", str(Path(args.runs_root).resolve()), "--no-progress"]  # fmt: skip
+    for flag, value in (("--config", args.config), ("--videos", args.videos)):
+        if value:
+            argv += [flag, str(Path(value).resolve())]
+    for flag, value in (("--budget", args.budget), ("--eval-episodes", args.eval_episodes),
+                        ("--eval-every", args.eval_every)):  # fmt: skip
+        if value is not None:
+            argv += [flag, str(value)]
+    for item in args.set or []:
+        argv += ["--set", item]
+    return argv
+
+
+def _run_in_job(argv: list[str]) -> int:
+    from bcvlr.cli import main as cli_main
+
+    rc = cli_main(argv)
+    if rc:
+        raise SystemExit(rc)
+    return rc
+
+
+def submit_to_slurm(args: argparse.Namespace) -> None:
+    import submitit
+
+    argv = _run_argv(args)
+    executor = submitit.AutoExecutor(folder=args.slurm_logs, cluster="slurm")
+    extra = {"account": args.slurm_account} if args.slurm_account else {}
+    executor.update_parameters(
+        name=f"bcvlr-{args.method}-{args.task}-seed{args.seed}",
+        timeout_min=args.slurm_time, cpus_per_task=args.slurm_cpus, mem_gb=args.slurm_mem_mb / 1024,
+        tasks_per_node=1, nodes=1, slurm_partition=args.slurm_partition,
+        slurm_gres=f"gpu:{args.slurm_gpus}" if args.slurm_gpus else None,
+        slurm_additional_parameters=extra,
+    )  # fmt: skip
+    job = executor.submit(_run_in_job, argv)
+    print(f"submitted SLURM job {job.job_id}: bcvlr {' '.join(argv)}")
+    print(f"logs: {job.paths.stdout} / {job.paths.stderr}")
+    print(f"run: {Path(args.runs_root) / args.method / args.task / f'seed{args.seed}'}")
+    if args.slurm_wait:
+        job.result()
+        print(f"SLURM job {job.job_id} finished")

@@ -1,0 +1,570 @@
+"""What the Snakefile needs besides rules: the config check, the job grid, command arguments,
+and the `job` wrapper that makes every rule safe to kill and rerun.
+
+Kept out of the Snakefile so that it is tested like the rest of the package, and importable
+without torch (a SLURM job re-parses the Snakefile: it must stay fast).
+
+Products (expert folders, video datasets, run directories, pretraining stages) resume after a
+kill, so they are never Snakemake outputs: Snakemake deletes the outputs of a job it re-runs.
+Each job's output is a small marker under ``paths.done``, written by ``python -m bcvlr.workflow
+job`` once the product is complete (see docs/workflow.md).
+"""
+
+from __future__ import annotations
+
+import argparse
+import difflib
+import json
+import os
+import shlex
+import shutil
+import subprocess
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from bcvlr.tasks import SUITES, TASKS, get_task
+
+REPO = Path(__file__).resolve().parents[1]
+SCHEMA = REPO / "workflow" / "schemas" / "config.schema.yaml"
+
+# Every method of the paper (Tables 1-10), with whether it learns from the expert videos and
+# the tasks the paper runs it on; the name is the one the report's tables use.
+_DMC8 = tuple(t.name for t in TASKS.values() if t.suite == "dmc" and t.name != "walker_walk")
+_PROCGEN = tuple(t.name for t in TASKS.values() if t.suite == "procgen")
+_METAWORLD = tuple(t.name for t in TASKS.values() if t.suite == "metaworld")
+
+
+@dataclass(frozen=True)
+class PaperMethod:
+    videos: bool
+    tasks: tuple[str, ...]
+
+
+PAPER_METHODS: dict[str, PaperMethod] = {
+    "bcvlr": PaperMethod(True, tuple(TASKS)),
+    "upesv": PaperMethod(True, _PROCGEN + _DMC8),
+    "bco": PaperMethod(True, _PROCGEN + _DMC8 + _METAWORLD),
+    "ilpo": PaperMethod(True, _PROCGEN),
+    "laifo": PaperMethod(True, _PROCGEN + _DMC8 + ("walker_walk",)),
+    "lapo": PaperMethod(True, _PROCGEN),
+    "lapo_bc": PaperMethod(True, ("fruitbot", "heist", "bossfight", "chaser")),
+    "ppo": PaperMethod(False, _PROCGEN),
+    "drqv2": PaperMethod(False, _DMC8 + _METAWORLD),
+    "taco": PaperMethod(False, _DMC8),
+}
+# Methods of the suite that are not in the paper.
+OTHER_METHODS: dict[str, PaperMethod] = {"random": PaperMethod(False, tuple(TASKS))}
+
+DEFAULT_RESOURCES = {"cpus": 1, "mem_mb": 4000, "runtime": 60, "gpu": 0}
+
+
+class ConfigError(ValueError):
+    """A bad workflow config; the message names the offending key."""
+
+
+# -- the config check ---------------------------------------------------------------------------
+def load_schema() -> dict:
+    return yaml.safe_load(SCHEMA.read_text())
+
+
+def _key(path) -> str:
+    parts = [str(p) if not isinstance(p, int) else f"[{p}]" for p in path]
+    return ".".join(parts).replace(".[", "[") or "(top level)"
+
+
+def _format_error(err, schema: dict) -> str:
+    """One jsonschema error as `key: what is wrong`, naming the key a user has to fix."""
+    where = _key(err.absolute_path)
+    v = err.validator
+    if v == "additionalProperties":
+        allowed = sorted(err.schema.get("properties", {}))
+        extra = [k for k in err.instance if k not in err.schema.get("properties", {})]
+        msgs = []
+        for k in extra:
+            key = f"{where}.{k}" if err.absolute_path else k
+            close = difflib.get_close_matches(k, allowed, n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            msgs.append(f"{key}: unknown key{hint}; allowed: {', '.join(allowed)}")
+        return "\n".join(msgs)
+    if v == "anyOf" and list(err.absolute_path)[:1] == ["methods"] and len(err.path) == 2:
+        name = err.path[-1]
+        known = sorted(schema["properties"]["methods"]["properties"])
+        close = difflib.get_close_matches(str(name), known, n=2)
+        hint = f" (did you mean {', '.join(close)}?)" if close else ""
+        return (
+            f"{where}: unknown method {name!r}{hint}; known: {', '.join(known)}. A new method "
+            "needs `module: package.module` (docs/adding-a-method.md), a BCV-LR variant "
+            "`base: bcvlr`"
+        )
+    if v == "enum" and err.validator_value == schema["$defs"]["task"]["enum"]:
+        close = difflib.get_close_matches(str(err.instance), TASKS, n=3)
+        hint = f" (did you mean {', '.join(close)}?)" if close else ""
+        return f"{where}: unknown task {err.instance!r}{hint}; `bcvlr tasks` lists the tasks"
+    if v in ("oneOf", "anyOf") and err.context:
+        # The per-suite forms: report the most specific failure rather than "not valid under
+        # any of the given schemas".
+        best = min(err.context, key=lambda e: (-len(e.absolute_path), e.validator == "type"))
+        return _format_error(best, schema)
+    if v == "type":
+        return f"{where}: expected {err.validator_value}, got {err.instance!r}"
+    if v == "required":
+        return f"{where}: {err.message}"
+    return f"{where}: {err.message}"
+
+
+def check_config(config: Mapping[str, Any], *, source: str = "config") -> None:
+    """Schema check plus what a schema cannot say (files exist, names resolve).
+
+    Raises ConfigError listing every problem, each as `key: problem`.
+    """
+    from jsonschema import Draft202012Validator
+
+    schema = load_schema()
+    errors = sorted(Draft202012Validator(schema).iter_errors(dict(config)),
+                    key=lambda e: list(map(str, e.absolute_path)))  # fmt: skip
+    msgs = [_format_error(e, schema) for e in errors]
+    if not msgs:
+        msgs = _semantic_errors(config)
+    if msgs:
+        body = "\n  ".join(m for m in msgs for m in m.split("\n"))
+        raise ConfigError(f"{source}: invalid workflow config:\n  {body}")
+
+
+def _semantic_errors(config: Mapping[str, Any]) -> list[str]:
+    from bcvlr.methods import METHODS
+
+    msgs = []
+    for name, entry in config["methods"].items():
+        where = f"methods.{name}"
+        if "module" in entry and name in METHODS:
+            msgs.append(f"{where}.module: {name!r} is a registered method ({METHODS[name]})")
+        if "base" in entry and (name in METHODS or name in PAPER_METHODS):
+            msgs.append(f"{where}.base: a variant needs a name of its own, not {name!r}")
+        for key in ("config",):
+            for sel, path in _per_suite_items(entry.get(key)):
+                if not resolve_path(path).exists():
+                    msgs.append(f"{where}.{key}{sel}: file {path} does not exist")
+    for sel, path in _per_suite_items(config.get("experts", {}).get("config")):
+        if not resolve_path(path).exists():
+            msgs.append(f"experts.config{sel}: file {path} does not exist")
+    return msgs
+
+
+def _per_suite_items(value) -> list[tuple[str, Any]]:
+    if value is None:
+        return []
+    if isinstance(value, dict):
+        return [(f".{k}", v) for k, v in value.items()]
+    return [("", value)]
+
+
+def resolve_path(path: str) -> Path:
+    """Config files named in a workflow config are relative to the repository, so that the
+    workflow can run in another working directory (tests use `snakemake -d`)."""
+    p = Path(path)
+    return p if p.is_absolute() else REPO / p
+
+
+def load_config_file(path: str | os.PathLike) -> dict:
+    try:
+        data = yaml.safe_load(Path(path).read_text())
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: no such file") from None
+    except yaml.YAMLError as e:
+        raise ConfigError(f"{path}: not valid YAML: {e}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a mapping at the top level")
+    return data
+
+
+def deep_check(config: Mapping[str, Any]) -> None:
+    """Resolve every available method's hyper-parameters for every task it runs on, as the
+    jobs will (imports the methods, so torch: called once per workflow, not per job)."""
+    from bcvlr.config import ConfigError as MethodConfigError
+    from bcvlr.config import load_config
+    from bcvlr.methods import load_method
+
+    plan = Plan(config)
+    msgs = []
+    for name in plan.available:
+        m = plan.method(name)
+        if "module" in m.entry:
+            import importlib
+
+            try:
+                module = importlib.import_module(m.entry["module"])
+            except ImportError as e:
+                msgs.append(f"methods.{name}.module: cannot import {m.entry['module']!r}: {e}")
+                continue
+        else:
+            module = load_method(m.registry_name)
+        for task_name in sorted({t for t, _ in plan.grid(name)}):
+            task = get_task(task_name)
+            if task.suite not in module.SUITES:
+                msgs.append(f"methods.{name}: {m.registry_name} runs on "
+                            f"{', '.join(module.SUITES)} tasks, not on {task_name}")  # fmt: skip
+                continue
+            if getattr(module, "NEEDS_VIDEOS", False) and not m.videos:
+                msgs.append(f"methods.{name}.videos: {m.registry_name} learns from expert "
+                            "videos: set `videos: true`")  # fmt: skip
+            try:
+                cfg_file = m.per_task("config", task_name)
+                load_config(module.Config, resolve_path(cfg_file) if cfg_file else None,
+                            m.overrides(task_name), base=module.default_config(task))  # fmt: skip
+            except MethodConfigError as e:
+                msgs.append(f"methods.{name} on {task_name}: {e}")
+    if msgs:
+        raise ConfigError("invalid workflow config:\n  " + "\n  ".join(dict.fromkeys(msgs)))
+
+
+# -- the plan: which jobs the config asks for ---------------------------------------------------
+def per_task(value, task: str):
+    """A config value given once, or per suite and/or task (the task's key wins)."""
+    if not isinstance(value, dict):
+        return value
+    if task in value:
+        return value[task]
+    return value.get(get_task(task).suite)
+
+
+@dataclass
+class Method:
+    name: str
+    entry: dict
+    registry_name: str
+    videos: bool
+    is_bcvlr: bool
+
+    def per_task(self, key: str, task: str):
+        return per_task(self.entry.get(key), task)
+
+    def overrides(self, task: str) -> list[str]:
+        return list(self.per_task("set", task) or [])
+
+
+@dataclass
+class Plan:
+    config: Mapping[str, Any]
+    available: list[str] = field(default_factory=list)
+    # method -> why it is skipped
+    unavailable: dict[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        from bcvlr.methods import METHODS
+
+        for name, entry in self.config["methods"].items():
+            if not entry.get("enabled", True):
+                self.unavailable[name] = "disabled in the config (enabled: false)"
+            elif "module" in entry or name in METHODS or entry.get("base") in METHODS:
+                self.available.append(name)
+            else:
+                self.unavailable[name] = "not available yet (no module in bcvlr/methods.py)"
+
+    @property
+    def paths(self) -> dict[str, str]:
+        defaults = load_schema()["properties"]["paths"]["properties"]
+        given = self.config.get("paths") or {}
+        return {k: given.get(k, v["default"]) for k, v in defaults.items()}
+
+    def method(self, name: str) -> Method:
+        entry = dict(self.config["methods"][name])
+        base = entry.get("base")
+        registry_name = base or name
+        known = PAPER_METHODS.get(registry_name) or OTHER_METHODS.get(registry_name)
+        videos = entry.get("videos", known.videos if known else False)
+        return Method(name, entry, registry_name, videos, registry_name == "bcvlr")
+
+    def tasks(self, name: str) -> list[str]:
+        """The config's tasks that the method runs on: its own `tasks`/`suites` if given, else
+        the tasks the paper runs it on (every task for a method outside the paper)."""
+        entry = self.config["methods"][name]
+        known = PAPER_METHODS.get(entry.get("base", name)) or OTHER_METHODS.get(name)
+        default = known.tasks if known else tuple(TASKS)
+        tasks = [t for t in self.config["tasks"] if t in entry.get("tasks", default)]
+        suites = entry.get("suites", SUITES)
+        return [t for t in tasks if get_task(t).suite in suites]
+
+    def seeds(self, name: str) -> list[int]:
+        return list(self.config["methods"][name].get("seeds", self.config["seeds"]))
+
+    def grid(self, name: str) -> list[tuple[str, int]]:
+        return [(t, s) for t in self.tasks(name) for s in self.seeds(name)]
+
+    def video_tasks(self) -> list[str]:
+        """Tasks whose expert videos some available method needs."""
+        need = {t for m in self.available if self.method(m).videos for t in self.tasks(m)}
+        return [t for t in self.config["tasks"] if t in need]
+
+    def expert_kind(self, task: str) -> str:
+        from bcvlr.experts.train import DEFAULT_KIND
+
+        kind = per_task(self.config.get("experts", {}).get("kind"), task)
+        return kind or DEFAULT_KIND[get_task(task).suite]
+
+    def summary(self) -> str:
+        lines = [f"bcvlr-bench workflow: {self.config.get('name', 'unnamed')} config, "
+                 f"{len(self.config['tasks'])} task(s), seeds {self.config['seeds']}"]  # fmt: skip
+        for name in self.available:
+            m = self.method(name)
+            label = f" [{m.entry['label']}]" if "label" in m.entry else ""
+            lines.append(f"  {name}: {len(self.grid(name))} run(s){label}")
+        for name, why in self.unavailable.items():
+            n = len(self.grid(name))
+            lines.append(f"  {name}: NOT RUN, {why}; {n} run(s) skipped")
+        return "\n".join(lines)
+
+
+# -- command-line arguments for the rules -------------------------------------------------------
+def _opt(flag: str, value) -> list[str]:
+    return [] if value is None else [flag, str(value)]
+
+
+def method_args(plan: Plan, name: str, task: str) -> str:
+    """--config/--set/--budget/--eval-* of a method on a task, shell-quoted."""
+    m = plan.method(name)
+    cfg = m.per_task("config", task)
+    args = _opt("--config", resolve_path(cfg) if cfg else None)
+    for item in m.overrides(task):
+        args += ["--set", item]
+    args += _opt("--budget", m.per_task("budget", task))
+    args += _opt("--eval-episodes", m.per_task("eval_episodes", task))
+    args += _opt("--eval-every", m.per_task("eval_every", task))
+    return shlex.join(args)
+
+
+def stage_args(plan: Plan, name: str, task: str) -> str:
+    """The pretraining stages take --config/--set only."""
+    m = plan.method(name)
+    cfg = m.per_task("config", task)
+    args = _opt("--config", resolve_path(cfg) if cfg else None)
+    for item in m.overrides(task):
+        args += ["--set", item]
+    return shlex.join(args)
+
+
+def bcvlr_variant(plan: Plan, name: str, task: str) -> str:
+    """The BCV-LR ablation a method entry selects (`variant`: full, wo_lf, wo_la, wo_ft): it
+    decides which pretraining stages the online stage needs."""
+    m = plan.method(name)
+    variant = "full"
+    cfg = m.per_task("config", task)
+    if cfg:
+        variant = (load_config_file(resolve_path(cfg)) or {}).get("variant", variant)
+    for item in m.overrides(task):
+        key, _, value = item.partition("=")
+        if key.strip() == "variant":
+            variant = str(yaml.safe_load(value))
+    return variant
+
+
+def expert_args(plan: Plan, task: str) -> str:
+    ex = plan.config.get("experts", {})
+    args = ["--kind", plan.expert_kind(task)]
+    cfg = per_task(ex.get("config"), task)
+    args += _opt("--config", resolve_path(cfg) if cfg else None)
+    for item in per_task(ex.get("set"), task) or []:
+        args += ["--set", item]
+    return shlex.join(args)
+
+
+def videos_args(plan: Plan, task: str) -> str:
+    v = plan.config.get("videos", {})
+    args = _opt("--steps", per_task(v.get("steps"), task))
+    args += _opt("--chunk-frames", v.get("chunk_frames"))
+    return shlex.join(args)
+
+
+def resources(plan: Plan, section: Mapping[str, Any] | None, task: str | None,
+              fallback: Mapping[str, int] | None = None) -> dict[str, int]:  # fmt: skip
+    """cpus, mem_mb, runtime, gpu: built-in defaults <- resources.default <- ``fallback``
+    (the rule's own) <- the section's <- its per-suite/task entry."""
+    out = dict(DEFAULT_RESOURCES)
+    out.update({k: v for k, v in ((plan.config.get("resources") or {}).get("default") or {}).items()
+                if k != "suites"})  # fmt: skip
+    out.update(fallback or {})
+    section = dict(section or {})
+    by = section.pop("suites", {}) or {}
+    out.update(section)
+    if task is not None:
+        suite = get_task(task).suite
+        out.update(by.get(suite, {}))
+        out.update(by.get(task, {}))
+    return out
+
+
+def extra_methods_env(config: Mapping[str, Any]) -> str:
+    """BCVLR_METHODS for the methods the config names by module (see bcvlr/methods.py)."""
+    items = [f"{n}={e['module']}" for n, e in config["methods"].items() if "module" in e]
+    return ",".join(items)
+
+
+# -- the job wrapper ----------------------------------------------------------------------------
+def product_complete(kind: str, path: Path) -> bool:
+    """Whether a product folder holds a finished product."""
+    try:
+        if kind == "run":
+            return json.loads((path / "run.json").read_text()).get("status") == "complete"
+        if kind == "stage":
+            return json.loads((path / "stage.json").read_text()).get("status") == "complete"
+        if kind == "videos":
+            return bool(json.loads((path / "manifest.json").read_text()).get("complete"))
+        if kind == "expert":
+            return (path / "expert.json").exists()
+    except (FileNotFoundError, ValueError):
+        return False
+    raise ValueError(f"unknown product kind {kind!r}")
+
+
+# What a fresh start removes from a run directory: the run's own files. A BCV-LR run keeps its
+# pretrain/ stages, which are products of other rules.
+_RUN_FILES = ("run.json", "metrics.csv", "checkpoints")
+
+
+def _clear(kind: str, path: Path) -> None:
+    if kind == "run":
+        for name in _RUN_FILES:
+            p = path / name
+            if p.is_dir():
+                shutil.rmtree(p)
+            else:
+                p.unlink(missing_ok=True)
+    elif path.exists():
+        shutil.rmtree(path)
+
+
+def _summary(kind: str, path: Path) -> dict:
+    try:
+        if kind == "run":
+            info = json.loads((path / "run.json").read_text())
+            keys = ("method", "task", "seed", "status", "budget", "reduced_budget")
+            return {k: info.get(k) for k in keys}
+        if kind == "videos":
+            m = json.loads((path / "manifest.json").read_text())
+            return {"task": m.get("task"), "counts": m.get("counts"),
+                    "expert_score": (m.get("expert") or {}).get("score")}  # fmt: skip
+        if kind == "expert":
+            return json.loads((path / "expert.json").read_text())
+        if kind == "stage":
+            s = json.loads((path / "stage.json").read_text())
+            return {k: s.get(k) for k in ("stage", "seed", "status", "step")}
+    except (FileNotFoundError, ValueError):
+        pass
+    return {}
+
+
+def run_job(kind: str, product: Path, done: Path, command: list[str]) -> int:
+    """Run ``command`` so that a killed job resumes and a changed job starts afresh.
+
+    The command line is the product's fingerprint, kept beside the marker. Same fingerprint:
+    the command runs again and resumes from the product's checkpoints. Another fingerprint
+    (the config changed): the product is cleared first. A complete product with no fingerprint
+    (made by hand) is adopted as is; an incomplete one is refused, since it cannot be told
+    apart from somebody else's half-finished work.
+    """
+    from bcvlr.results.rundir import atomic_write_json
+
+    if not command:
+        raise SystemExit("bcvlr.workflow job: no command after --")
+    fp_file = done.with_name(done.name + ".cmd")
+    done.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        stored = json.loads(fp_file.read_text())
+    except (FileNotFoundError, ValueError):
+        stored = None
+    exists = product.exists() and (kind != "run" or (product / "run.json").exists())
+    if stored is None and exists:
+        if product_complete(kind, product):
+            print(f"workflow: adopting the complete {kind} in {product} (made outside the "
+                  "workflow)", flush=True)  # fmt: skip
+            atomic_write_json(fp_file, command)
+            atomic_write_json(done, {"product": str(product), "adopted": True,
+                                     **_summary(kind, product)})  # fmt: skip
+            return 0
+        print(f"workflow: {product} holds an unfinished {kind} that this workflow did not "
+              "start; move it away or finish it by hand, then rerun", file=sys.stderr)  # fmt: skip
+        return 3
+    if stored is not None and stored != command:
+        print(f"workflow: the command changed since {product} was started: starting afresh",
+              flush=True)  # fmt: skip
+        _clear(kind, product)
+    elif stored is not None and product_complete(kind, product):
+        # Rerun by Snakemake (a trigger, --forcerun): the old result is replaced, as Snakemake
+        # replaces the outputs of any job it reruns.
+        print(f"workflow: {product} is complete but the job reruns: starting afresh", flush=True)
+        _clear(kind, product)
+    elif stored is not None and exists:
+        print(f"workflow: resuming {product}", flush=True)
+    atomic_write_json(fp_file, command)
+    print("workflow: " + shlex.join(command), flush=True)
+    rc = _call(command)
+    if rc != 0:
+        return rc
+    if not product_complete(kind, product):
+        print(f"workflow: the command succeeded but {product} is not a complete {kind}",
+              file=sys.stderr)  # fmt: skip
+        return 4
+    atomic_write_json(done, {"product": str(product), **_summary(kind, product)})
+    return 0
+
+
+def _call(command: list[str]) -> int:
+    """Run the command, passing SIGTERM/SIGINT on: SLURM and Snakemake signal the job's
+    shell, and the command must get the chance to leave its checkpoint consistent."""
+    import signal
+
+    proc = subprocess.Popen(command)
+
+    def forward(signum, _frame):
+        proc.send_signal(signum)
+
+    old = {s: signal.signal(s, forward) for s in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        return proc.wait()
+    finally:
+        for s, handler in old.items():
+            signal.signal(s, handler)
+
+
+# -- command line -------------------------------------------------------------------------------
+def validate_config_main(args: argparse.Namespace) -> None:
+    """`bcvlr validate-config FILE`: the workflow's check, plus every method's settings."""
+    from bcvlr.cli import CliError
+
+    try:
+        config = load_config_file(args.file)
+        check_config(config, source=args.file)
+        if not args.shallow:
+            deep_check(config)
+    except ConfigError as e:
+        raise CliError(str(e)) from None
+    plan = Plan(config)
+    print(plan.summary())
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bcvlr.workflow", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("job", help="run one rule's command (resume-safe) and write its marker")
+    p.add_argument("--kind", required=True, choices=["run", "stage", "videos", "expert"])
+    p.add_argument("--product", required=True, type=Path)
+    p.add_argument("--done", required=True, type=Path, help="the marker (the rule's output)")
+    p.add_argument("cmd", nargs=argparse.REMAINDER, help="-- then the command")
+    p = sub.add_parser("summary", help="print the jobs a config asks for")
+    p.add_argument("file")
+    args = parser.parse_args(argv)
+    if args.command == "job":
+        cmd = args.cmd[1:] if args.cmd[:1] == ["--"] else args.cmd
+        return run_job(args.kind, args.product, args.done, cmd)
+    config = load_config_file(args.file)
+    check_config(config, source=args.file)
+    print(Plan(config).summary())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,6 +1,6 @@
 """Updates per second of each BCV-LR stage on synthetic uint8 batches.
 
-    python benchmarks/bcvlr.py --task finger_spin [--config config/bcvlr/mini.yaml] [--steps 5]
+    python -m benchmarks.bcvlr --task finger_spin [--config config/bcvlr/mini.yaml] [--steps 5]
 
 Prints, per stage, seconds per update and updates/s at the config's batch sizes (by default the
 paper's: Tables 11-12), on this machine's device (CUDA when available)."""

@@ -1,6 +1,6 @@
 """Environment throughput per task: one env, and vectorised.
 
-    python benchmarks/envs.py [--suite dmc] [--steps 200] [--repeats 5]
+    python -m benchmarks.envs [--suite dmc] [--steps 200] [--repeats 5]
 
 Prints a table: per *policy* step (action repeat and the 64x64 render included) the median
 milliseconds of a single env, and env steps per second of the vectorised setting (Procgen: 64
@@ -13,7 +13,11 @@ import argparse
 import os
 import platform
 import statistics
+import sys
 import time
+
+# benchmarks/bcvlr.py is named like the package: keep this folder off the import path.
+sys.path[:] = [p for p in sys.path if os.path.abspath(p or ".") != os.path.dirname(__file__)]
 
 os.environ.setdefault("MUJOCO_GL", "egl")
 

@@ -38,7 +38,8 @@ def main(args: argparse.Namespace) -> None:
         return
     with Harness(args.method, task, args.seed, config=dataclasses.asdict(cfg),
                  runs_root=Path(args.runs_root), budget=budget,
-                 eval_episodes=args.eval_episodes, eval_every=args.eval_every,
+                 eval_episodes=args.eval_episodes or getattr(cfg, "eval_episodes", None),
+                 eval_every=args.eval_every or getattr(cfg, "eval_every", None),
                  progress=not args.no_progress) as harness:  # fmt: skip
         method.run(task, args.seed, cfg, harness, videos=videos)
 

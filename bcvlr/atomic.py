@@ -14,6 +14,13 @@ from typing import IO, Any
 TMP_SUFFIX = ".tmp"
 
 
+def _default_mode() -> int:
+    # mkstemp creates 0600 files; results are meant to be read by others, as open() would allow
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
 def fsync_dir(path: Path) -> None:
     # Without this a rename can be lost on power failure even though the file data was synced;
     # not every filesystem allows opening a directory.
@@ -35,6 +42,7 @@ def atomic_write(path: str | os.PathLike, write: Callable[[IO[bytes]], Any]) -> 
             write(f)
             f.flush()
             os.fsync(f.fileno())
+        os.chmod(tmp, _default_mode())
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):

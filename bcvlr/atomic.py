@@ -15,10 +15,14 @@ TMP_SUFFIX = ".tmp"
 
 
 def _default_mode() -> int:
-    # mkstemp creates 0600 files; results are meant to be read by others, as open() would allow
+    # mkstemp creates 0600 files; results are meant to be read by others, as open() would allow.
+    # Read once at import: os.umask can only be read by setting it, which races with threads.
     umask = os.umask(0)
     os.umask(umask)
     return 0o666 & ~umask
+
+
+FILE_MODE = _default_mode()
 
 
 def fsync_dir(path: Path) -> None:
@@ -42,7 +46,7 @@ def atomic_write(path: str | os.PathLike, write: Callable[[IO[bytes]], Any]) -> 
             write(f)
             f.flush()
             os.fsync(f.fileno())
-        os.chmod(tmp, _default_mode())
+        os.chmod(tmp, FILE_MODE)
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):

@@ -19,6 +19,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from bcvlr.nets.impala import ConvSequence
+from bcvlr.nets.mlp import orthogonal_init  # the authors init these heads DrQv2-style
 
 
 @torch.no_grad()
@@ -29,14 +30,6 @@ def soft_update(target: nn.Module, online: nn.Module, tau: float = 0.05) -> None
     """
     for t, o in zip(target.parameters(), online.parameters(), strict=True):
         t.copy_(tau * o + (1 - tau) * t)
-
-
-def _orthogonal_init(module: nn.Module) -> None:
-    # The authors initialise these heads DrQv2-style (orthogonal weights, zero biases).
-    if isinstance(module, nn.Linear):
-        nn.init.orthogonal_(module.weight)
-        if module.bias is not None:
-            nn.init.zeros_(module.bias)
 
 
 class _ProjectedHead(nn.Module):
@@ -52,7 +45,7 @@ class _ProjectedHead(nn.Module):
         self.predictor = nn.Sequential(
             nn.Linear(proj_dim, hidden_dim), nn.ReLU(), nn.Linear(hidden_dim, proj_dim)
         )
-        self.apply(_orthogonal_init)
+        self.apply(orthogonal_init)
         self.target_projector = copy.deepcopy(self.projector).requires_grad_(False)
 
     def anchor(self, features: Tensor) -> Tensor:
@@ -79,7 +72,7 @@ class CurlContrastive(_ProjectedHead):
     def __init__(self, feature_dim: int, proj_dim: int = 256, hidden_dim: int = 512) -> None:
         super().__init__(feature_dim, proj_dim, hidden_dim)
         self.w = nn.Linear(proj_dim, proj_dim, bias=False)
-        _orthogonal_init(self.w)
+        orthogonal_init(self.w)
 
     def forward(self, anchor_features: Tensor, target_features: Tensor) -> Tensor:
         return contrastive_loss(
@@ -122,7 +115,7 @@ class PrototypeTemporal(_ProjectedHead):
     ) -> None:
         super().__init__(feature_dim, proj_dim, hidden_dim)
         self.prototypes = nn.Linear(proj_dim, num_prototypes, bias=False)
-        _orthogonal_init(self.prototypes)
+        orthogonal_init(self.prototypes)
         self.temperature = temperature
         self.sinkhorn_iters = sinkhorn_iters
 

@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
-# The main job: sets up the virtualenv if needed, then runs the embedded default on this machine.
+# The main job: sets up the virtualenv if needed, then runs the embedded default workflow
+# (config/config.yaml: experts -> videos -> BCV-LR and baselines -> tables and figures) on this
+# machine with the local profile (profiles/default). Extra arguments go to snakemake, e.g.
+#   bash scripts/main.sh -n                       # show the plan
+#   bash scripts/main.sh --configfile config/test.yaml
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 source "$ROOT/scripts/setup-env.sh"
 cd "$ROOT"
-# Until the workflow lands, the main job is a short real demo over every task's simulator.
-bcvlr demo "$@"
+snakemake "$@"

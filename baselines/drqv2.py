@@ -21,6 +21,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -250,17 +251,29 @@ def _env_seed(seed: int, step: int) -> int:
 
 
 def run(task: Task | str, seed: int, cfg: Config | dict, harness, videos=None) -> DDPGAgent:
-    """Train with rewards (DrQv2 from pixels, or DDPG from states) under ``harness``: resumes
-    from its checkpoint, evaluates on its schedule, checkpoints every ``checkpoint_every``
-    policy steps (agent, optimizers, replay buffer, counters, RNGs) and finishes the run."""
+    """Train with rewards (DrQv2 from pixels, or DDPG from states) under ``harness``."""
     from bcvlr.config import from_dict
-    from bcvlr.envs import make
 
     del videos  # a reward-based baseline: expert videos are not used
-    task = get_task(task) if isinstance(task, str) else task
     cfg = from_dict(Config, cfg) if isinstance(cfg, dict) else cfg
+    return train(task, seed, cfg, harness)
+
+
+AgentFactory = Callable[[tuple[int, ...], int, Config], DDPGAgent]
+
+
+def train(task: Task | str, seed: int, cfg: Config, harness,
+          make_agent: AgentFactory = DDPGAgent) -> DDPGAgent:  # fmt: skip
+    """The DDPG training loop, shared by the methods built on this agent (TACO, LAIfO):
+    ``make_agent(obs_shape, action_dim, cfg)`` builds a ``DDPGAgent`` (or a subclass that
+    overrides ``update`` and extends ``state_dict``). Resumes from the harness's checkpoint,
+    evaluates on its schedule, checkpoints every ``checkpoint_every`` policy steps (agent,
+    optimizers, replay buffer, counters, RNGs) and finishes the run."""
+    from bcvlr.envs import make
+
+    task = get_task(task) if isinstance(task, str) else task
     if task.suite not in SUITES:
-        raise ValueError(f"drqv2 runs on {SUITES} tasks, not {task.name} ({task.suite})")
+        raise ValueError(f"{harness.method} runs on {SUITES} tasks, not {task.name} ({task.suite})")
     threads = torch.get_num_threads()
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
@@ -278,7 +291,7 @@ def run(task: Task | str, seed: int, cfg: Config | dict, harness, videos=None) -
         x = env.states() if states else obs
         # Initialising the nets must not consume the restored RNG streams of a resumed run.
         with torch.random.fork_rng(devices=[]):
-            agent = DDPGAgent(x.shape[1:], task.action_space.size, cfg)
+            agent = make_agent(x.shape[1:], task.action_space.size, cfg)
         # slots: one per policy step plus one reset observation per episode
         capacity = min(cfg.replay_size, total_steps + total_steps // task.episode_length + 2)
         buffer = ReplayBuffer(capacity, x.shape[1:], task.action_space.size,

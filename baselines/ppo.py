@@ -30,6 +30,7 @@ import dataclasses
 import json
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -216,12 +217,33 @@ class Rollout:
         return self.advantages + self.values
 
 
+class Hooks:
+    """What a method built on this PPO loop may change (LAIfO's discrete learner replaces the
+    reward; LAPO brings its own agent through ``train(make_agent=...)``). The defaults are PPO."""
+
+    def reward(self, obs: np.ndarray, step) -> np.ndarray:
+        """The reward PPO optimises for the transition ``obs`` -> ``step`` (``step.obs``, with
+        ``step.final_obs`` where ``step.done``); called once per env step, in order."""
+        return step.reward
+
+    def after_update(self, update: int) -> dict[str, float]:
+        """Called after each PPO update; returns metrics to log."""
+        return {}
+
+    def state_dict(self) -> dict[str, Any]:
+        return {}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        pass
+
+
 def collect(agent: Agent, env, next_obs: np.ndarray, steps: int,
-            normalizer: ReturnNormalizer | None, cfg: Config):  # fmt: skip
+            normalizer: ReturnNormalizer | None, cfg: Config, hooks: Hooks | None = None):  # fmt: skip
     """Run ``steps`` steps in every env with the current policy.
 
     Returns the rollout (advantages computed), the observation to continue from and the
     episodes that ended (with their raw, unnormalised returns)."""
+    hooks = hooks or Hooks()
     n = env.num_envs
     obs = torch.zeros((steps, n, *next_obs.shape[1:]), dtype=torch.uint8)
     actions = torch.zeros((steps, n), dtype=torch.int64)
@@ -235,7 +257,9 @@ def collect(agent: Agent, env, next_obs: np.ndarray, steps: int,
             actions[t] = dist.sample()
             logprobs[t] = dist.log_prob(actions[t])
             step = env.step(actions[t].numpy())
-            reward = step.reward if normalizer is None else normalizer(step.reward, step.done)
+            reward = hooks.reward(next_obs, step)
+            if normalizer is not None:
+                reward = normalizer(reward, step.done)
             rewards[t] = torch.from_numpy(reward)
             dones[t] = torch.from_numpy(step.done.astype(np.float32))
             next_obs = step.obs
@@ -316,11 +340,24 @@ def _env_seed(seed: int, update: int) -> int:
 
 def run(task: Task | str, seed: int, cfg: Config, harness: Harness, videos=None) -> Trained:
     """Train PPO for ``harness.budget`` env steps (the harness decides the budget)."""
-    task = get_task(task) if isinstance(task, str) else task
-    if task.suite not in SUITES:
-        raise ValueError(f"PPO runs on {', '.join(SUITES)} tasks, not on {task.name!r}")
     if videos is not None:
         raise ValueError("PPO learns from rewards, not from expert videos")
+    return train(task, seed, cfg, harness)
+
+
+def train(task: Task | str, seed: int, cfg: Config, harness: Harness, *,
+          make_agent: Callable[[], nn.Module] | None = None,
+          hooks: Hooks | None = None) -> Trained:  # fmt: skip
+    """The PPO loop, shared by the methods built on it: ``make_agent()`` returns a module with
+    ``Agent``'s interface (``forward(uint8 frames) -> (logits, values)`` and ``act``; LAPO's
+    latent policy with its decoder head), ``hooks`` may replace the reward and add per-update
+    work whose state is checkpointed with the run (LAIfO's discriminator)."""
+    task = get_task(task) if isinstance(task, str) else task
+    if task.suite not in SUITES:
+        raise ValueError(
+            f"{harness.method} runs on {', '.join(SUITES)} tasks, not on {task.name!r}"
+        )
+    hooks = hooks or Hooks()
     if cfg.torch_threads is not None:
         torch.set_num_threads(cfg.torch_threads)
     # The config may set the evaluation cadence and size (the expert needs ~25 evaluations in
@@ -332,7 +369,9 @@ def run(task: Task | str, seed: int, cfg: Config, harness: Harness, videos=None)
 
     state = harness.start()  # seeds every RNG, or restores them from the checkpoint
     obs_shape = (3, 64, 64)
-    agent = Agent(obs_shape, task.action_space.size, tuple(cfg.channels), cfg.hidden)
+    with torch.random.fork_rng(devices=[]):  # building the nets must not use the run's RNG
+        agent = (make_agent() if make_agent is not None
+                 else Agent(obs_shape, task.action_space.size, tuple(cfg.channels), cfg.hidden))  # fmt: skip
     optimizer = torch.optim.Adam(agent.parameters(), lr=cfg.learning_rate, eps=1e-5)
     normalizer = ReturnNormalizer(cfg.num_envs, cfg.gamma, cfg.reward_clip)
     global_step, update, score = 0, 0, None
@@ -340,13 +379,14 @@ def run(task: Task | str, seed: int, cfg: Config, harness: Harness, videos=None)
         agent.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         normalizer.load_state_dict(state["reward_norm"])
+        hooks.load_state_dict(state.get("hooks", {}))
         global_step, update, score = state["global_step"], state["update"], state["score"]
 
     def checkpoint() -> None:
         harness.checkpoint(global_step, {
             "model": agent.state_dict(), "optimizer": optimizer.state_dict(),
             "reward_norm": normalizer.state_dict(), "global_step": global_step,
-            "update": update, "score": score,
+            "update": update, "score": score, "hooks": hooks.state_dict(),
         })  # fmt: skip
 
     def policy(frames: np.ndarray) -> np.ndarray:
@@ -363,7 +403,7 @@ def run(task: Task | str, seed: int, cfg: Config, harness: Harness, videos=None)
                 optimizer.param_groups[0]["lr"] = cfg.learning_rate * (1 - global_step / budget)
             t0 = time.perf_counter()
             rollout, next_obs, episodes = collect(
-                agent, env, next_obs, steps, normalizer if cfg.reward_norm else None, cfg
+                agent, env, next_obs, steps, normalizer if cfg.reward_norm else None, cfg, hooks
             )
             t1 = time.perf_counter()
             metrics = ppo_update(agent, optimizer, rollout, cfg)
@@ -371,6 +411,7 @@ def run(task: Task | str, seed: int, cfg: Config, harness: Harness, videos=None)
 
             global_step += steps * n
             update += 1
+            metrics |= hooks.after_update(update)
             metrics |= {"train/lr": optimizer.param_groups[0]["lr"],
                         "perf/sps": steps * n / (t2 - t0), "perf/rollout_s": t1 - t0,
                         "perf/update_s": t2 - t1, "train/episodes": float(len(episodes))}  # fmt: skip

@@ -10,6 +10,9 @@ no transition, so no bootstrap target is ever taken from a truncated window).
 Frames: with ``frame_stack`` > 1 only the newest frame of each stacked observation is stored
 (uint8, a third of the memory of storing stacks) and stacks are rebuilt when sampling, with
 the env's rule: before the episode's start the reset frame is repeated.
+
+Action sequences (TACO): ``sample(..., seq_len=K)`` also returns the actions a_t..a_{t+K-1}
+and the observation at t+K, drawn only from starts whose next K steps lie in the same episode.
 """
 
 from __future__ import annotations
@@ -28,6 +31,9 @@ class Batch:
     reward: np.ndarray  # (B,) n-step discounted return
     discount: np.ndarray  # (B,) gamma^k times the env discounts: multiplies Q(next_obs)
     next_obs: np.ndarray
+    # with sample(seq_len=K): (B, K, A) actions a_t..a_{t+K-1} and the observation at t+K
+    action_seq: np.ndarray | None = None
+    future_obs: np.ndarray | None = None
 
 
 class ReplayBuffer:
@@ -108,11 +114,26 @@ class ReplayBuffer:
         stacked = self.frames[src]  # (B, stack, C, H, W)
         return stacked.reshape(len(idx), *self.obs_shape)
 
-    def sample(self, batch_size: int, rng: np.random.Generator) -> Batch:
+    def _spans(self, idx: np.ndarray, k: int) -> np.ndarray:
+        """Whether slots idx+1 .. idx+k hold the next k steps of idx's episode: written after
+        idx (pos counts up without a reset in between)."""
+        written_after = (self.head - 1 - idx) % self.capacity
+        return (written_after >= k) & (self.pos[(idx + k) % self.capacity] == self.pos[idx] + k)
+
+    def sample(self, batch_size: int, rng: np.random.Generator, seq_len: int = 0) -> Batch:
         starts = np.flatnonzero(self.valid)
         if len(starts) == 0:
             raise RuntimeError("replay buffer has no complete transition yet")
         idx = starts[rng.integers(0, len(starts), batch_size)]
+        if seq_len:
+            # Redraw the starts too close to their episode's end from the eligible ones only:
+            # uniform over the eligible starts without scanning the buffer at every call.
+            bad = ~self._spans(idx, seq_len)
+            if bad.any():
+                eligible = starts[self._spans(starts, seq_len)]
+                if len(eligible) == 0:
+                    raise RuntimeError(f"replay buffer has no {seq_len}-step sequence yet")
+                idx[bad] = eligible[rng.integers(0, len(eligible), int(bad.sum()))]
         ret = np.zeros(batch_size, np.float32)
         disc = np.ones(batch_size, np.float32)
         last = idx.copy()
@@ -124,7 +145,11 @@ class ReplayBuffer:
             last = np.where(alive, slot, last)
             alive &= self.discount[slot] != 0.0
         first = (idx + 1) % self.capacity
-        return Batch(self._stacked(idx), self.action[first], ret, disc, self._stacked(last))
+        batch = Batch(self._stacked(idx), self.action[first], ret, disc, self._stacked(last))
+        if seq_len:
+            batch.action_seq = self.action[(first[:, None] + np.arange(seq_len)) % self.capacity]
+            batch.future_obs = self._stacked((idx + seq_len) % self.capacity)
+        return batch
 
     # -- checkpointing --------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:

@@ -149,6 +149,32 @@ def _format_value(value: float) -> str:
     return repr(v)
 
 
+def _flatten(config: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in config.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, Mapping):
+            out |= _flatten(value, f"{name}.")
+        else:
+            out[name] = value
+    return out
+
+
+def config_changes(
+    stored: Mapping[str, Any], new: Mapping[str, Any]
+) -> tuple[list[str], list[str]]:
+    """(keys whose values differ or that the new config lacks, keys only the new config has).
+
+    A key only the new config has is a setting added to the code after the run started: the
+    stored run ran without it, so resuming is allowed (and recorded). Any other difference
+    makes it another run."""
+    old_flat = _flatten(stored)
+    new_flat = _flatten(json.loads(json.dumps(dict(new), default=str)))
+    changed = sorted(k for k in old_flat if k not in new_flat or new_flat[k] != old_flat[k])
+    added = sorted(set(new_flat) - set(old_flat))
+    return changed, added
+
+
 @dataclass(frozen=True)
 class MetricRow:
     step: int
@@ -415,8 +441,14 @@ class RunDir:
         info = _read_info(path)
         if info.get("status") == "complete":
             raise RunExistsError(f"{path / RUN_JSON}: run is already complete")
-        if config is not None and dict(config) != info.get("config"):
-            raise ValueError(f"{path / RUN_JSON}: config differs from the run being resumed")
+        added: list[str] = []
+        if config is not None:
+            changed, added = config_changes(info.get("config") or {}, config)
+            if changed:
+                raise ValueError(
+                    f"{path / RUN_JSON}: config differs from the run being resumed in "
+                    f"{', '.join(changed)}; use the run's settings or another --runs-root"
+                )
         step = -1 if checkpoint_step is None else int(checkpoint_step)
         kept, dropped = truncate_metrics(path / METRICS_CSV, step)
         last_step, last_frames, last_wall = _tail(path / METRICS_CSV)
@@ -436,7 +468,11 @@ class RunDir:
                 "git_commit": git_commit(),
                 "hostname": socket.gethostname(),
             }
+            # settings a newer version added, which the stored run predates
+            | ({"added_config_keys": added} if added else {})
         )
+        if added:
+            info["config"] = json.loads(json.dumps(dict(config), default=str))
         run = cls(path, info, _Clock(offset))
         run._save()
         run._open_writer(last_step=last_step, last_frames=last_frames)

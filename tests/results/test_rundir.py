@@ -125,8 +125,25 @@ def test_resume_without_checkpoint_drops_everything(tmp_path: Path) -> None:
 def test_resume_config_mismatch(tmp_path: Path) -> None:
     run = _make(tmp_path, config={"lr": 1})
     run.close()
-    with pytest.raises(ValueError, match="config differs"):
+    with pytest.raises(ValueError, match="config differs .* in lr;"):
         RunDir.resume(run.path, None, config={"lr": 2})
+
+
+def test_resume_names_nested_changes_and_removed_keys(tmp_path: Path) -> None:
+    run = _make(tmp_path, config={"online": {"beta": 1e-5, "std": 0.5}})
+    run.close()
+    with pytest.raises(ValueError, match=r"online\.beta, online\.std;"):
+        RunDir.resume(run.path, None, config={"online": {"beta": 1.0}})
+
+
+def test_resume_accepts_a_setting_added_after_the_run_started(tmp_path: Path) -> None:
+    run = _make(tmp_path, config={"lr": 1})
+    run.close()
+    resumed = RunDir.resume(run.path, None, config={"lr": 1, "new_option": {"a": 2}})
+    resumed.close()
+    info = load_run(run.path).info
+    assert info["resumes"][-1]["added_config_keys"] == ["new_option.a"]
+    assert info["config"] == {"lr": 1, "new_option": {"a": 2}}
 
 
 def test_context_manager_marks_failed(tmp_path: Path) -> None:

@@ -126,6 +126,12 @@ class OnlineConfig:
     # The authors' continuous code labels BC batches with the IDM in train mode, so VQ EMA and
     # BatchNorm statistics drift during BC; eval mode is the default.
     idm_mode_in_bc: Literal["eval", "train"] = "eval"
+    # Not in the paper: "standardize" makes pi predict, and d read, latent actions standardised
+    # by their per-dimension mean and std over the videos at the start of the online stage.
+    # Small pretraining budgets leave latents whose variation (std ~0.03) is below the step
+    # noise of Adam at lr 1e-3, so pi fits only their mean (docs/fidelity.md).
+    latent_norm: Literal["none", "standardize"] = "none"
+    latent_norm_batches: int = 16
     # Offline decoding (Table 10): finetune p, d and clone pi on N action-labelled expert
     # transitions instead of interacting (0 = the online method).
     offline_labelled: int = 0
@@ -497,6 +503,14 @@ class Agent(nn.Module):
         self.policy = LatentPolicy(self.encoder.feature_shape, cfg.latent_actions.latent_dim,
                                    cfg.online, self.discrete)  # fmt: skip
         self.explore_std = cfg.online.explore_std
+        # Affine map between p's latents and the space pi predicts and d reads (identity
+        # unless online.latent_norm is "standardize"); checkpointed with the agent.
+        dim = cfg.latent_actions.latent_dim
+        self.register_buffer("z_mean", torch.zeros(dim))
+        self.register_buffer("z_std", torch.ones(dim))
+
+    def normalize(self, z: torch.Tensor) -> torch.Tensor:
+        return (z - self.z_mean) / self.z_std
 
     @torch.no_grad()
     def act(self, obs: np.ndarray, explore: bool, generator: torch.Generator) -> np.ndarray:
@@ -517,7 +531,7 @@ class Agent(nn.Module):
 
 def action_loss(agent: Agent, z: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
     """The first term of eq. 3: cross-entropy (discrete) or MSE (continuous)."""
-    pred = agent.decoder(z)
+    pred = agent.decoder(agent.normalize(z))
     if agent.discrete:
         return F.cross_entropy(pred, actions.long())
     return F.mse_loss(pred, actions.float())
@@ -577,11 +591,24 @@ class OnlineLearner:
             target = agent.lam.latent(feats)
             if code_mode:  # the authors' IDM always quantises too, moving the EMA codebook
                 agent.lam.vq(target)
-        loss = F.mse_loss(agent.policy(feats[:, -2]), target)
+        loss = F.mse_loss(agent.policy(feats[:, -2]), agent.normalize(target))
         self.bc_optim.zero_grad(set_to_none=True)
         loss.backward()
         self.bc_optim.step()
         return {"loss/bc": loss.item()}
+
+    @torch.no_grad()
+    def standardize_latents(self, video_batches: VideoBatches, device: torch.device) -> dict:
+        """Set the agent's latent standardisation from p's latents of video windows."""
+        agent = self.agent
+        agent.lam.eval()
+        z = torch.cat([agent.lam.latent(encode_windows(agent.encoder, video_batches.sample(device),
+                                                       grad=False))
+                       for _ in range(self.cfg.online.latent_norm_batches)])  # fmt: skip
+        agent.z_mean.copy_(z.mean(0))
+        agent.z_std.copy_(z.std(0).clamp_min(1e-6))
+        return {"latent/mean_abs": z.mean(0).abs().mean().item(),
+                "latent/std": z.std(0).mean().item()}  # fmt: skip
 
     def state_dict(self) -> dict:
         return {"ft": self.ft_optim.state_dict(), "bc": self.bc_optim.state_dict(),
@@ -625,7 +652,8 @@ def online(task: Task, seed: int, cfg: Config, harness, videos: VideoDataset,
     state = harness.start()
     step, cycle = 0, 0
     if state is not None:
-        agent.load_state_dict(state["agent"])
+        # checkpoints written before the latent standardisation existed lack its buffers
+        agent.load_state_dict({"z_mean": agent.z_mean, "z_std": agent.z_std} | state["agent"])
         learner.load_state_dict(state["learner"])
         replay.load_state_dict(state["replay"])
         gen.set_state(state["generator"])
@@ -642,6 +670,8 @@ def online(task: Task, seed: int, cfg: Config, harness, videos: VideoDataset,
             harness.evaluate(lambda o: agent.act(o, explore=False, generator=gen), step,
                              step * frames_per_step)  # fmt: skip
 
+    if state is None and oc.latent_norm == "standardize":
+        harness.log(0, 0, learner.standardize_latents(video_batches, device))
     # Line 15-17: latent BC warm-up before any interaction (skipped without pretrained p).
     if state is None and cfg.variant != "wo_la":
         t0 = time.perf_counter()

@@ -116,3 +116,35 @@ def test_acting_is_in_the_action_space():
     det1 = agent.act(obs, explore=False, generator=g)
     det2 = agent.act(copy.deepcopy(obs), explore=False, generator=g)
     assert (det1 == det2).all()
+
+
+class _FixedBatches:
+    """Stands in for VideoBatches (pure logic: the windows are given)."""
+
+    def __init__(self, batch: torch.Tensor):
+        self.batch = batch
+
+    def sample(self, device):
+        return self.batch.to(device)
+
+
+def test_latent_standardisation_whitens_the_videos_latents_and_keeps_eq3_eq4_consistent():
+    cfg, task, agent, shape = make_agent(
+        "reacher_easy", **{"online.latent_norm": "standardize", "online.latent_norm_batches": 1}
+    )
+    learner = bcvlr.OnlineLearner(cfg, agent)
+    obs = windows(cfg, shape, batch=32)
+    learner.standardize_latents(_FixedBatches(obs), torch.device("cpu"))
+    agent.lam.eval()
+    with torch.no_grad():
+        u = agent.normalize(agent.lam.latent(bcvlr.encode_windows(agent.encoder, obs, False)))
+    assert torch.allclose(u.mean(0), torch.zeros_like(u[0]), atol=1e-3)
+    assert torch.allclose(u.std(0), torch.ones_like(u[0]), atol=1e-3)
+    # the buffers travel with the agent's checkpoint
+    assert {"z_mean", "z_std"} <= set(agent.state_dict())
+
+
+def test_without_latent_standardisation_the_latent_space_is_p_s_own():
+    _, _, agent, _ = make_agent("reacher_easy")
+    z = torch.randn(4, agent.z_mean.numel())
+    assert torch.equal(agent.normalize(z), z)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import difflib
+import functools
 import json
 import os
 import shlex
@@ -139,12 +140,32 @@ def _semantic_errors(config: Mapping[str, Any]) -> list[str]:
     from bcvlr.methods import METHODS
 
     msgs = []
+    plan = Plan(config)
+    runs_of: dict[tuple[str, str], str] = {}  # (runs root, recorded name) -> entry
     for name, entry in config["methods"].items():
         where = f"methods.{name}"
+        m = plan.method(name)
         if "module" in entry and name in METHODS:
             msgs.append(f"{where}.module: {name!r} is a registered method ({METHODS[name]})")
         if "base" in entry and (name in METHODS or name in PAPER_METHODS):
             msgs.append(f"{where}.base: a variant needs a name of its own, not {name!r}")
+        if "module" in entry and "base" in entry:
+            msgs.append(f"{where}: `module` and `base` exclude each other")
+        if "report_as" in entry and "base" not in entry:
+            msgs.append(f"{where}.report_as: only a variant (`base:`) is recorded under "
+                        "another name")  # fmt: skip
+        elif "report_as" in entry and not m.is_bcvlr and entry["report_as"] != m.registry_name:
+            msgs.append(f"{where}.report_as: `bcvlr run` records {m.registry_name}'s runs "
+                        f"as {m.registry_name!r}")  # fmt: skip
+        for key in ("pretrain_tasks", "videos_steps"):
+            if key in entry and not m.is_bcvlr:
+                msgs.append(f"{where}.{key}: a BCV-LR setting (bcvlr or `base: bcvlr`)")
+        msgs += _pretrain_errors(plan, name)
+        runs = (m.runs_root(plan), m.run_name)
+        if runs in runs_of:
+            msgs.append(f"{where}: its runs would go to {runs[0]}/{runs[1]}/, as methods."
+                        f"{runs_of[runs]}'s do: give it `runs:` of its own")  # fmt: skip
+        runs_of.setdefault(runs, name)
         for key in ("config",):
             for sel, path in _per_suite_items(entry.get(key)):
                 if not resolve_path(path).exists():
@@ -153,6 +174,23 @@ def _semantic_errors(config: Mapping[str, Any]) -> list[str]:
         if not resolve_path(path).exists():
             msgs.append(f"experts.config{sel}: file {path} does not exist")
     return msgs
+
+
+def _pretrain_errors(plan: Plan, name: str) -> list[str]:
+    """Multi-task pretraining: one suite (one observation space and set of settings)."""
+    pretrain = plan.method(name).pretrain_tasks
+    if not pretrain:
+        return []
+    suites = {get_task(t).suite for t in pretrain}
+    if len(suites) > 1:
+        return [f"methods.{name}.pretrain_tasks: tasks of one suite, not "
+                f"{', '.join(sorted(suites))}"]  # fmt: skip
+    (suite,) = suites
+    others = [t for t in plan.tasks(name) if get_task(t).suite != suite]
+    if others:
+        return [f"methods.{name}: online tasks {', '.join(others)} are not {suite} tasks like "
+                "its pretrain_tasks"]  # fmt: skip
+    return []
 
 
 def _per_suite_items(value) -> list[tuple[str, Any]]:
@@ -203,7 +241,7 @@ def deep_check(config: Mapping[str, Any]) -> None:
                 continue
         else:
             module = load_method(m.registry_name)
-        for task_name in sorted({t for t, _ in plan.grid(name)}):
+        for task_name in sorted({t for t, _ in plan.grid(name)} | set(m.pretrain_tasks)):
             task = get_task(task_name)
             if task.suite not in module.SUITES:
                 msgs.append(f"methods.{name}: {m.registry_name} runs on "
@@ -246,6 +284,26 @@ class Method:
     def overrides(self, task: str) -> list[str]:
         return list(self.per_task("set", task) or [])
 
+    @property
+    def run_name(self) -> str:
+        """The name its runs are recorded under (run.json's method, the run folder's name):
+        `bcvlr run --method` records the registry's name, BCV-LR's online stage any name."""
+        if "report_as" in self.entry:
+            return self.entry["report_as"]
+        return self.name if self.is_bcvlr or "base" not in self.entry else self.registry_name
+
+    def runs_root(self, plan: Plan) -> str:
+        return self.entry.get("runs", plan.paths["runs"])
+
+    @property
+    def pretrain_tasks(self) -> list[str]:
+        return list(self.entry.get("pretrain_tasks", []))
+
+    def videos_steps(self, task: str) -> int | None:
+        """Transitions of the video dataset it learns from on ``task`` (None: the task's
+        full dataset)."""
+        return self.per_task("videos_steps", task)
+
 
 @dataclass
 class Plan:
@@ -262,10 +320,13 @@ class Plan:
                 self.unavailable[name] = "disabled in the config (enabled: false)"
             elif "module" in entry or name in METHODS or entry.get("base") in METHODS:
                 self.available.append(name)
+            elif "base" in entry:
+                self.unavailable[name] = (f"not available yet (its base {entry['base']} has no "
+                                          "module in bcvlr/methods.py)")  # fmt: skip
             else:
                 self.unavailable[name] = "not available yet (no module in bcvlr/methods.py)"
 
-    @property
+    @functools.cached_property
     def paths(self) -> dict[str, str]:
         defaults = load_schema()["properties"]["paths"]["properties"]
         given = self.config.get("paths") or {}
@@ -283,7 +344,8 @@ class Plan:
         """The config's tasks that the method runs on: its own `tasks`/`suites` if given, else
         the tasks the paper runs it on (every task for a method outside the paper)."""
         entry = self.config["methods"][name]
-        known = PAPER_METHODS.get(entry.get("base", name)) or OTHER_METHODS.get(name)
+        base = entry.get("base", name)
+        known = PAPER_METHODS.get(base) or OTHER_METHODS.get(base)
         default = known.tasks if known else tuple(TASKS)
         tasks = [t for t in self.config["tasks"] if t in entry.get("tasks", default)]
         suites = entry.get("suites", SUITES)
@@ -296,9 +358,30 @@ class Plan:
         return [(t, s) for t in self.tasks(name) for s in self.seeds(name)]
 
     def video_tasks(self) -> list[str]:
-        """Tasks whose expert videos some available method needs."""
-        need = {t for m in self.available if self.method(m).videos for t in self.tasks(m)}
-        return [t for t in self.config["tasks"] if t in need]
+        """Tasks whose expert videos some available method needs (multi-task pretraining
+        included: its tasks need not be run on)."""
+        need = set()
+        for name in self.available:
+            if self.method(name).videos:
+                need |= set(self.tasks(name)) | set(self.method(name).pretrain_tasks)
+        order = list(self.config["tasks"]) + [t for t in TASKS if t not in self.config["tasks"]]
+        return [t for t in order if t in need]
+
+    def video_amounts(self) -> list[tuple[str, int]]:
+        """(task, transitions) of the smaller video datasets some available method learns
+        from (`videos_steps`, Figure 5)."""
+        need = set()
+        for name in self.available:
+            m = self.method(name)
+            need |= {(t, m.videos_steps(t)) for t in self.tasks(name) if m.videos_steps(t)}
+        return sorted(need)
+
+    def runs_roots(self) -> list[str]:
+        """Every runs root the available methods write to, the default first: the report
+        reads them all (Figure 9's extended-budget runs live apart)."""
+        roots = [self.paths["runs"]]
+        roots += [self.method(m).runs_root(self) for m in self.available]
+        return list(dict.fromkeys(roots))
 
     def expert_kind(self, task: str) -> str:
         from bcvlr.experts.train import DEFAULT_KIND
@@ -312,7 +395,13 @@ class Plan:
         for name in self.available:
             m = self.method(name)
             label = f" [{m.entry['label']}]" if "label" in m.entry else ""
-            lines.append(f"  {name}: {len(self.grid(name))} run(s){label}")
+            notes = []
+            if m.pretrain_tasks:
+                notes.append(f"pretrained once per seed on {'+'.join(m.pretrain_tasks)}")
+            if m.run_name != name or "runs" in m.entry:
+                notes.append(f"recorded as {m.runs_root(self)}/{m.run_name}")
+            note = f" ({'; '.join(notes)})" if notes else ""
+            lines.append(f"  {name}: {len(self.grid(name))} run(s){label}{note}")
         for name, why in self.unavailable.items():
             n = len(self.grid(name))
             lines.append(f"  {name}: NOT RUN, {why}; {n} run(s) skipped")
@@ -347,6 +436,47 @@ def stage_args(plan: Plan, name: str, task: str) -> str:
     return shlex.join(args)
 
 
+# -- BCV-LR's pretraining: per task, or shared by several tasks ---------------------------------
+# The pretraining of an entry with `pretrain_tasks` (Table 3), in place of a task's name.
+MULTITASK = "multitask"
+
+
+def pretraining_of(plan: Plan, name: str, task: str) -> str:
+    """Which pretraining a BCV-LR entry's run on ``task`` loads: the task's own, or the
+    entry's multi-task one (MULTITASK), pretrained once per seed for all its tasks."""
+    return MULTITASK if plan.method(name).pretrain_tasks else task
+
+
+def pretraining_task(plan: Plan, name: str, pretraining: str) -> str:
+    """The task whose settings a pretraining runs with: a multi-task one takes its first
+    pretrain task's (the pretrain tasks share a suite, checked)."""
+    return plan.method(name).pretrain_tasks[0] if pretraining == MULTITASK else pretraining
+
+
+def pretraining_videos(plan: Plan, name: str, pretraining: str) -> list[tuple[str, int | None]]:
+    """(task, transitions or None for the full dataset) of every video dataset a
+    pretraining learns from."""
+    m = plan.method(name)
+    tasks = m.pretrain_tasks if pretraining == MULTITASK else [pretraining]
+    return [(t, m.videos_steps(t)) for t in tasks]
+
+
+def report_outputs(out: str) -> list[str]:
+    """The files every report writes (bcvlr.report.main.static_outputs, tested equal), without
+    importing the report's statistics and plotting stack: seconds on every parse of the
+    Snakefile, each SLURM job's included."""
+    from bcvlr.report.specs import TABLE_SPECS
+
+    files = [f"{out}/README.md", f"{out}/manifest.json"]
+    return files + [f"{out}/tables/{spec.name}.{ext}" for spec in TABLE_SPECS
+                    for ext in ("md", "tex", "csv")]  # fmt: skip
+
+
+def runs_args(plan: Plan) -> str:
+    """`--runs` for every runs root (bcvlr aggregate / report)."""
+    return shlex.join([a for root in plan.runs_roots() for a in ("--runs", root)])
+
+
 def bcvlr_variant(plan: Plan, name: str, task: str) -> str:
     """The BCV-LR ablation a method entry selects (`variant`: full, wo_lf, wo_la, wo_ft): it
     decides which pretraining stages the online stage needs."""
@@ -372,9 +502,10 @@ def expert_args(plan: Plan, task: str) -> str:
     return shlex.join(args)
 
 
-def videos_args(plan: Plan, task: str) -> str:
+def videos_args(plan: Plan, task: str, steps: int | None = None) -> str:
+    """collect-videos' arguments: the config's, or a dataset of ``steps`` transitions."""
     v = plan.config.get("videos", {})
-    args = _opt("--steps", per_task(v.get("steps"), task))
+    args = _opt("--steps", steps or per_task(v.get("steps"), task))
     args += _opt("--chunk-frames", v.get("chunk_frames"))
     return shlex.join(args)
 

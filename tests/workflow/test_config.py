@@ -19,6 +19,7 @@ def test_schema_names_match_the_registries():
     assert schema["$defs"]["task"]["enum"] == list(TASKS)
     named = set(schema["properties"]["methods"]["properties"])
     assert named == set(METHODS) | set(wf.PAPER_METHODS) | set(wf.OTHER_METHODS)
+    assert set(schema["$defs"]["method"]["properties"]["base"]["enum"]) == named
 
 
 @pytest.mark.parametrize("path", CONFIGS)
@@ -30,12 +31,141 @@ def test_shipped_configs_pass(path):
 
 def test_paper_config_lists_every_method_of_the_paper():
     config = wf.load_config_file(REPO / "config/paper.yaml")
-    assert set(config["methods"]) == set(wf.PAPER_METHODS)
+    main = {n for n, e in config["methods"].items() if "base" not in e}
+    assert main == set(wf.PAPER_METHODS)
     assert config["tasks"] == list(TASKS) and len(config["seeds"]) == 5
     plan = wf.Plan(config)
-    # not implemented yet: listed, and said to be skipped
-    assert set(plan.unavailable) == set(wf.PAPER_METHODS) - set(METHODS)
-    assert "NOT RUN" in plan.summary()
+    # not implemented yet (the method, or a variant's base): listed, and said to be skipped
+    missing = {n for n in config["methods"] if plan.method(n).registry_name not in METHODS}
+    assert set(plan.unavailable) == missing
+    if missing:
+        assert "NOT RUN" in plan.summary()
+
+
+# -- the paper's experiments -> config/paper.yaml (bcvlr/report/specs.py names the cells) -------
+def _paper_plan() -> wf.Plan:
+    return wf.Plan(wf.load_config_file(REPO / "config/paper.yaml"))
+
+
+def _producers(plan: wf.Plan, recorded: str, task: str, extended: bool = False) -> list[str]:
+    """The entries whose runs the report reads as ``recorded`` on ``task``: at the task's
+    budget, or beyond it (Figure 9)."""
+    out = []
+    for name in plan.config["methods"]:
+        m = plan.method(name)
+        budget = m.per_task("budget", task)
+        longer = budget is not None and budget > TASKS[task].budget
+        if m.run_name == recorded and task in plan.tasks(name) and longer == extended:
+            out.append(name)
+    return out
+
+
+def test_every_table_cell_has_an_entry_producing_it():
+    from bcvlr.report.specs import TABLE_SPECS
+
+    plan = _paper_plan()
+    for spec in TABLE_SPECS:
+        for column in spec.columns:
+            for task in spec.tasks:
+                method = column.method_for(task)
+                (name,) = _producers(plan, method, task) or [None]
+                assert name, f"table {spec.number}: no entry runs {method} on {task}"
+                assert len(plan.seeds(name)) == 5, name
+
+
+def test_every_figure_line_has_an_entry_producing_it():
+    from bcvlr.report.specs import FIGURE_SPECS
+
+    plan = _paper_plan()
+    names = [plan.method(n).run_name for n in plan.config["methods"]]
+    for spec in FIGURE_SPECS:
+        for method in spec.methods:
+            assert method in names, f"figure {spec.number}: no entry runs {method}"
+            for task in spec.tasks or ():
+                assert _producers(plan, method, task, spec.budget == "extended"), (
+                    f"figure {spec.number}: no entry runs {method} on {task} ({spec.budget})"
+                )
+        for prefix in spec.prefixes:
+            swept = [n for n in names if n.startswith(prefix)]
+            assert len(swept) >= 2, f"figure {spec.number}: no {prefix}* sweep"
+            # every swept value on the same tasks, beside the default bcvlr runs there
+            (tasks,) = {tuple(plan.tasks(n)) for n in swept}
+            assert set(tasks) <= set(plan.tasks("bcvlr")) and tasks, spec.number
+        for name in plan.config["methods"]:
+            if any(name.startswith(p) for p in spec.prefixes):
+                assert len(plan.seeds(name)) == 5, name
+
+
+def test_variants_run_exactly_the_papers_tasks():
+    """A variant made for one table or figure runs on its tasks and no others."""
+    from bcvlr.report.specs import FIGURE_SPECS, TABLE_SPECS
+
+    plan = _paper_plan()
+    wanted: dict[str, set[str]] = {}
+    for spec in TABLE_SPECS:
+        for column in spec.columns:
+            for m in column.methods:
+                if m not in wf.PAPER_METHODS:
+                    wanted.setdefault(m, set()).update(spec.tasks)
+    # Figure 5's tasks are in Section 4.5's text; Figure 9's in its spec
+    for name in ("bcvlr_videos5k", "bcvlr_videos20k", "bcvlr_videos50k"):
+        wanted[name] = {"reacher_hard", "finger_spin"}
+    (fig9,) = [s for s in FIGURE_SPECS if s.budget == "extended"]
+    for name, entry in plan.config["methods"].items():
+        if plan.method(name).run_name != name:
+            wanted[name] = set(fig9.tasks)
+            assert entry["budget"] == 500_000, name
+    for name, tasks in wanted.items():
+        assert set(plan.tasks(name)) == tasks, name
+    # Table 3: pretrained on three games, adapted to those and to two unseen ones
+    m = plan.method("bcvlr_m")
+    assert m.pretrain_tasks == ["bigfish", "maze", "starpilot"]
+    assert set(plan.tasks("bcvlr_m")) - set(m.pretrain_tasks) == {"bossfight", "dodgeball"}
+    # Figure 4: both suites, and point_mass_easy (named in Section 4.4)
+    for name in ("bcvlr_wo_lf", "bcvlr_wo_la", "bcvlr_wo_ft"):
+        assert {TASKS[t].suite for t in plan.tasks(name)} == {"procgen", "dmc"}
+        assert "point_mass_easy" in plan.tasks(name)
+
+
+def test_variants_set_what_their_names_say():
+    import yaml as _yaml
+
+    plan = _paper_plan()
+    expect = {"bcvlr_wo_lf": ("variant", "wo_lf"), "bcvlr_wo_la": ("variant", "wo_la"),
+              "bcvlr_wo_ft": ("variant", "wo_ft"), "bcvlr_ft_la": ("encoder_training", "la"),
+              "bcvlr_ft_ft": ("encoder_training", "ft"),
+              "bcvlr_offline": ("online.offline_labelled", 10_000)}  # fmt: skip
+    for name in plan.config["methods"]:
+        m = plan.method(name)
+        sets = dict(s.split("=", 1) for s in m.overrides(plan.tasks(name)[0]))
+        sets = {k: _yaml.safe_load(v) for k, v in sets.items()}
+        if name in expect:
+            key, value = expect[name]
+            assert sets[key] == value, name
+        for prefix, key in (("bcvlr_alpha", "features.recon_alpha"), ("bcvlr_beta", "online.beta")):
+            if name.startswith(prefix):
+                assert sets[key] == float(name.removeprefix(prefix)), name
+        if name.startswith("bcvlr_videos"):
+            steps = int(name.removeprefix("bcvlr_videos").removesuffix("k")) * 1000
+            assert all(m.videos_steps(t) == steps for t in plan.tasks(name)), name
+    schedule = dict(s.split("=", 1) for s in plan.method("bcvlr_1000to2").overrides("finger_spin"))
+    assert (schedule["online.cycle_steps"], schedule["online.ft_updates"],
+            schedule["online.bc_updates"]) == ("2", "1", "2")  # fmt: skip
+
+
+def test_report_outputs_are_the_reports():
+    from bcvlr.report.main import static_outputs
+
+    assert wf.report_outputs("out/rep") == [str(p) for p in static_outputs("out/rep")]
+
+
+def test_paper_runs_roots_and_video_amounts():
+    plan = _paper_plan()
+    assert plan.runs_roots()[0] == "results/runs"
+    assert wf.runs_args(plan).startswith("--runs results/runs")
+    amounts = plan.video_amounts()
+    assert amounts == sorted((t, n) for t in ("finger_spin", "reacher_hard")
+                             for n in (5000, 20000, 50000))  # fmt: skip
 
 
 def test_paper_method_tasks_fit_the_implemented_modules():
@@ -69,6 +199,16 @@ def _config(**changes):
         ({"methods__bcvlr__resources": {"gpus": 1}}, "methods.bcvlr.resources.gpus: unknown key (did you mean 'gpu'?)"),
         ({"methods__bcvlr__config": "config/bcvlr/nope.yaml"}, "methods.bcvlr.config: file config/bcvlr/nope.yaml does not exist"),
         ({"methods__ppo": {"module": "x.y"}}, "methods.ppo.module: 'ppo' is a registered method"),
+        ({"methods__b2": {"base": "bcvlr", "report_as": "bcvlr"}}, "methods.b2: its runs would go to results/runs/bcvlr/, as methods.bcvlr's do"),
+        ({"methods__r2": {"base": "random"}}, "methods.r2: its runs would go to results/runs/random/, as methods.random's do"),
+        ({"methods__r2": {"base": "random", "runs": "r", "report_as": "x"}}, "methods.r2.report_as: `bcvlr run` records random's runs as 'random'"),
+        ({"methods__random__report_as": "bcvlr"}, "methods.random.report_as: only a variant"),
+        ({"methods__random__pretrain_tasks": ["metaworld_reach"]}, "methods.random.pretrain_tasks: a BCV-LR setting"),
+        ({"methods__random__videos_steps": 100}, "methods.random.videos_steps: a BCV-LR setting"),
+        ({"methods__bcvlr__pretrain_tasks": ["metaworld_reach", "bigfish"]}, "methods.bcvlr.pretrain_tasks: tasks of one suite"),
+        ({"methods__bcvlr__pretrain_tasks": ["bigfish"]}, "methods.bcvlr: online tasks metaworld_reach are not procgen tasks"),
+        ({"methods__bcvlr__base": "bcvlr"}, "methods.bcvlr.base: a variant needs a name of its own"),
+        ({"methods__b2": {"base": "bcvlrr"}}, "methods.b2.base: 'bcvlrr' is not one of"),
     ],
 )  # fmt: skip
 def test_a_broken_config_names_the_key(changes, expected):

@@ -9,7 +9,6 @@ from snakemake.utils import validate
 
 from bcvlr import workflow as wf
 from bcvlr.methods import EXTRA_METHODS_ENV
-from bcvlr.report.main import static_outputs
 
 # Our check first: its messages name the offending key ("methods.drqv2.budget: expected
 # integer, got 'x'"); snakemake's validate then fills in the schema's defaults.
@@ -56,24 +55,40 @@ def expert_dir(task):
     return f"{P['experts']}/{task}/seed{EXPERT_SEED}"
 
 
-def videos_dir(task):
-    return f"{P['videos']}/{task}"
+def _amount(steps):
+    # a smaller dataset of the same expert (videos_steps, Figure 5) sits beside the full one
+    return f"-{steps}" if steps else ""
+
+
+def videos_dir(task, steps=None):
+    return f"{P['videos']}/{task}{_amount(steps)}"
+
+
+def videos_done(task, steps=None):
+    return f"{DONE}/videos/{task}{_amount(steps)}.json"
+
+
+def run_root(method):
+    return PLAN.method(method).runs_root(PLAN)
+
+
+def run_name(method):
+    """The name the method's runs are recorded under (report_as, a variant's base)."""
+    return PLAN.method(method).run_name
 
 
 def run_dir(method, task, seed):
-    return f"{P['runs']}/{method}/{task}/seed{seed}"
+    return f"{run_root(method)}/{run_name(method)}/{task}/seed{seed}"
 
 
-def stage_dir(method, task, seed, stage):
-    return f"{run_dir(method, task, seed)}/pretrain/{stage}"
+def stage_dir(method, pretraining, seed, stage):
+    # a task's pretraining lives in its run directory, as `bcvlr run --method bcvlr` lays it
+    # out; a multi-task one in {method}/multitask/seed{seed}/ beside the tasks' runs
+    return f"{run_dir(method, pretraining, seed)}/pretrain/{stage}"
 
 
 def run_done(method, task, seed):
     return f"{DONE}/runs/{method}/{task}/seed{seed}.json"
-
-
-def videos_done(task):
-    return f"{DONE}/videos/{task}.json"
 
 
 # -- resources: config defaults <- the rule's section <- per suite/task ------------------------
@@ -81,9 +96,16 @@ def res(section, fallback=None):
     """Resource callables for a rule whose resources come from a config section."""
 
     def get(key):
-        return lambda w: wf.resources(PLAN, section(w), getattr(w, "task", None), fallback)[key]
+        return lambda w: wf.resources(PLAN, section(w), _task_of(w), fallback)[key]
 
     return get
+
+
+def _task_of(w):
+    """The task whose per-suite/task settings a job takes (a pretraining: its settings task)."""
+    if hasattr(w, "pretraining"):
+        return wf.pretraining_task(PLAN, w.method, w.pretraining)
+    return getattr(w, "task", None)
 
 
 def method_section(w):
@@ -91,27 +113,49 @@ def method_section(w):
 
 
 # -- inputs of the BCV-LR stages (bcvlr.smk) and the other methods (baselines.smk) ---------
+# A BCV-LR pretraining stage has a `pretraining` wildcard: a task, or wf.MULTITASK for an
+# entry's shared multi-task pretraining (`pretrain_tasks`, Table 3).
+def _pretraining(w):
+    return w.pretraining if hasattr(w, "pretraining") else wf.pretraining_of(PLAN, w.method, w.task)
+
+
 def _stage_marker(stage, w):
-    return f"{DONE}/pretrain-{stage}/{w.method}/{w.task}/seed{w.seed}.json"
+    return f"{DONE}/pretrain-{stage}/{w.method}/{_pretraining(w)}/seed{w.seed}.json"
+
+
+def _pretraining_videos(w):
+    return wf.pretraining_videos(PLAN, w.method, w.pretraining)
 
 
 def _stage_inputs(w):
-    return {"videos": videos_done(w.task)}
+    return {"videos": [videos_done(t, n) for t, n in _pretraining_videos(w)]}
+
+
+def _stage_videos(w):
+    return " ".join(videos_dir(t, n) for t, n in _pretraining_videos(w))
+
+
+def _variant(w):
+    return wf.bcvlr_variant(PLAN, w.method, _task_of(w))
 
 
 def _actions_inputs(w):
     # w/o lf: latent actions learnt on raw frames, no feature stage
-    inputs = {"videos": videos_done(w.task)}
-    if wf.bcvlr_variant(PLAN, w.method, w.task) != "wo_lf":
+    inputs = _stage_inputs(w)
+    if _variant(w) != "wo_lf":
         inputs["features"] = _stage_marker("features", w)
     return inputs
 
 
+def _online_videos(w):
+    return videos_dir(w.task, PLAN.method(w.method).videos_steps(w.task))
+
+
 def _online_inputs(w):
     # The online stage loads the latent-action model (which holds its encoder), or, w/o la,
-    # the features alone.
-    inputs = {"videos": videos_done(w.task)}
-    if wf.bcvlr_variant(PLAN, w.method, w.task) == "wo_la":
+    # the features alone; it clones its own task's videos.
+    inputs = {"videos": videos_done(w.task, PLAN.method(w.method).videos_steps(w.task))}
+    if _variant(w) == "wo_la":
         inputs["features"] = _stage_marker("features", w)
     else:
         inputs["latent_actions"] = _stage_marker("actions", w)
@@ -121,11 +165,10 @@ def _online_inputs(w):
 def _artifact_args(w, input):
     """--features / --latent-actions: the stage artifacts behind the markers in input."""
     args = []
-    if "features" in input.keys():
-        args += ["--features", os.path.join(stage_dir(w.method, w.task, w.seed, "features"), "features.pt")]
-    if "latent_actions" in input.keys():
-        path = os.path.join(stage_dir(w.method, w.task, w.seed, "latent_actions"), "latent_actions.pt")
-        args += ["--latent-actions", path]
+    for stage, flag in (("features", "--features"), ("latent_actions", "--latent-actions")):
+        if stage in input.keys():
+            folder = stage_dir(w.method, _pretraining(w), w.seed, stage)
+            args += [flag, os.path.join(folder, f"{stage}.pt")]
     return " ".join(args)
 
 
@@ -139,4 +182,4 @@ def all_runs():
 
 
 def report_outputs():
-    return [str(p) for p in static_outputs(P["report"])]
+    return wf.report_outputs(P["report"])

@@ -135,12 +135,6 @@ def test_extended_runs_are_recorded_apart_under_the_method_name(paper_dag):
     assert "--product results/runs-500k/bcvlr/walker_walk/seed1 " in cmd
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="needs run_method in workflow/rules/baselines.smk to run `--method {params.name}` "
-    "`--runs-root {params.runs}` (params name=run_name(w.method), runs=run_root(w.method)) "
-    "and aggregate/report in report.smk to pass wf.runs_args(PLAN) instead of --runs P['runs']",
-)
 def test_every_runs_root_reaches_the_report_and_other_methods_variants(tmp_path):
     cfg = tmp_path / "extra.yaml"
     cfg.write_text(

@@ -21,7 +21,8 @@ rule run_method:
         product=lambda w: run_dir(w.method, w.task, w.seed),
         videos=lambda w, input: f"--videos {videos_dir(w.task)}" if "videos" in input.keys() else "",
         args=lambda w: wf.method_args(PLAN, w.method, w.task),
-        runs=P["runs"],
+        name=lambda w: run_name(w.method),
+        runs=lambda w: run_root(w.method),
     threads: res(method_section)("cpus")
     resources:
         mem_mb=res(method_section)("mem_mb"),
@@ -31,7 +32,7 @@ rule run_method:
         ENV
     shell:
         "python -m bcvlr.workflow job --kind run --product {params.product} --done {output} -- "
-        "bcvlr run --method {wildcards.method} --task {wildcards.task} --seed {wildcards.seed} "
+        "bcvlr run --method {params.name} --task {wildcards.task} --seed {wildcards.seed} "
         "{params.videos} {params.args} --runs-root {params.runs} --no-progress > {log} 2>&1"
 
 

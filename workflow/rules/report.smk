@@ -12,7 +12,7 @@ rule aggregate:
     benchmark:
         f"{BENCH}/aggregate.tsv"
     params:
-        runs=P["runs"],
+        runs=wf.runs_args(PLAN),
     threads: 1
     resources:
         mem_mb=2000,
@@ -21,7 +21,7 @@ rule aggregate:
     conda:
         ENV
     shell:
-        "bcvlr aggregate --runs {params.runs} --out {output} > {log} 2>&1"
+        "bcvlr aggregate {params.runs} --out {output} > {log} 2>&1"
 
 
 rule report:
@@ -45,7 +45,7 @@ rule report:
     benchmark:
         f"{BENCH}/report.tsv"
     params:
-        runs=P["runs"],
+        runs=wf.runs_args(PLAN),
         out=lambda w, output: os.path.dirname(output[0]),
         seeds=config["report"].get("seeds", len(config["seeds"])),
         reps=config["report"]["reps"],
@@ -59,5 +59,5 @@ rule report:
     conda:
         ENV
     shell:
-        "bcvlr report --runs {params.runs} --out {params.out} --seeds {params.seeds} "
+        "bcvlr report {params.runs} --out {params.out} --seeds {params.seeds} "
         "--reps {params.reps} --rng-seed {params.rng_seed} {params.figures} > {log} 2>&1"

@@ -142,6 +142,11 @@ def _semantic_errors(config: Mapping[str, Any]) -> list[str]:
     msgs = []
     plan = Plan(config)
     runs_of: dict[tuple[str, str], str] = {}  # (runs root, recorded name) -> entry
+    for task in plan.imported_video_tasks():
+        src = resolve_path(plan.lapo_source(task))
+        if not src.is_dir():
+            msgs.append(f"videos.lapo_data: no folder {src} for {task} (LAPO's expert_data/ "
+                        "holds one folder per game)")  # fmt: skip
     for name, entry in config["methods"].items():
         where = f"methods.{name}"
         m = plan.method(name)
@@ -366,6 +371,17 @@ class Plan:
                 need |= set(self.tasks(name)) | set(self.method(name).pretrain_tasks)
         order = list(self.config["tasks"]) + [t for t in TASKS if t not in self.config["tasks"]]
         return [t for t in order if t in need]
+
+    def imported_video_tasks(self) -> list[str]:
+        """Procgen tasks whose videos come from LAPO's data (``videos.lapo_data``) instead of
+        a trained PPO expert."""
+        if not self.config.get("videos", {}).get("lapo_data"):
+            return []
+        return [t for t in self.video_tasks() if get_task(t).suite == "procgen"]
+
+    def lapo_source(self, task: str) -> str:
+        """LAPO's folder for one game (its download unpacks to expert_data/<game>/)."""
+        return os.path.join(self.config["videos"]["lapo_data"], task)
 
     def video_amounts(self) -> list[tuple[str, int]]:
         """(task, transitions) of the smaller video datasets some available method learns

@@ -2,7 +2,10 @@
 # fixes one expert dataset per task), trained with experts.seed. Metaworld's scripted experts
 # take no training: their rule is tiny and grouped on SLURM (slurm/config.yaml).
 SCRIPTED_TASKS = [t for t in PLAN.video_tasks() if PLAN.expert_kind(t) == "scripted"]
-TRAINED_TASKS = [t for t in PLAN.video_tasks() if PLAN.expert_kind(t) != "scripted"]
+# tasks whose videos are imported (videos.lapo_data) need no expert
+IMPORTED_TASKS = PLAN.imported_video_tasks()
+TRAINED_TASKS = [t for t in PLAN.video_tasks()
+                 if PLAN.expert_kind(t) != "scripted" and t not in IMPORTED_TASKS]
 
 EXPERT_SHELL = (
     "python -m bcvlr.workflow job --kind expert --product {params.product} --done {output} -- "

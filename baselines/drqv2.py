@@ -193,6 +193,10 @@ class DDPGAgent:
         action = dist.mean if deterministic else dist.sample()
         return action.cpu().numpy().astype(np.float32)
 
+    def sample(self, buffer: ReplayBuffer, rng: np.random.Generator) -> Batch:
+        """The batch ``update`` learns from (methods built on this agent may ask for more)."""
+        return buffer.sample(self.cfg.batch_size, rng)
+
     def update(self, batch: Batch, step: int) -> dict[str, float]:
         obs = self._layout(self.aug(self._tensor(batch.obs)))
         next_obs = self._layout(self.aug(self._tensor(batch.next_obs)))
@@ -323,7 +327,7 @@ def train(task: Task | str, seed: int, cfg: Config, harness,
             else:
                 action = agent.act(x, step, deterministic=False)
             if step >= seed_steps and step % cfg.update_every_steps == 0:
-                metrics = agent.update(buffer.sample(cfg.batch_size, rng), step)
+                metrics = agent.update(agent.sample(buffer, rng), step)
             s = env.step(action)
             step += 1
             bar.update(repeat)

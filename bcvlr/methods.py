@@ -17,6 +17,7 @@ METHODS: dict[str, str] = {
     "random": "baselines.random_policy",
     "ppo": "baselines.ppo",
     "drqv2": "baselines.drqv2",
+    "taco": "baselines.taco",
 }
 
 

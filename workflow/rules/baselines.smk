@@ -52,6 +52,11 @@ use rule run_method as drqv2 with:
         method="drqv2",
 
 
+use rule run_method as taco with:
+    wildcard_constraints:
+        method="taco",
+
+
 # -- methods without a rule of their own yet (a `module:` entry, or newly registered) ----------
 use rule run_method as run_new_method with:
     wildcard_constraints:

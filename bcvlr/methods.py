@@ -18,6 +18,8 @@ METHODS: dict[str, str] = {
     "ppo": "baselines.ppo",
     "drqv2": "baselines.drqv2",
     "taco": "baselines.taco",
+    "lapo": "baselines.lapo",
+    "lapo_bc": "baselines.lapo_bc",
 }
 
 

@@ -57,6 +57,16 @@ use rule run_method as taco with:
         method="taco",
 
 
+use rule run_method as lapo with:
+    wildcard_constraints:
+        method="lapo",
+
+
+use rule run_method as lapo_bc with:
+    wildcard_constraints:
+        method="lapo_bc",
+
+
 # -- methods without a rule of their own yet (a `module:` entry, or newly registered) ----------
 use rule run_method as run_new_method with:
     wildcard_constraints:

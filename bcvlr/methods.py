@@ -20,6 +20,7 @@ METHODS: dict[str, str] = {
     "taco": "baselines.taco",
     "lapo": "baselines.lapo",
     "lapo_bc": "baselines.lapo_bc",
+    "laifo": "baselines.laifo",
 }
 
 

@@ -67,6 +67,11 @@ use rule run_method as lapo_bc with:
         method="lapo_bc",
 
 
+use rule run_method as laifo with:
+    wildcard_constraints:
+        method="laifo",
+
+
 # -- methods without a rule of their own yet (a `module:` entry, or newly registered) ----------
 use rule run_method as run_new_method with:
     wildcard_constraints:

@@ -21,6 +21,7 @@ METHODS: dict[str, str] = {
     "lapo": "baselines.lapo",
     "lapo_bc": "baselines.lapo_bc",
     "laifo": "baselines.laifo",
+    "ilpo": "baselines.ilpo",
 }
 
 

@@ -72,6 +72,11 @@ use rule run_method as laifo with:
         method="laifo",
 
 
+use rule run_method as ilpo with:
+    wildcard_constraints:
+        method="ilpo",
+
+
 # -- methods without a rule of their own yet (a `module:` entry, or newly registered) ----------
 use rule run_method as run_new_method with:
     wildcard_constraints:

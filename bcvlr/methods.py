@@ -22,6 +22,8 @@ METHODS: dict[str, str] = {
     "lapo_bc": "baselines.lapo_bc",
     "laifo": "baselines.laifo",
     "ilpo": "baselines.ilpo",
+    "bco": "baselines.bco",
+    "upesv": "baselines.upesv",
 }
 
 

@@ -77,6 +77,16 @@ use rule run_method as ilpo with:
         method="ilpo",
 
 
+use rule run_method as bco with:
+    wildcard_constraints:
+        method="bco",
+
+
+use rule run_method as upesv with:
+    wildcard_constraints:
+        method="upesv",
+
+
 # -- methods without a rule of their own yet (a `module:` entry, or newly registered) ----------
 use rule run_method as run_new_method with:
     wildcard_constraints:

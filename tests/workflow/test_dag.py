@@ -86,7 +86,9 @@ def test_paper_dag_is_the_task_seed_method_grid(paper_dag):
 def test_unavailable_methods_are_printed_and_run_nothing(paper_dag):
     r, _, plan, jobs = paper_dag
     methods = {w.get("method") for _, w, _ in jobs}
-    assert plan.unavailable, "config/paper.yaml lists no method without a module any more"
+    # every method of the paper has its module now: then nothing is announced as skipped
+    if not plan.unavailable:
+        assert "NOT RUN" not in r.stderr + r.stdout
     for m in plan.unavailable:
         assert f"{m}: NOT RUN, not available yet" in r.stderr + r.stdout
         assert f"{len(plan.grid(m))} run(s) skipped" in r.stderr + r.stdout

@@ -13,10 +13,10 @@ The same loop drives UPESV (baselines/upesv.py), which swaps in another labeller
 is what steps 2-3 and acting need.
 
 Our choices (the paper is state-based and sets none of them for pixels; docs/baselines.md):
-- the IDM and the policy are IMPALA CNNs (bcvlr/nets/idm.py) for every suite; the IDM sees
-  (o_t, o_t+1) stacked along channels, and on Procgen (o_t-1, o_t, o_t+1) (``window``: LAPO's
-  and BCV-LR's Procgen window; o_t-1 holds the velocity that the action changes);
-  cross-entropy (discrete) or MSE (continuous);
+- the IDM and the policy are IMPALA CNNs with a LayerNorm-tanh bottleneck (bcvlr/nets/idm.py)
+  for every suite; the IDM sees (o_t, o_t+1) stacked along channels, and on Procgen
+  (o_t-1, o_t, o_t+1) (``window``: LAPO's and BCV-LR's Procgen window; o_t-1 holds the
+  velocity that the action changes); cross-entropy (discrete) or MSE (continuous);
 - the random policy of I_pre repeats each env's last action with probability ``sticky``
   (Procgen: 0.75; otherwise 0, i.i.d.): under i.i.d. random actions starpilot's ship barely
   moves between frames, and an IDM of 2 or 3 frames stayed at chance for 1000 updates; with
@@ -87,7 +87,8 @@ class Config:
     bc_updates: int = 2000  # policy updates per iteration
     batch_size: int = 128
     lr: float = 3e-4
-    # IDM and policy: IMPALA conv sequences + fc (a list: the config survives run.json's JSON)
+    # IDM and policy: IMPALA conv sequences, then a LayerNorm-tanh bottleneck of ``hidden``
+    # (a list: the config must equal itself after run.json's JSON round trip)
     channels: list[int] = field(default_factory=lambda: [16, 32, 32])
     hidden: int = 256
     aug_pad: int = 0  # random shift of the policy's input (default_config: 4 on DMC, Metaworld)
@@ -176,9 +177,10 @@ class Learner(Protocol):
     def load_state_dict(self, state: dict[str, Any]) -> None: ...
 
 
-def mean_metrics(rows: list[dict[str, float]], prefix: str) -> dict[str, float]:
-    """Per-key means of an iteration's update metrics, under ``prefix/``."""
-    return {f"{prefix}/{k}": float(np.mean([r[k] for r in rows])) for k in rows[0]} if rows else {}
+def mean_metrics(rows: list[dict[str, float]], prefix: str = "") -> dict[str, float]:
+    """Per-key means of an iteration's update metrics (under ``prefix/`` if given)."""
+    head = f"{prefix}/" if prefix else ""
+    return {head + k: float(np.mean([r[k] for r in rows])) for k in rows[0]} if rows else {}
 
 
 def heldout_batches(replay: WindowReplay, windows: int, window: int, batch: int = 256):

@@ -55,7 +55,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -317,7 +316,7 @@ class UPESV(bco.BCO):
             gap = lab.loss(out.detach(), target).item()
             rows.append({"idm/loss": gap} | row | {
                 f"idm/{k}": v for k, v in bco.train_scores(lab, out, target).items()})  # fmt: skip
-        return {k: float(np.mean([r[k] for r in rows])) for k in rows[0]}
+        return bco.mean_metrics(rows)
 
     def state_dict(self) -> dict[str, Any]:
         return super().state_dict() | {"updates": self.updates}

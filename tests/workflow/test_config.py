@@ -11,7 +11,7 @@ from bcvlr.methods import METHODS
 from bcvlr.tasks import TASKS
 from tests.workflow.helpers import REPO, snakemake
 
-CONFIGS = ["config/config.yaml", "config/paper.yaml", "config/test.yaml"]
+CONFIGS = ["config/config.yaml", "config/paper.yaml", "config/test.yaml", "config/test_baselines.yaml"]
 
 
 def test_schema_names_match_the_registries():

@@ -383,13 +383,7 @@ def iterate(task: Task, seed: int, cfg: Config, harness, videos: VideoDataset,
     bar = harness.progress_bar(schedule.total * per_step, step * per_step)
     try:
         obs = env.reset()
-        if state is None:
-            replay.start(obs)
-        else:
-            # Close every stream at the observation it had reached (as at a Procgen episode end,
-            # with no successor), then go on from the restarted envs' first observations.
-            dummy = _random_actions(task, n, torch.Generator())
-            replay.add(dummy, obs, np.ones(n, bool), None)
+        (replay.start if state is None else replay.restart)(obs)
         while step < schedule.total:
             end = schedule.end(phase)
             # This phase's transitions, also kept apart: the labeller's held-out set.

@@ -49,6 +49,15 @@ class WindowReplay:
         """The observations the envs start from (after reset)."""
         self._pending = obs.copy()
 
+    def restart(self, obs: np.ndarray) -> None:
+        """The envs were reset mid-stream (a resumed run): store each env's pending
+        observation as the end of its stream, the successor of its last action, so that no
+        window joins it to ``obs``, the first observation of the new episodes."""
+        if self._pending is not None:
+            for i in range(self.num_envs):
+                self._put(i, self._pending[i], None, False)
+        self.start(obs)
+
     def add(self, actions: np.ndarray, next_obs: np.ndarray, done: np.ndarray,
             final_obs: np.ndarray | None) -> None:  # fmt: skip
         """One vectorised step: ``actions`` taken from the pending observations led to

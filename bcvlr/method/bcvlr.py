@@ -688,7 +688,7 @@ def online(task: Task, seed: int, cfg: Config, harness, videos: VideoDataset,
 
     env = make_reward_free(task, num_envs=n_envs, seed=seed + 17 * (cycle + 1))
     obs = env.reset()
-    replay.start(obs)
+    (replay.start if state is None else replay.restart)(obs)
     bar = harness.progress_bar(total_steps * frames_per_step, step * frames_per_step)
     try:
         while step < total_steps:

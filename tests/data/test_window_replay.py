@@ -1,0 +1,64 @@
+"""WindowReplay: windows of consecutive observations never cross an episode end or a restart."""
+
+import numpy as np
+
+from bcvlr.data.window_replay import WindowReplay
+from bcvlr.tasks import ActionSpace
+
+DISCRETE = ActionSpace(kind="discrete", size=15)
+
+
+def frames(values) -> np.ndarray:
+    """One 1x1x1 'frame' per env whose pixel is the frame's id."""
+    return np.asarray(values, np.uint8).reshape(-1, 1, 1, 1)
+
+
+def stream(replay: WindowReplay, start: int, steps: int) -> None:
+    """``steps`` steps of 2 envs from frame ids start, start+1, ... (env 1: +100); the action
+    taken from frame k is k, so every window's action names its last transition."""
+    for k in range(start, start + steps):
+        replay.add(np.array([k, k + 100]), frames([k + 1, k + 101]), np.zeros(2, bool), None)
+
+
+def transitions(replay: WindowReplay, window: int) -> set[tuple[int, ...]]:
+    obs, act = replay.sample(512, window)
+    ids = obs.reshape(len(obs), window).astype(int)
+    for row, a in zip(ids, act, strict=True):
+        assert a == row[-2], "the action is the one taken from the window's second-last frame"
+    return {tuple(r) for r in ids}
+
+
+def test_windows_are_consecutive_frames_of_one_env():
+    replay = WindowReplay(64, 2, (1, 1, 1), DISCRETE, seed=0)
+    replay.start(frames([0, 100]))
+    stream(replay, 0, 10)
+    seen = transitions(replay, 3)
+    assert all(b == a + 1 and c == b + 1 for a, b, c in seen)
+    assert (7, 8, 9) in seen and (107, 108, 109) in seen
+
+
+def test_episode_ends_split_windows():
+    replay = WindowReplay(64, 2, (1, 1, 1), DISCRETE, seed=0)
+    replay.start(frames([0, 100]))
+    stream(replay, 0, 3)
+    # both episodes end: final frames 50/150 are stored, the next ones start at 60/160
+    replay.add(np.array([3, 103]), frames([60, 160]), np.ones(2, bool), frames([50, 150]))
+    stream(replay, 60, 3)
+    seen = transitions(replay, 2)
+    assert (3, 50) in seen and (60, 61) in seen
+    assert not any(a == 50 or b == 60 for a, b in seen if (a, b) != (60, 61))
+
+
+def test_restart_after_a_resume_closes_every_stream_at_its_last_observation():
+    replay = WindowReplay(64, 2, (1, 1, 1), DISCRETE, seed=0)
+    replay.start(frames([0, 100]))
+    stream(replay, 0, 5)  # pending: frames 5 and 105
+    resumed = WindowReplay(64, 2, (1, 1, 1), DISCRETE, seed=0)
+    resumed.load_state_dict(replay.state_dict())
+    resumed.restart(frames([40, 140]))  # the envs restarted at fresh episodes
+    stream(resumed, 40, 4)
+    seen = transitions(resumed, 2)
+    assert (4, 5) in seen and (104, 105) in seen  # the last action before the kill is kept
+    assert (40, 41) in seen
+    assert all(b == a + 1 for a, b in seen), "no window joins the old stream to the new one"
+    assert resumed.transitions == 2 * (5 + 4)  # two envs

@@ -1,7 +1,6 @@
 """The workflow config: the schema's name lists match the registries, the shipped configs
 pass, and a broken config fails before anything runs, naming the key."""
 
-import time
 
 import pytest
 import yaml
@@ -228,11 +227,10 @@ def test_method_settings_are_checked_before_any_job(tmp_path):
 def test_snakemake_fails_fast_on_a_broken_config(tmp_path):
     bad = tmp_path / "bad.yaml"
     bad.write_text(yaml.safe_dump(_config(methods__random__budgett=5)))
-    t0 = time.time()
-    r = snakemake(tmp_path, "-n", "--configfile", str(bad), check=False, timeout=60)
+    r = snakemake(tmp_path, "-n", "--configfile", str(bad), check=False, timeout=120)
     assert r.returncode != 0
     assert "methods.random.budgett: unknown key" in r.stdout + r.stderr
-    assert time.time() - t0 < 30
+    assert "Job stats" not in r.stdout + r.stderr  # refused before any DAG was built
     assert not (tmp_path / "results").exists()
 
 

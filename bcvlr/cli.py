@@ -14,6 +14,18 @@ class CliError(Exception):
     """A user error: printed without a traceback, exit status 2."""
 
 
+def check_video_render(videos) -> None:
+    """Refuse a video dataset whose frames were rendered unlike its task's envs (another
+    camera, orientation or size), before any compute."""
+    from bcvlr.envs import render_differences
+
+    task = videos.manifest["task"]
+    if diffs := render_differences(task, videos.render):
+        raise CliError(f"video dataset {videos.path} was rendered unlike the {task} envs a "
+                       f"policy acts in ({'; '.join(diffs)}): collect it again with "
+                       "`bcvlr collect-videos`")  # fmt: skip
+
+
 def _cmd_tasks(args: argparse.Namespace) -> None:
     from bcvlr.tasks import registry_json, tasks_of
 

@@ -31,3 +31,18 @@ def test_demo_runs_real_simulators(tmp_path, capsys):
     assert (tmp_path / "frames.png").stat().st_size > 10_000
     lines = (tmp_path / "demo.csv").read_text().splitlines()
     assert len(lines) == 1 + 9
+
+
+def test_videos_rendered_unlike_the_env_are_refused_before_any_run(tmp_path, capsys):
+    from tests.method.helpers import random_videos
+
+    videos = random_videos("reacher_easy", tmp_path / "videos", steps=4, max_episode=4)
+    manifest = videos.path / "manifest.json"
+    m = json.loads(manifest.read_text())
+    m["render"]["camera"] = 1
+    manifest.write_text(json.dumps(m))
+    argv = ["run", "--method", "bco", "--task", "reacher_easy", "--videos", str(videos.path),
+            "--runs-root", str(tmp_path / "runs")]  # fmt: skip
+    assert main(argv) == 2
+    assert "camera: videos 1, env 0" in capsys.readouterr().err
+    assert not (tmp_path / "runs").exists()

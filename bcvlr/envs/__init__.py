@@ -6,6 +6,10 @@ learner_env = make_reward_free("reacher_hard", 1, 0)  # what video imitation may
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Mapping
+from typing import Any
+
 import numpy as np
 
 from bcvlr.envs.base import (
@@ -24,6 +28,7 @@ from bcvlr.tasks import Task, get_task
 ensure_headless_gl()
 
 __all__ = ["EpisodeStats", "ObsStep", "RenderSettings", "RewardFreeEnv", "Step", "VecEnv",
+           "render_differences",
            "default_render_settings", "env_seeds", "make", "make_reward_free"]  # fmt: skip
 
 
@@ -44,6 +49,26 @@ def default_render_settings(task: Task | str) -> RenderSettings | None:
 
         return metaworld.default_render_settings()
     return None
+
+
+# recorded for provenance only: another MuJoCo build or an importer's tag changes no setting
+_PROVENANCE_KEYS = {"mujoco", "renderer", "source"}
+
+
+def render_differences(task: Task | str, recorded: Mapping[str, Any]) -> list[str]:
+    """The render settings a video dataset records that differ from those this task's envs
+    render with ("key: videos X, env Y"): a policy cloned from frames of another camera,
+    orientation or size acts on images it never saw. Only settings both sides name are
+    compared (an imported dataset records fewer)."""
+    task = get_task(task) if isinstance(task, str) else task
+    if task.suite == "procgen":
+        from bcvlr.envs import procgen
+
+        ours = procgen.default_render_settings()
+    else:
+        ours = dataclasses.asdict(default_render_settings(task))
+    return [f"{k}: videos {recorded[k]!r}, env {v!r}" for k, v in sorted(ours.items())
+            if k in recorded and k not in _PROVENANCE_KEYS and recorded[k] != v]  # fmt: skip
 
 
 def make(

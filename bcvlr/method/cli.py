@@ -9,7 +9,7 @@ from pathlib import Path
 
 
 def _setup(args: argparse.Namespace):
-    from bcvlr.cli import CliError
+    from bcvlr.cli import CliError, check_video_render
     from bcvlr.config import load_config
     from bcvlr.data import VideoDataset
     from bcvlr.method import bcvlr
@@ -22,6 +22,7 @@ def _setup(args: argparse.Namespace):
         if not Path(path).exists():
             raise CliError(f"video dataset {path} does not exist")
         videos.append(VideoDataset(path))
+        check_video_render(videos[-1])
     shapes = {v.stacked_shape for v in videos}
     if len(shapes) > 1:
         raise CliError(f"video datasets have different observation shapes: {sorted(shapes)}")

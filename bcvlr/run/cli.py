@@ -9,7 +9,7 @@ from pathlib import Path
 
 
 def main(args: argparse.Namespace) -> None:
-    from bcvlr.cli import CliError
+    from bcvlr.cli import CliError, check_video_render
     from bcvlr.config import load_config
     from bcvlr.methods import load_method
     from bcvlr.run.harness import Harness
@@ -30,6 +30,7 @@ def main(args: argparse.Namespace) -> None:
 
         videos = VideoDataset(args.videos)
         videos.validate(task=task.name)
+        check_video_render(videos)
     elif getattr(method, "NEEDS_VIDEOS", False):
         raise CliError(f"method {args.method!r} learns from expert videos: pass --videos DATASET")
     budget = args.budget or getattr(cfg, "budget", None)

@@ -5,7 +5,7 @@ import dataclasses
 import numpy as np
 import pytest
 
-from bcvlr.envs import ObsStep, RewardFreeEnv, make, make_reward_free
+from bcvlr.envs import ObsStep, RewardFreeEnv, default_render_settings, make, make_reward_free
 from bcvlr.tasks import TASKS, get_task
 
 ALL_TASKS = sorted(TASKS)
@@ -145,3 +145,16 @@ def test_subprocess_vecenv_matches_in_process():
     finally:
         a.close()
         b.close()
+
+
+def test_render_differences_name_what_a_dataset_renders_otherwise():
+    from bcvlr.envs import render_differences
+
+    ours = dataclasses.asdict(default_render_settings("metaworld_reach"))
+    assert render_differences("metaworld_reach", ours | {"mujoco": "9.9", "renderer": "x"}) == []
+    diffs = render_differences("metaworld_reach", ours | {"camera": 0, "height": 84})
+    assert diffs == ["camera: videos 0, env 'corner'", "height: videos 84, env 64"]
+    # an imported dataset records fewer settings: only the shared ones are compared
+    assert render_differences("starpilot", {"source": "lapo", "width": 64, "height": 64}) == []
+    assert render_differences("starpilot", {"distribution_mode": "hard"}) == [
+        "distribution_mode: videos 'hard', env 'easy'"]  # fmt: skip

@@ -1,0 +1,415 @@
+"""BCV-LR update speed side by side with the authors' code (github.com/liuxin0824/BCV-LR).
+
+    python -m benchmarks.bcvlr_reference --authors-repo PATH [--authors-deps DIR]
+        [--task finger_spin] [--steps 5] [--threads 1]
+
+PATH is your own checkout of the authors' repository; nothing is downloaded and none of it is
+copied here. Their update steps need `funcy` and `tensordict`, and use `doy` (their optimiser
+factory and logger) when it imports: pip install --no-deps --target DIR funcy tensordict pyvers
+doy rich markdown-it-py mdurl, and pass DIR as --authors-deps (without doy, its
+LRScheduler.make is reproduced: AdamW, one parameter group; and logging is skipped). Modules off
+the update path (wandb, omegaconf, their paths and env_utils) are replaced by empty stand-ins.
+
+Their training steps live inline in run_offline.py / run_online.py, scripts that load data and
+start wandb at import. So their loop bodies are taken from those files' syntax trees and executed
+verbatim, bound to their networks (built by their utils.create_dynamics_models, create_policy,
+create_decoder) and their optimisers, on the same synthetic uint8 batches as ours. Ours are the
+bodies of bcvlr's pretrain_features / pretrain_latent_actions loops and OnlineLearner's
+finetune_step / bc_step. Ours and theirs alternate update by update (A B A B ...), so machine
+load falls on both alike; each row reports medians and the ratio theirs/ours."""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import contextlib
+import io
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+import types
+import warnings
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import torch
+import yaml
+from torch import nn
+
+from bcvlr.config import load_config
+from bcvlr.method import bcvlr
+from bcvlr.nets.augment import RandomShift
+from bcvlr.nets.ssl import PrototypeTemporal, soft_update
+from bcvlr.tasks import get_task
+
+Step = Callable[[], object]
+
+
+# ---------------------------------------------------------------------------------------------
+# Loading the authors' code
+# ---------------------------------------------------------------------------------------------
+class _StandIn(types.ModuleType):
+    """A module whose every attribute is an empty class: enough for their import-time names
+    (type hints such as ``DictConfig | None``, ``from rich.syntax import Syntax``)."""
+
+    def __getattr__(self, name: str):
+        if name.startswith("__"):
+            raise AttributeError(name)
+        return type(name, (), {"__init__": lambda self, *a, **k: None})
+
+
+def _import_or_stand_in(name: str, stood_in: list[str]) -> None:
+    try:
+        __import__(name)
+    except ImportError:
+        sys.modules[name] = _StandIn(name)
+        stood_in.append(name)
+
+
+def load_authors(repo: Path, deps: Path | None, device: torch.device) -> types.SimpleNamespace:
+    """Their modules (config, data_loader, models, utils, replay_buffer_tensordict) and the
+    source trees of their two run scripts."""
+    if deps is not None:
+        sys.path.insert(0, str(deps))
+    for needed in ("funcy", "tensordict"):
+        try:
+            __import__(needed)
+        except ImportError:
+            sys.exit(f"the authors' models need {needed!r}: pip install --target DIR funcy "
+                     "tensordict pyvers, then pass --authors-deps DIR")  # fmt: skip
+    sys.path.insert(0, str(repo))
+    stood_in: list[str] = []
+    for name in ("wandb", "rich", "rich.syntax", "omegaconf", "doy"):
+        _import_or_stand_in(name, stood_in)
+    # paths asserts ./expert_data exists and env_utils imports procgen: neither is on the path
+    for name in ("paths", "env_utils"):
+        sys.modules[name] = _StandIn(name)
+        stood_in.append(name)
+    import config  # their config.py
+
+    config.DEVICE = device  # theirs picks cuda:2 whenever CUDA exists
+    # utils before models: models imports utils, which imports names from models
+    import data_loader
+    import replay_buffer_tensordict
+    import utils
+
+    trees = {f: ast.parse((repo / f).read_text(), filename=str(repo / f))
+             for f in ("run_offline.py", "run_online.py")}  # fmt: skip
+    return types.SimpleNamespace(config=config, utils=utils, data_loader=data_loader,
+                                 replay=replay_buffer_tensordict, trees=trees, repo=repo,
+                                 stood_in=stood_in, yaml=_numbers(yaml.safe_load(
+                                     (repo / "config.yaml").read_text())))  # fmt: skip
+
+
+def _numbers(tree):
+    """config.yaml as OmegaConf reads it: YAML 1.1 leaves "3e-4" a string, OmegaConf a float."""
+    if isinstance(tree, dict):
+        return {k: _numbers(v) for k, v in tree.items()}
+    with contextlib.suppress(TypeError, ValueError):
+        return float(tree) if isinstance(tree, str) else tree
+    return tree
+
+
+def _function(tree: ast.Module, name: str) -> ast.FunctionDef:
+    for node in ast.walk(tree):
+        if isinstance(node, ast.FunctionDef) and node.name == name:
+            return node
+    raise LookupError(f"no function {name} in the authors' script")
+
+
+def _loop_body(tree: ast.Module, function: str, index: int) -> list[ast.stmt]:
+    """The statements of the index-th loop (in source order) of one of their functions."""
+    loops = sorted((n for n in ast.walk(_function(tree, function))
+                    if isinstance(n, ast.While | ast.For)), key=lambda n: n.lineno)  # fmt: skip
+    return loops[index].body
+
+
+def _compile(stmts: list[ast.stmt], env: dict, filename: str, prelude: str = "pass") -> Step:
+    """Their statements as the body of a function whose globals are ``env``; tracebacks point
+    at their file and lines."""
+    module = ast.parse(f"def _step():\n    {prelude}\n")
+    module.body[0].body += stmts  # type: ignore[attr-defined]
+    exec(compile(ast.fix_missing_locations(module), filename, "exec"), env)
+    return env["_step"]
+
+
+def _define(tree: ast.Module, name: str, env: dict, filename: str) -> None:
+    exec(compile(ast.Module([_function(tree, name)], type_ignores=[]), filename, "exec"), env)
+
+
+def _adamw_scheduler(authors, lr: float, modules: list[nn.Module]):
+    """doy.LRScheduler.make(all=(constant schedule, modules)): what their scripts call."""
+    doy = sys.modules["doy"]
+    if "doy" not in authors.stood_in:
+        return doy.LRScheduler.make(all=(doy.PiecewiseLinearSchedule([0, 10**9], [lr, lr]),
+                                         modules))  # fmt: skip
+    params = [p for m in modules for p in m.parameters()]
+    opt = torch.optim.AdamW([{"params": params, "lr": lr}])
+    return opt, types.SimpleNamespace(step=lambda step: None, get_state=dict)
+
+
+# ---------------------------------------------------------------------------------------------
+# The stages, ours and theirs, on shared synthetic batches
+# ---------------------------------------------------------------------------------------------
+def uint8(*shape: int, device: torch.device) -> torch.Tensor:
+    return torch.randint(0, 256, shape, dtype=torch.uint8, device=device)
+
+
+def their_batches(authors, obs: torch.Tensor, ta: torch.Tensor | None = None) -> Iterator:
+    """What their get_iter yields from a sampled uint8 batch: a TensorDict on the device with
+    normalised float frames (the sampling itself is left out on both sides)."""
+    from tensordict import TensorDict
+
+    while True:
+        fields = {"obs": obs} if ta is None else {"obs": obs, "ta": ta}
+        batch = TensorDict(fields, batch_size=len(obs)).to(obs.device)
+        batch["obs"] = authors.replay.normalize_obs(batch["obs"])
+        yield batch
+
+
+def their_model_config(authors, action_dim: int):
+    c, y = authors.config, authors.yaml["model"]
+    vq = c.VQConfig(**y["vq"])
+    return c.ModelConfig(wm_scale=y["wm_scale"], idm_impala_scale=y["idm_impala_scale"],
+                         policy_impala_scale=y["policy_impala_scale"], vq=vq,
+                         la_dim=vq.num_codebooks * vq.num_discrete_latents * vq.emb_dim,
+                         ta_dim=action_dim)  # fmt: skip
+
+
+def their_nets(authors, action_dim: int):
+    with contextlib.redirect_stdout(io.StringIO()):  # their IDM prints "ok"
+        return authors.utils.create_dynamics_models(their_model_config(authors, action_dim))
+
+
+def stages(cfg: bcvlr.Config, task, authors, device: torch.device):
+    """(name, batch size, build) per stage; build() makes the stage's networks and returns
+    (our step, their step, (our parameters, their parameters))."""
+    fc, la, oc = cfg.features, cfg.latent_actions, cfg.online
+    shape = (3 * task.frame_stack, 64, 64)
+    a_dim = task.action_space.size
+    y = authors.yaml
+    off, on = authors.trees["run_offline.py"], authors.trees["run_online.py"]
+    off_file, on_file = str(authors.repo / "run_offline.py"), str(authors.repo / "run_online.py")
+
+    # their wandb logger is a doy.Logger: it calls .item() on every value (wandb.log left out)
+    doy = sys.modules["doy"]
+    logger = (lambda *a, **k: None) if "doy" in authors.stood_in else doy.Logger(use_wandb=False)
+
+    def params(*modules: nn.Module) -> int:
+        return sum(p.numel() for m in modules for p in m.parameters())
+
+    def features():
+        # ours: the loop body of bcvlr.pretrain_features, prototype objective
+        enc, tgt = bcvlr.build_encoder(cfg, shape).to(device), bcvlr.build_encoder(cfg, shape)
+        tgt.to(device).load_state_dict(enc.state_dict())
+        tgt.requires_grad_(False)
+        head = PrototypeTemporal(enc.feature_dim, fc.proj_dim, fc.predictor_hidden,
+                                 fc.num_prototypes, fc.temperature, fc.sinkhorn_iters).to(device)  # fmt: skip
+        opt = torch.optim.Adam([p for m in (enc, head) for p in m.parameters()
+                                if p.requires_grad], lr=fc.lr)  # fmt: skip
+        aug, obs, count = RandomShift(fc.shift_pad), uint8(fc.batch_size, 2, *shape,
+                                                           device=device), [0]  # fmt: skip
+
+        def ours():
+            x = obs.float()
+            anchor = enc(aug(x[:, 0]))
+            with torch.no_grad():
+                target = tgt(aug(x[:, 1]))
+            loss = head(anchor, target)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            count[0] += 1
+            if count[0] % fc.ema_every == 0:
+                soft_update(tgt, enc, fc.ema_tau)
+                head.update_target(fc.ema_tau)
+            loss.item()
+
+        # theirs: run_offline.py's feature loop body: next batch, idm.update_repre, .item()
+        idm, _ = their_nets(authors, a_dim)
+        idm.train()
+        env = {"train_encoder_iter": their_batches(authors, obs), "idm": idm,
+               "contrast_record": []}  # fmt: skip
+        theirs = _compile(_loop_body(off, "offline_pretraining", 0), env, off_file)
+        sizes = (
+            params(enc, head.projector, head.predictor, head.prototypes),
+            params(idm.conv, idm.projector, idm.proto),
+        )
+        return ours, theirs, sizes
+
+    def latent_actions():
+        # ours: the loop body of bcvlr.pretrain_latent_actions (frozen encoder)
+        enc = bcvlr.build_encoder(cfg, shape).to(device).requires_grad_(False)
+        model = bcvlr.LatentActionModel(enc.feature_shape, la).to(device).train()
+        opt = torch.optim.AdamW([
+            {"params": list(model.idm.parameters()) + list(model.to_latent.parameters()),
+             "lr": la.idm_lr},
+            {"params": model.world_model.parameters(), "lr": la.wm_lr}])  # fmt: skip
+        obs = uint8(la.batch_size, la.window, *shape, device=device)
+
+        def ours():
+            _, wm_loss, vq_loss = model.losses(bcvlr.encode_windows(enc, obs, grad=False))
+            loss = wm_loss + vq_loss
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            nn.utils.clip_grad_norm_(model.parameters(), la.grad_clip)
+            opt.step()
+            wm_loss.item(), vq_loss.item()
+
+        # theirs: run_offline.py's train_step (IDM label, WM label, AdamW via doy, clip 2)
+        idm, wm = their_nets(authors, a_dim)
+        wm.conv = idm.conv  # as run_offline.py shares the encoder
+        opt_t, sched = _adamw_scheduler(authors, y["offline_pt"]["lr"], [wm, idm])
+        env = {"idm": idm, "wm": wm, "opt": opt_t, "lr_sched": sched, "step": 0, "torch": torch,
+               "train_iter": their_batches(authors, obs), "logger": logger,
+               "step_repre_max": 0}  # fmt: skip
+        _define(off, "train_step", env, off_file)
+        sizes = (
+            params(model),
+            params(idm.conv_stack, idm.fc, idm.policy_head, wm) - params(wm.conv),
+        )
+        return ours, env["train_step"], sizes
+
+    def finetune():
+        # ours: OnlineLearner.finetune_step
+        agent = bcvlr.Agent(cfg, task, shape).to(device)
+        learner = bcvlr.OnlineLearner(cfg, agent)
+        obs = uint8(oc.ft_batch_size, la.window, *shape, device=device)
+        acts = torch.rand(oc.ft_batch_size, la.window, a_dim, device=device) * 2 - 1
+
+        def ours():
+            learner.finetune_step(obs, acts[:, 0])
+
+        # theirs: run_online.py's first while-loop body (IDM+decoder update with beta*(wm+vq))
+        idm, wm = their_nets(authors, a_dim)
+        decoder = authors.utils.create_decoder(in_dim=their_model_config(authors, a_dim).la_dim,
+                                               out_dim=a_dim, device=device,
+                                               hidden_sizes=(192, 128, 64))  # fmt: skip
+        env = {"idm": idm, "wm": wm, "idm_decoder": decoder, "F": torch.nn.functional,
+               "cfg": types.SimpleNamespace(wm_loss_alpha=y["wm_loss_alpha"]),
+               "decoder_opt": torch.optim.Adam(authors.utils.chain(
+                   idm.parameters(), decoder.parameters()), lr=y["decoder_lr"]),
+               "wm_opt_wm": torch.optim.Adam(wm.parameters(), lr=y["wm_opt_lr"]),
+               "collect_iter": their_batches(authors, obs, acts)}  # fmt: skip
+        _define(on, "wm_collect_loss", env, on_file)
+        idm.train()
+        theirs = _compile(_loop_body(on, "finetuning_policylearning_each_iteration", 0), env,
+                          on_file, prelude="count = 0")  # fmt: skip
+        sizes = (
+            params(agent.lam, agent.decoder),
+            params(idm.conv_stack, idm.fc, idm.policy_head, wm, decoder) - params(wm.conv),
+        )
+        return ours, theirs, sizes
+
+    def bc(warmup: bool):
+        # ours: OnlineLearner.bc_step (the warm-up runs the same step)
+        agent = bcvlr.Agent(cfg, task, shape).to(device)
+        learner = bcvlr.OnlineLearner(cfg, agent)
+        obs = uint8(oc.bc_batch_size, la.window, *shape, device=device)
+
+        def ours():
+            learner.bc_step(obs)
+
+        idm, _ = their_nets(authors, a_dim)
+        policy = authors.utils.create_policy(their_model_config(authors, a_dim),
+                                             action_dim=their_model_config(authors, a_dim).la_dim)  # fmt: skip
+        policy.conv.load_state_dict(idm.conv.state_dict())
+        env = {"idm": idm, "policy": policy, "torch": torch, "F": torch.nn.functional,
+               "logger": logger, "expert_iter": their_batches(authors, obs),
+               "train_iter": their_batches(authors, obs)}  # fmt: skip
+        if warmup:
+            # run_offline.py's optional_pre_imitation loop body: AdamW via doy, IDM labels
+            # outside no_grad (so backward runs through its head too)
+            env["opt"], env["lr_sched"] = _adamw_scheduler(
+                authors, y["latent_policy_imitaiton"]["lr"], [policy]
+            )
+            env["step"] = 1
+            idm.eval()  # their pre-imitation puts the IDM in eval mode
+            theirs = _compile(_loop_body(off, "optional_pre_imitation", 0), env, off_file)
+        else:
+            # run_online.py's second while-loop body: Adam lr 1e-3, labels under no_grad
+            env["policy_opt"] = torch.optim.Adam(policy.parameters(), lr=y["policy_lr"])
+            idm.train()
+            theirs = _compile(_loop_body(on, "finetuning_policylearning_each_iteration", 1),
+                              env, on_file, prelude="count = 0")  # fmt: skip
+        sizes = (params(agent.policy), params(policy) - params(policy.conv))
+        return ours, theirs, sizes
+
+    return [
+        ("feature pretraining", fc.batch_size, features),
+        ("latent-action pretraining", la.batch_size, latent_actions),
+        ("online finetune (eq. 3)", oc.ft_batch_size, finetune),
+        ("latent BC (eq. 4)", oc.bc_batch_size, lambda: bc(False)),
+        ("latent BC warm-up", oc.bc_batch_size, lambda: bc(True)),
+    ]
+
+
+def interleaved(ours: Step, theirs: Step, steps: int) -> tuple[float, float]:
+    """Median seconds per update of each, timed alternately after one warm-up each."""
+    sync = torch.cuda.synchronize if torch.cuda.is_available() else (lambda: None)
+    times: tuple[list[float], list[float]] = ([], [])
+    for i in range(steps + 1):
+        for fn, out in ((ours, times[0]), (theirs, times[1])):
+            t0 = time.perf_counter()
+            fn()
+            sync()
+            if i:  # the first round is the warm-up
+                out.append(time.perf_counter() - t0)
+    return statistics.median(times[0]), statistics.median(times[1])
+
+
+def _cpu_name() -> str:
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    return platform.processor() or "cpu"
+
+
+def _commit(repo: Path) -> str:
+    out = subprocess.run(["git", "-C", str(repo), "rev-parse", "--short", "HEAD"],
+                         capture_output=True, text=True, check=False)  # fmt: skip
+    return out.stdout.strip() or "unknown commit"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--authors-repo", type=Path, required=True)
+    parser.add_argument("--authors-deps", type=Path)
+    parser.add_argument("--task", default="finger_spin")
+    parser.add_argument("--steps", type=int, default=5)
+    parser.add_argument("--threads", type=int, default=1)
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    task = get_task(args.task)
+    if task.suite != "dmc":
+        sys.exit("the authors' continuous code is for DMC tasks")
+    cfg = load_config(bcvlr.Config, None, base=bcvlr.default_config(task))
+    device = bcvlr.device_of(cfg)
+    authors = load_authors(args.authors_repo.resolve(), args.authors_deps, device)
+    dev = torch.cuda.get_device_name() if device.type == "cuda" else _cpu_name()
+    load0 = os.getloadavg()
+    print(f"# {task.name}, {dev}, {os.cpu_count()} cores, torch {torch.__version__}, "
+          f"{torch.get_num_threads()} threads, {time.strftime('%Y-%m-%d %H:%M')}, "
+          f"authors' code {_commit(args.authors_repo)}, median of {args.steps} interleaved "
+          f"updates each, load average {load0[0]:.2f}")  # fmt: skip
+    print(f"# stand-ins for their non-update imports: {', '.join(authors.stood_in)}")
+    print(f"{'stage':<27} {'batch':>5} {'ms ours':>9} {'ms theirs':>9} {'theirs/ours':>11} "
+          f"{'params ours':>11} {'params theirs':>13}")  # fmt: skip
+    warnings.filterwarnings("ignore", message=".*duplicate parameters.*")  # their shared conv
+    for name, batch, build in stages(cfg, task, authors, device):
+        ours, theirs, (p_ours, p_theirs) = build()
+        t_ours, t_theirs = interleaved(ours, theirs, args.steps)
+        print(f"{name:<27} {batch:>5} {1e3 * t_ours:>9.0f} {1e3 * t_theirs:>9.0f} "
+              f"{t_theirs / t_ours:>11.2f} {p_ours:>11,} {p_theirs:>13,}", flush=True)  # fmt: skip
+    print(f"# load average at the end {os.getloadavg()[0]:.2f}; their own batch sizes: features "
+          f"512 (run_offline.py), latent {authors.yaml['offline_pt']['bs']}, finetune 512 "
+          f"(run_online.py), BC {authors.yaml['offline_pt']['bs']}, warm-up "
+          f"{authors.yaml['latent_policy_imitaiton']['bs']}")  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()

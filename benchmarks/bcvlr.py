@@ -1,4 +1,5 @@
-"""Updates per second of each BCV-LR stage on synthetic uint8 batches.
+"""Updates per second of each BCV-LR stage on synthetic uint8 batches (each stage's own update:
+FeatureLearner, LatentActionLearner, OnlineLearner).
 
     python -m benchmarks.bcvlr --task finger_spin [--config config/bcvlr/mini.yaml] [--steps 5]
 
@@ -54,35 +55,20 @@ def main() -> None:
     def uint8(*s):
         return torch.randint(0, 256, s, dtype=torch.uint8, device=device)
 
-    # stage 1: the SSL objective with the momentum encoder, as pretrain_features does it
-    from bcvlr.nets.augment import RandomShift
-    from bcvlr.nets.ssl import CurlContrastive, PrototypeTemporal
-
-    enc, tgt = agent.encoder, bcvlr.build_encoder(cfg, shape).to(device)
-    head = (PrototypeTemporal(enc.feature_dim, fc.proj_dim, fc.predictor_hidden,
-                              fc.num_prototypes) if fc.objective == "prototype"
-            else CurlContrastive(enc.feature_dim, fc.proj_dim, fc.predictor_hidden)).to(device)  # fmt: skip
-    opt = torch.optim.Adam(list(enc.parameters()) + list(head.parameters()), lr=fc.lr)
-    aug = RandomShift(fc.shift_pad)
-    feat_obs = uint8(fc.batch_size, 2, *shape).float()
+    # stages 1 and 2: the very updates pretrain_features and pretrain_latent_actions run
+    features = bcvlr.FeatureLearner(cfg, shape, device)
+    feat_obs = uint8(fc.batch_size, features.window, *shape)
+    updates = [0]
 
     def features_step():
-        with torch.no_grad():
-            t = tgt(aug(feat_obs[:, 1]))
-        loss = head(enc(aug(feat_obs[:, 0])), t)
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
+        features.update(feat_obs, updates[0])
+        updates[0] += 1
 
-    lam_opt = torch.optim.AdamW(agent.lam.parameters(), lr=la.idm_lr)
+    latent = bcvlr.LatentActionLearner(cfg, bcvlr.build_encoder(cfg, shape).to(device), device)
     la_obs = uint8(la.batch_size, la.window, *shape)
 
     def latent_step():
-        feats = bcvlr.encode_windows(enc, la_obs, grad=False)
-        _, wm, vq = agent.lam.losses(feats)
-        lam_opt.zero_grad()
-        (wm + vq).backward()
-        lam_opt.step()
+        latent.update(la_obs)
 
     learner = bcvlr.OnlineLearner(cfg, agent)
     ft_obs = uint8(oc.ft_batch_size, la.window, *shape)

@@ -41,8 +41,6 @@ from torch import nn
 
 from bcvlr.config import load_config
 from bcvlr.method import bcvlr
-from bcvlr.nets.augment import RandomShift
-from bcvlr.nets.ssl import PrototypeTemporal, soft_update
 from bcvlr.tasks import get_task
 
 Step = Callable[[], object]
@@ -202,31 +200,13 @@ def stages(cfg: bcvlr.Config, task, authors, device: torch.device):
         return sum(p.numel() for m in modules for p in m.parameters())
 
     def features():
-        # ours: the loop body of bcvlr.pretrain_features, prototype objective
-        enc, tgt = bcvlr.build_encoder(cfg, shape).to(device), bcvlr.build_encoder(cfg, shape)
-        tgt.to(device).load_state_dict(enc.state_dict())
-        tgt.requires_grad_(False)
-        head = PrototypeTemporal(enc.feature_dim, fc.proj_dim, fc.predictor_hidden,
-                                 fc.num_prototypes, fc.temperature, fc.sinkhorn_iters).to(device)  # fmt: skip
-        opt = torch.optim.Adam([p for m in (enc, head) for p in m.parameters()
-                                if p.requires_grad], lr=fc.lr)  # fmt: skip
-        aug, obs, count = RandomShift(fc.shift_pad), uint8(fc.batch_size, 2, *shape,
-                                                           device=device), [0]  # fmt: skip
+        # ours: bcvlr's FeatureLearner.update, what pretrain_features runs (prototype objective)
+        learner = bcvlr.FeatureLearner(cfg, shape, device)
+        obs, count = uint8(fc.batch_size, 2, *shape, device=device), [0]
 
         def ours():
-            x = obs.float()
-            anchor = enc(aug(x[:, 0]))
-            with torch.no_grad():
-                target = tgt(aug(x[:, 1]))
-            loss = head(anchor, target)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
+            learner.update(obs, count[0])
             count[0] += 1
-            if count[0] % fc.ema_every == 0:
-                soft_update(tgt, enc, fc.ema_tau)
-                head.update_target(fc.ema_tau)
-            loss.item()
 
         # theirs: run_offline.py's feature loop body: next batch, idm.update_repre, .item()
         idm, _ = their_nets(authors, a_dim)
@@ -235,29 +215,21 @@ def stages(cfg: bcvlr.Config, task, authors, device: torch.device):
                "contrast_record": []}  # fmt: skip
         theirs = _compile(_loop_body(off, "offline_pretraining", 0), env, off_file)
         sizes = (
-            params(enc, head.projector, head.predictor, head.prototypes),
+            params(learner.encoder, learner.head.projector, learner.head.predictor,
+                   learner.head.prototypes),
             params(idm.conv, idm.projector, idm.proto),
         )
         return ours, theirs, sizes
 
     def latent_actions():
-        # ours: the loop body of bcvlr.pretrain_latent_actions (frozen encoder)
-        enc = bcvlr.build_encoder(cfg, shape).to(device).requires_grad_(False)
-        model = bcvlr.LatentActionModel(enc.feature_shape, la).to(device).train()
-        opt = torch.optim.AdamW([
-            {"params": list(model.idm.parameters()) + list(model.to_latent.parameters()),
-             "lr": la.idm_lr},
-            {"params": model.world_model.parameters(), "lr": la.wm_lr}])  # fmt: skip
+        # ours: bcvlr's LatentActionLearner.update, what pretrain_latent_actions runs (frozen f)
+        learner = bcvlr.LatentActionLearner(cfg, bcvlr.build_encoder(cfg, shape).to(device),
+                                            device)  # fmt: skip
+        learner.model.train()
         obs = uint8(la.batch_size, la.window, *shape, device=device)
 
         def ours():
-            _, wm_loss, vq_loss = model.losses(bcvlr.encode_windows(enc, obs, grad=False))
-            loss = wm_loss + vq_loss
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            nn.utils.clip_grad_norm_(model.parameters(), la.grad_clip)
-            opt.step()
-            wm_loss.item(), vq_loss.item()
+            learner.update(obs)
 
         # theirs: run_offline.py's train_step (IDM label, WM label, AdamW via doy, clip 2)
         idm, wm = their_nets(authors, a_dim)
@@ -268,7 +240,7 @@ def stages(cfg: bcvlr.Config, task, authors, device: torch.device):
                "step_repre_max": 0}  # fmt: skip
         _define(off, "train_step", env, off_file)
         sizes = (
-            params(model),
+            params(learner.model),
             params(idm.conv_stack, idm.fc, idm.policy_head, wm) - params(wm.conv),
         )
         return ours, env["train_step"], sizes

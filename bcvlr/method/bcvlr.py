@@ -282,6 +282,67 @@ def build_encoder(cfg: Config, obs_shape: tuple[int, int, int]) -> FeatureEncode
     return FeatureEncoder(fc.encoder, obs_shape, fc.channels, strided=fc.strided_layers)
 
 
+class FeatureLearner:
+    """f, its momentum copy f', the objective's head (and Procgen's decoder v) and their
+    optimiser; ``update`` is one step of eq. 1 (contrastive + reconstruction), of contrastive
+    alone (Metaworld) or of eqs. 5-10 (prototypes, DMC)."""
+
+    def __init__(self, cfg: Config, obs_shape: tuple[int, int, int], device: torch.device):
+        fc = self.fc = cfg.features
+        self.encoder = encoder = build_encoder(cfg, obs_shape)
+        target_encoder = build_encoder(cfg, obs_shape)
+        target_encoder.load_state_dict(encoder.state_dict())
+        self.target_encoder = target_encoder.requires_grad_(False)
+        if fc.objective == "prototype":
+            self.head: nn.Module = PrototypeTemporal(encoder.feature_dim, fc.proj_dim,
+                                                     fc.predictor_hidden, fc.num_prototypes,
+                                                     fc.temperature, fc.sinkhorn_iters)  # fmt: skip
+        else:
+            self.head = CurlContrastive(encoder.feature_dim, fc.proj_dim, fc.predictor_hidden)
+        self.decoder = (ReconstructionDecoder(encoder.feature_shape[0], obs_shape[0])
+                        if fc.objective == "contrastive_recon" else None)  # fmt: skip
+        self.modules = nn.ModuleDict({"encoder": encoder, "target_encoder": target_encoder,
+                                      "head": self.head})  # fmt: skip
+        if self.decoder is not None:
+            self.modules["decoder"] = self.decoder  # the authors' code never optimises it: a bug
+        self.modules.to(device)
+        self.optim = torch.optim.Adam([p for p in self.modules.parameters() if p.requires_grad],
+                                      lr=fc.lr)  # fmt: skip
+        self.aug = RandomShift(fc.shift_pad)
+        # the temporal objective pairs o_t with o_t+1; the contrastive one uses two views of o_t
+        self.window = 2 if fc.objective == "prototype" else 1
+
+    def update(self, obs: torch.Tensor, step: int) -> dict[str, float]:
+        """One update on a batch of uint8 windows (B, window, C, H, W); ``step`` counts the
+        updates before this one (the momentum update runs every ``ema_every``)."""
+        fc, aug = self.fc, self.aug
+        obs = obs.float()
+        if fc.objective == "prototype":
+            anchor = self.encoder(aug(obs[:, 0]))
+            with torch.no_grad():
+                target = self.target_encoder(aug(obs[:, 1]))
+            loss = self.head(anchor, target)
+            metrics = {"loss/prototype": loss.item()}
+        else:
+            view_a, view_b = aug(obs[:, 0]), aug(obs[:, 0])
+            feats = self.encoder(view_a)
+            with torch.no_grad():
+                target = self.target_encoder(view_b)
+            loss = self.head(feats, target)
+            metrics = {"loss/contrastive": loss.item()}
+            if self.decoder is not None:
+                recon = self.decoder.loss(feats, view_a / 255.0 - 0.5)
+                loss = loss + fc.recon_alpha * recon
+                metrics["loss/reconstruction"] = recon.item()
+        self.optim.zero_grad(set_to_none=True)
+        loss.backward()
+        self.optim.step()
+        if (step + 1) % fc.ema_every == 0:
+            soft_update(self.target_encoder, self.encoder, fc.ema_tau)
+            self.head.update_target(fc.ema_tau)
+        return metrics
+
+
 def pretrain_features(cfg: Config, videos: Sequence[VideoDataset], seed: int, out: Path,
                       progress: bool = True) -> Path:  # fmt: skip
     """Train f on the videos with the suite's self-supervised objective; writes features.pt."""
@@ -290,72 +351,23 @@ def pretrain_features(cfg: Config, videos: Sequence[VideoDataset], seed: int, ou
     fc = cfg.features
     device = device_of(cfg)
     obs_shape = videos[0].stacked_shape
-    encoder = build_encoder(cfg, obs_shape).to(device)
-    target_encoder = build_encoder(cfg, obs_shape).to(device)
-    target_encoder.load_state_dict(encoder.state_dict())
-    target_encoder.requires_grad_(False)
-    if fc.objective == "prototype":
-        head: nn.Module = PrototypeTemporal(
-            encoder.feature_dim,
-            fc.proj_dim,
-            fc.predictor_hidden,
-            fc.num_prototypes,
-            fc.temperature,
-            fc.sinkhorn_iters,
-        )
-    else:
-        head = CurlContrastive(encoder.feature_dim, fc.proj_dim, fc.predictor_hidden)
-    decoder = (ReconstructionDecoder(encoder.feature_shape[0], obs_shape[0])
-               if fc.objective == "contrastive_recon" else None)  # fmt: skip
-    modules = nn.ModuleDict({"encoder": encoder, "target_encoder": target_encoder, "head": head})
-    if decoder is not None:
-        modules["decoder"] = decoder  # the authors' code never optimises it: a bug, not copied
-    modules.to(device)
-    params = [p for p in modules.parameters() if p.requires_grad]
-    optim = torch.optim.Adam(params, lr=fc.lr)
-    aug = RandomShift(fc.shift_pad)
-    # the temporal objective pairs o_t with o_t+1; the contrastive one uses two views of o_t
-    window = 2 if fc.objective == "prototype" else 1
-
+    learner = FeatureLearner(cfg, obs_shape, device)
     stage = Stage(out, "features", cfg=dataclasses.asdict(cfg), seed=seed, progress=progress,
                   checkpoint_every=cfg.checkpoint_every)  # fmt: skip
     state = stage.start()
     if state is not None:
-        modules.load_state_dict(state["modules"])
-        optim.load_state_dict(state["optim"])
-    batches = VideoBatches(videos, window, fc.batch_size, seed + stage.resumes)
+        learner.modules.load_state_dict(state["modules"])
+        learner.optim.load_state_dict(state["optim"])
+    batches = VideoBatches(videos, learner.window, fc.batch_size, seed + stage.resumes)
     bar = stage.bar(fc.updates, "features")
     for update in range(stage.step, fc.updates):
-        obs = batches.sample(device).float()
-        if fc.objective == "prototype":
-            anchor = encoder(aug(obs[:, 0]))
-            with torch.no_grad():
-                target = target_encoder(aug(obs[:, 1]))
-            loss = head(anchor, target)
-            metrics = {"loss/prototype": loss.item()}
-        else:
-            view_a, view_b = aug(obs[:, 0]), aug(obs[:, 0])
-            feats = encoder(view_a)
-            with torch.no_grad():
-                target = target_encoder(view_b)
-            loss = head(feats, target)
-            metrics = {"loss/contrastive": loss.item()}
-            if decoder is not None:
-                recon = decoder.loss(feats, view_a / 255.0 - 0.5)
-                loss = loss + fc.recon_alpha * recon
-                metrics["loss/reconstruction"] = recon.item()
-        optim.zero_grad(set_to_none=True)
-        loss.backward()
-        optim.step()
-        if (update + 1) % fc.ema_every == 0:
-            soft_update(target_encoder, encoder, fc.ema_tau)
-            head.update_target(fc.ema_tau)
+        metrics = learner.update(batches.sample(device), update)
         stage.advance(update + 1, metrics, bar)
         if stage.checkpoint_due(update + 1):
-            stage.checkpoint(update + 1, {"modules": modules.state_dict(),
-                                          "optim": optim.state_dict()})  # fmt: skip
+            stage.checkpoint(update + 1, {"modules": learner.modules.state_dict(),
+                                          "optim": learner.optim.state_dict()})  # fmt: skip
     batches.close()
-    return stage.finish({"encoder": encoder.state_dict(), "obs_shape": obs_shape,
+    return stage.finish({"encoder": learner.encoder.state_dict(), "obs_shape": obs_shape,
                          "config": dataclasses.asdict(cfg)}, "features.pt")  # fmt: skip
 
 
@@ -372,6 +384,34 @@ def load_encoder(cfg: Config, path: str | Path | None, obs_shape, device) -> Fea
 # ---------------------------------------------------------------------------------------------
 # 2. Latent actions (Section 3.1.2, eq. 2)
 # ---------------------------------------------------------------------------------------------
+class LatentActionLearner:
+    """p (with its VQ) and w on the features of f, and their optimiser; ``update`` is one step
+    of eq. 2. f is frozen unless the variant trains it through L_la."""
+
+    def __init__(self, cfg: Config, encoder: FeatureEncoder, device: torch.device):
+        la = self.la = cfg.latent_actions
+        self.encoder = encoder
+        self.train_encoder = cfg.encoder_training == "la" or cfg.variant == "wo_lf"
+        encoder.requires_grad_(self.train_encoder)
+        self.model = model = LatentActionModel(encoder.feature_shape, la).to(device)
+        trained_f = list(encoder.parameters()) if self.train_encoder else []
+        idm = list(model.idm.parameters()) + list(model.to_latent.parameters()) + trained_f
+        self.params = list(model.parameters()) + trained_f  # the gradient norm clipped
+        self.optim = torch.optim.AdamW([{"params": idm, "lr": la.idm_lr},
+                                        {"params": model.world_model.parameters(),
+                                         "lr": la.wm_lr}])  # fmt: skip
+
+    def update(self, windows: torch.Tensor) -> dict[str, float]:
+        """One update on a batch of uint8 video windows (B, window, C, H, W)."""
+        feats = encode_windows(self.encoder, windows, grad=self.train_encoder)
+        _, wm_loss, vq_loss = self.model.losses(feats)
+        self.optim.zero_grad(set_to_none=True)
+        (wm_loss + vq_loss).backward()
+        nn.utils.clip_grad_norm_(self.params, self.la.grad_clip)
+        self.optim.step()
+        return {"loss/world_model": wm_loss.item(), "loss/vq": vq_loss.item()}
+
+
 def pretrain_latent_actions(cfg: Config, videos: Sequence[VideoDataset], features: Path | None,
                             seed: int, out: Path, progress: bool = True) -> Path:  # fmt: skip
     """Train p (with VQ) and w on the frozen features with eq. 2; writes latent_actions.pt."""
@@ -380,24 +420,15 @@ def pretrain_latent_actions(cfg: Config, videos: Sequence[VideoDataset], feature
     la = cfg.latent_actions
     device = device_of(cfg)
     obs_shape = videos[0].stacked_shape
-    encoder = load_encoder(cfg, features, obs_shape, device)
-    train_encoder = cfg.encoder_training == "la" or cfg.variant == "wo_lf"
-    encoder.requires_grad_(train_encoder)
-    model = LatentActionModel(encoder.feature_shape, la).to(device)
-    params = list(model.parameters()) + (list(encoder.parameters()) if train_encoder else [])
-    optim = torch.optim.AdamW([
-        {"params": list(model.idm.parameters()) + list(model.to_latent.parameters())
-         + (list(encoder.parameters()) if train_encoder else []), "lr": la.idm_lr},
-        {"params": model.world_model.parameters(), "lr": la.wm_lr},
-    ])  # fmt: skip
-
+    learner = LatentActionLearner(cfg, load_encoder(cfg, features, obs_shape, device), device)
+    encoder, model = learner.encoder, learner.model
     stage = Stage(out, "latent_actions", cfg=dataclasses.asdict(cfg), seed=seed,
                   progress=progress, checkpoint_every=cfg.checkpoint_every)  # fmt: skip
     state = stage.start()
     if state is not None:
         model.load_state_dict(state["model"])
         encoder.load_state_dict(state["encoder"])
-        optim.load_state_dict(state["optim"])
+        learner.optim.load_state_dict(state["optim"])
     batches = VideoBatches(videos, la.window, la.batch_size, seed + 1000 + stage.resumes)
     probe = LatentActionProbe.from_videos(videos[0], la, seed) if la.probe_every else None
     bar = stage.bar(la.updates, "latent actions")
@@ -405,19 +436,11 @@ def pretrain_latent_actions(cfg: Config, videos: Sequence[VideoDataset], feature
     for update in range(stage.step, la.updates):
         if probe is not None and update % la.probe_every == 0:
             stage.log(update, probe.score(encoder, model, device))
-        feats = encode_windows(encoder, batches.sample(device), grad=train_encoder)
-        _, wm_loss, vq_loss = model.losses(feats)
-        loss = wm_loss + vq_loss
-        optim.zero_grad(set_to_none=True)
-        loss.backward()
-        nn.utils.clip_grad_norm_(params, la.grad_clip)
-        optim.step()
-        stage.advance(update + 1, {"loss/world_model": wm_loss.item(),
-                                   "loss/vq": vq_loss.item()}, bar)  # fmt: skip
+        stage.advance(update + 1, learner.update(batches.sample(device)), bar)
         if stage.checkpoint_due(update + 1):
             stage.checkpoint(update + 1, {"model": model.state_dict(),
                                           "encoder": encoder.state_dict(),
-                                          "optim": optim.state_dict()})  # fmt: skip
+                                          "optim": learner.optim.state_dict()})  # fmt: skip
     if probe is not None:
         stage.log(la.updates, probe.score(encoder, model, device))
     batches.close()

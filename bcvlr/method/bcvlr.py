@@ -153,6 +153,10 @@ class Config:
     def validate(self) -> None:
         if self.latent_actions.window not in (2, 3):
             raise ValueError("latent_actions.window must be 2 or 3")
+        if self.features.objective == "contrastive_recon" and self.features.encoder != "impala":
+            # v decodes the feature maps at their own size: only the IMPALA encoder keeps 64x64
+            raise ValueError("features.objective contrastive_recon needs features.encoder impala "
+                             f"(its maps keep the frame size), not {self.features.encoder!r}")  # fmt: skip
         if self.variant == "wo_lf" and self.encoder_training == "frozen":
             # w/o lf trains the encoder through the other objectives (Section 4.4)
             self.encoder_training = "ft"

@@ -121,3 +121,7 @@ def test_config_typos_fail_naming_the_key(tmp_path):
         load_config(bcvlr.Config, None, ["online.beta=high"])
     with pytest.raises(ConfigError, match="variant: 'wo_xx' is not one of"):
         load_config(bcvlr.Config, None, ["variant=wo_xx"])
+    # v decodes f's maps at their size: a strided encoder would fail only at the first update
+    with pytest.raises(ConfigError, match="contrastive_recon needs features.encoder impala"):
+        load_config(bcvlr.Config, None, ["features.encoder=conv"],
+                    base=bcvlr.default_config(get_task("coinrun")))  # fmt: skip

@@ -75,8 +75,11 @@ class WindowReplay:
                 self._put(i, self._pending[i], actions[i], False)
         self._pending = next_obs.copy()
 
-    def sample(self, batch: int, window: int = 2) -> tuple[np.ndarray, np.ndarray]:
-        """(obs (B, window, *obs_shape), action of the last transition (B, ...))."""
+    def sample(self, batch: int, window: int = 2,
+               rng: np.random.Generator | None = None) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
+        """(obs (B, window, *obs_shape), action of the last transition (B, ...)); drawn with
+        ``rng`` when given (a diagnostic's own stream), else the replay's."""
+        rng = self._rng if rng is None else rng
         sizes = np.minimum(self.count, self.per_env)
         starts_per_env = np.maximum(sizes - (window - 1), 0)
         if starts_per_env.sum() == 0:
@@ -86,8 +89,8 @@ class WindowReplay:
         filled = 0
         p = starts_per_env / starts_per_env.sum()
         for _ in range(1000):  # rejection sampling: most candidate windows are valid
-            e = self._rng.choice(self.num_envs, size=2 * batch, p=p)
-            o = (self._rng.random(2 * batch) * starts_per_env[e]).astype(np.int64)
+            e = rng.choice(self.num_envs, size=2 * batch, p=p)
+            o = (rng.random(2 * batch) * starts_per_env[e]).astype(np.int64)
             # offset 0 is the oldest entry still held
             oldest = np.where(self.count[e] > self.per_env, self.pos[e], 0)
             idx = (oldest[:, None] + o[:, None] + np.arange(window - 1)) % self.per_env

@@ -135,6 +135,11 @@ class OnlineConfig:
     # Offline decoding (Table 10): finetune p, d and clone pi on N action-labelled expert
     # transitions instead of interacting (0 = the online method).
     offline_labelled: int = 0
+    # Diagnostics only: after every cycle, the latent-action probe on this many windows of the
+    # agent's own replay (fitted on half, scored on the other half): how much of the agent's
+    # actions p's latents carry, which eq. 3 needs. A scripted expert's actions are a function
+    # of the scene, so the video probe can score high on latents without any motion. 0: off.
+    replay_probe_windows: int = 1024
 
 
 @dataclass
@@ -460,9 +465,17 @@ class LatentActionProbe:
     reads the dataset's labels, which training never does."""
 
     def __init__(self, fit: tuple[np.ndarray, np.ndarray], held_out: tuple[np.ndarray, np.ndarray],
-                 discrete: bool, num_actions: int):  # fmt: skip
+                 discrete: bool, num_actions: int, prefix: str = "probe"):  # fmt: skip
         self.fit_set, self.eval_set = fit, held_out
-        self.discrete, self.num_actions = discrete, num_actions
+        self.discrete, self.num_actions, self.prefix = discrete, num_actions, prefix
+
+    @classmethod
+    def from_replay(cls, replay: WindowReplay, window: int, windows: int, task: Task,
+                    seed: int) -> LatentActionProbe:  # fmt: skip
+        """On the agent's own transitions (its own random stream: training's is untouched)."""
+        obs, acts = replay.sample(windows, window, rng=np.random.default_rng(seed))
+        return cls((obs[::2], acts[::2]), (obs[1::2], acts[1::2]),
+                   task.action_space.is_discrete, task.action_space.size, "probe_replay")  # fmt: skip
 
     @classmethod
     def from_videos(cls, videos: VideoDataset, la: LatentActionConfig,
@@ -506,12 +519,12 @@ class LatentActionProbe:
         pred = ze @ w
         if self.discrete:
             acc = (pred.argmax(1) == ye.argmax(1)).double().mean().item()
-            return {"probe/action_accuracy": acc}
+            return {f"{self.prefix}/action_accuracy": acc}
         # variance-weighted R^2: action dimensions an expert never varies (a fixed gripper
         # command) would make a per-dimension mean undefined
         r2 = 1 - ((pred - ye) ** 2).sum() / ((ye - ye.mean(0)) ** 2).sum().clamp_min(1e-12)
         mse = ((pred - ye) ** 2).mean()
-        return {"probe/action_r2": r2.item(), "probe/action_mse": mse.item()}
+        return {f"{self.prefix}/action_r2": r2.item(), f"{self.prefix}/action_mse": mse.item()}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -750,6 +763,10 @@ def online(task: Task, seed: int, cfg: Config, harness, videos: VideoDataset,
             frames = step * frames_per_step
             harness.log(step, frames, ft | bc | {"train/ft_updates": n_ft,
                                                  "train/replay": replay.transitions})  # fmt: skip
+            if oc.replay_probe_windows and cfg.variant != "wo_la":
+                probe = LatentActionProbe.from_replay(replay, la.window, oc.replay_probe_windows,
+                                                      task, seed * 100_003 + cycle)  # fmt: skip
+                harness.log(step, frames, probe.score(agent.encoder, agent.lam, device))
             evaluate_if_due()
             if cycle % oc.checkpoint_every_cycles == 0 or step >= total_steps:
                 checkpoint()

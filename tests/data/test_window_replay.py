@@ -62,3 +62,13 @@ def test_restart_after_a_resume_closes_every_stream_at_its_last_observation():
     assert (40, 41) in seen
     assert all(b == a + 1 for a, b in seen), "no window joins the old stream to the new one"
     assert resumed.transitions == 2 * (5 + 4)  # two envs
+
+
+def test_a_diagnostic_with_its_own_rng_leaves_the_training_stream_alone():
+    replay = WindowReplay(64, 2, (1, 1, 1), DISCRETE, seed=0)
+    twin = WindowReplay(64, 2, (1, 1, 1), DISCRETE, seed=0)
+    for r in (replay, twin):
+        r.start(frames([0, 100]))
+        stream(r, 0, 10)
+    replay.sample(16, 2, rng=np.random.default_rng(7))
+    assert all((a == b).all() for a, b in zip(replay.sample(8), twin.sample(8), strict=True))

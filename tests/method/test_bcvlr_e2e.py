@@ -42,6 +42,9 @@ def test_tiny_run_through_every_stage(task_name, tmp_path):
         assert len(stage_metrics) > 0
     probe = pd.read_csv(run / "pretrain" / "latent_actions" / "metrics.csv")
     assert probe.metric.str.startswith("probe/").any()  # the diagnostic is logged
+    # ... and online, on the agent's own transitions, once per cycle
+    replay_probe = metrics[metrics.metric.str.startswith("probe_replay/")]
+    assert len(replay_probe) and replay_probe.value.notna().all()
 
 
 def _kill_when(path: Path, proc: subprocess.Popen, predicate, timeout: float = 240) -> None:

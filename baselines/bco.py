@@ -62,6 +62,7 @@ from bcvlr.data.window_replay import WindowReplay
 from bcvlr.envs import make_reward_free
 from bcvlr.nets.augment import RandomShift
 from bcvlr.nets.idm import ActionNet, InverseDynamics
+from bcvlr.run.device import resolve_device
 from bcvlr.tasks import Task, get_task
 
 SUITES = ("procgen", "dmc", "metaworld")
@@ -133,8 +134,7 @@ def default_config(task: Task | str) -> dict[str, Any]:
 
 
 def device_of(cfg: Config) -> torch.device:
-    auto = "cuda" if torch.cuda.is_available() else "cpu"
-    return torch.device(auto if cfg.device == "auto" else cfg.device)
+    return resolve_device(cfg.device)
 
 
 def check_videos(task: Task, videos: VideoDataset | None, method: str) -> VideoDataset:

@@ -35,6 +35,7 @@ from bcvlr.data.replay import Batch, ReplayBuffer
 from bcvlr.nets.augment import RandomShift
 from bcvlr.nets.encoders import ConvEncoder, IdentityEncoder
 from bcvlr.nets.mlp import mlp, orthogonal_init, trunk
+from bcvlr.run.device import resolve_device
 from bcvlr.tasks import Task, get_task
 
 SUITES = ("dmc", "metaworld")
@@ -156,8 +157,7 @@ class DDPGAgent:
     def __init__(self, obs_shape: tuple[int, ...], action_dim: int, cfg: Config):
         self.cfg = cfg
         self.obs_shape, self.action_dim = tuple(obs_shape), action_dim
-        auto = "cuda" if torch.cuda.is_available() else "cpu"
-        self.device = torch.device(auto if cfg.device == "auto" else cfg.device)
+        self.device = resolve_device(cfg.device)
         self.encoder = make_encoder(cfg, obs_shape).to(self.device)
         # NHWC convs: ~25% faster encoder updates on the CPU (benchmarks/drqv2.py)
         self.pixels = cfg.obs == "pixels"

@@ -57,6 +57,7 @@ from torch import nn
 from bcvlr.data import ShapeError, VideoDataset, WindowSampler
 from bcvlr.envs import make_reward_free
 from bcvlr.nets.mlp import mlp
+from bcvlr.run.device import resolve_device
 from bcvlr.run.stage import Stage, completed_artifact, load_artifact
 from bcvlr.tasks import Task, get_task
 
@@ -168,9 +169,7 @@ def default_config(task: Task | str) -> dict[str, Any]:
 
 
 def device_of(cfg: Config) -> torch.device:
-    if cfg.device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(cfg.device)
+    return resolve_device(cfg.device)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -39,6 +39,7 @@ from bcvlr.nets.mlp import mlp, trunk
 from bcvlr.nets.ssl import CurlContrastive, PrototypeTemporal, ReconstructionDecoder, soft_update
 from bcvlr.nets.unet import WorldModelUNet
 from bcvlr.nets.vq import VectorQuantizer
+from bcvlr.run.device import resolve_device
 from bcvlr.run.stage import Stage, completed_artifact
 from bcvlr.tasks import Task
 
@@ -186,9 +187,7 @@ def default_config(task: Task) -> dict:
 
 
 def device_of(cfg: Config) -> torch.device:
-    if cfg.device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(cfg.device)
+    return resolve_device(cfg.device)
 
 
 # ---------------------------------------------------------------------------------------------

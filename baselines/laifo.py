@@ -76,7 +76,9 @@ class Config(drqv2.Config):
 def default_config(task: Task | str) -> dict[str, Any]:
     task = get_task(task) if isinstance(task, str) else task
     if task.suite == "procgen":
-        return dataclasses.asdict(Config(ppo=ppo.Config(**ppo.default_config(task))))
+        # the reward hook encodes frames and trains D in host memory: the learner stays there
+        ppo_cfg = ppo.default_config(task) | {"device": "cpu"}
+        return dataclasses.asdict(Config(ppo=ppo.Config(**ppo_cfg)))
     # The reference's per-task std schedules, n-step and batch sizes are DrQv2's.
     return dataclasses.asdict(Config()) | drqv2.default_config(task)
 
@@ -270,6 +272,9 @@ def run(task: Task | str, seed: int, cfg: Config | dict, harness,
     cfg = from_dict(Config, cfg) if isinstance(cfg, dict) else cfg
     check_videos(task, videos, (3 * task.frame_stack, 64, 64))  # every task renders 64x64 RGB
     if task.suite == "procgen":
+        if cfg.ppo.device != "cpu":
+            raise ValueError(f"LAIfO's Procgen learner runs on the CPU (its reward hook works in "
+                             f"host memory), not on ppo.device={cfg.ppo.device!r}")  # fmt: skip
         hooks = AdversarialReward(task, cfg, videos, seed)
         return ppo.train(task, seed, cfg.ppo, harness, make_agent=hooks.make_agent, hooks=hooks)
 

@@ -43,6 +43,7 @@ from torch.nn import functional as F
 from bcvlr.envs import make
 from bcvlr.nets.impala import ImpalaCNN
 from bcvlr.run.checkpoint import load_checkpoint, save_checkpoint
+from bcvlr.run.device import resolve_device
 from bcvlr.run.harness import CHECKPOINT, Harness
 from bcvlr.tasks import Task, get_task
 
@@ -83,6 +84,7 @@ class Config:
     eval_every: int | None = None
     eval_episodes: int | None = None  # None = the task's protocol (64)
     torch_threads: int | None = None  # None = torch's default
+    device: str = "auto"  # the GPU when one is visible (rollouts stay in host memory)
 
     def validate(self) -> None:
         positive = ("num_envs", "num_steps", "num_minibatches", "update_epochs", "hidden",
@@ -142,10 +144,14 @@ class Agent(nn.Module):
 
     @torch.no_grad()
     def act(self, obs: np.ndarray, deterministic: bool = False) -> np.ndarray:
-        logits, _ = self(torch.from_numpy(obs))
+        logits, _ = self(torch.from_numpy(obs).to(device_of_module(self)))
         if deterministic:
-            return logits.argmax(-1).numpy()
-        return torch.distributions.Categorical(logits=logits).sample().numpy()
+            return logits.argmax(-1).cpu().numpy()
+        return torch.distributions.Categorical(logits=logits).sample().cpu().numpy()
+
+
+def device_of_module(module: nn.Module) -> torch.device:
+    return next(module.parameters()).device
 
 
 # -- reward normalisation and advantages -------------------------------------------------------
@@ -244,7 +250,7 @@ def collect(agent: Agent, env, next_obs: np.ndarray, steps: int,
     Returns the rollout (advantages computed), the observation to continue from and the
     episodes that ended (with their raw, unnormalised returns)."""
     hooks = hooks or Hooks()
-    n = env.num_envs
+    n, device = env.num_envs, device_of_module(agent)
     obs = torch.zeros((steps, n, *next_obs.shape[1:]), dtype=torch.uint8)
     actions = torch.zeros((steps, n), dtype=torch.int64)
     logprobs, values, rewards, dones = (torch.zeros((steps, n)) for _ in range(4))
@@ -252,10 +258,11 @@ def collect(agent: Agent, env, next_obs: np.ndarray, steps: int,
     with torch.no_grad():
         for t in range(steps):
             obs[t] = torch.from_numpy(next_obs)
-            logits, values[t] = agent(obs[t])
+            logits, value = agent(obs[t].to(device))
             dist = torch.distributions.Categorical(logits=logits)
-            actions[t] = dist.sample()
-            logprobs[t] = dist.log_prob(actions[t])
+            action = dist.sample()
+            actions[t], logprobs[t] = action.cpu(), dist.log_prob(action).cpu()
+            values[t] = value.cpu()
             step = env.step(actions[t].numpy())
             reward = hooks.reward(next_obs, step)
             if normalizer is not None:
@@ -264,23 +271,25 @@ def collect(agent: Agent, env, next_obs: np.ndarray, steps: int,
             dones[t] = torch.from_numpy(step.done.astype(np.float32))
             next_obs = step.obs
             episodes += step.episodes
-        _, next_value = agent(torch.from_numpy(next_obs))
-    advantages = gae(rewards, values, dones, next_value, cfg.gamma, cfg.gae_lambda)
+        _, next_value = agent(torch.from_numpy(next_obs).to(device))
+    advantages = gae(rewards, values, dones, next_value.cpu(), cfg.gamma, cfg.gae_lambda)
     return Rollout(obs, actions, logprobs, values, advantages), next_obs, episodes
 
 
 def ppo_update(agent: Agent, optimizer: torch.optim.Optimizer, rollout: Rollout,
                cfg: Config) -> dict[str, float]:  # fmt: skip
-    obs = rollout.obs.flatten(0, 1)
-    actions, old_logprobs = rollout.actions.flatten(), rollout.logprobs.flatten()
-    old_values, advantages = rollout.values.flatten(), rollout.advantages.flatten()
-    returns = rollout.returns.flatten()
+    device = device_of_module(agent)
+    obs = rollout.obs.flatten(0, 1)  # uint8 frames stay in host memory; minibatches move
+    actions, old_logprobs, old_values, advantages, returns = (
+        x.flatten().to(device) for x in (rollout.actions, rollout.logprobs, rollout.values,
+                                          rollout.advantages, rollout.returns))  # fmt: skip
     stats: dict[str, list[float]] = {k: [] for k in ("policy", "value", "entropy", "approx_kl",
                                                       "clipfrac")}  # fmt: skip
     for _ in range(cfg.update_epochs):
         # chunk() also splits the shortened last rollout of a run into num_minibatches parts
         for idx in torch.randperm(len(obs)).chunk(cfg.num_minibatches):
-            logits, values = agent(obs[idx])
+            logits, values = agent(obs[idx].to(device, non_blocking=True))
+            idx = idx.to(device)
             dist = torch.distributions.Categorical(logits=logits)
             logratio = dist.log_prob(actions[idx]) - old_logprobs[idx]
             ratio = logratio.exp()
@@ -372,6 +381,7 @@ def train(task: Task | str, seed: int, cfg: Config, harness: Harness, *,
     with torch.random.fork_rng(devices=[]):  # building the nets must not use the run's RNG
         agent = (make_agent() if make_agent is not None
                  else Agent(obs_shape, task.action_space.size, tuple(cfg.channels), cfg.hidden))  # fmt: skip
+    agent.to(resolve_device(cfg.device))
     optimizer = torch.optim.Adam(agent.parameters(), lr=cfg.learning_rate, eps=1e-5)
     normalizer = ReturnNormalizer(cfg.num_envs, cfg.gamma, cfg.reward_clip)
     global_step, update, score = 0, 0, None

@@ -65,7 +65,7 @@ def test_method_interface_and_config(monkeypatch) -> None:
         (1e-4, 256, 3, 50, 1024)  # fmt: skip
     assert (cfg.std_steps, cfg.aug_pad) == (500_000, 4)
     assert _cfg("walker_walk", []).nstep == 1
-    assert _cfg("starpilot", []).ppo == ppo.Config(num_envs=64)
+    assert _cfg("starpilot", []).ppo == ppo.Config(num_envs=64, device="cpu")
     cpu = load_config(laifo.Config, REPO / "config/laifo.yaml", [],
                       base=laifo.default_config("metaworld_reach"))  # fmt: skip
     assert (cpu.batch_size, cpu.disc_hidden_dim, cpu.disc_lr) == (64, 256, 4e-4)

@@ -238,3 +238,21 @@ def test_expert_kill_and_resume(tmp_path: Path):
     assert again.returncode == 0, again.stderr[-3000:]
     assert (run_dir / "metrics.csv").read_text() == before
     assert json.loads((out / "expert.json").read_text())["score"] == meta["score"]
+
+
+def test_the_device_setting_places_the_agent_and_rollouts_stay_in_host_memory(tmp_path):
+    from baselines.ppo import Agent, Config, collect, ppo_update
+    from bcvlr.envs import make
+    from bcvlr.run.device import resolve_device
+
+    cfg = Config(num_envs=2, num_steps=4, channels=[4], hidden=8, num_minibatches=2,
+                 update_epochs=1, device="cpu")  # fmt: skip
+    agent = Agent((3, 64, 64), 15, (4,), 8).to(resolve_device(cfg.device))
+    env = make("starpilot", num_envs=2, seed=0)
+    try:
+        rollout, _, _ = collect(agent, env, env.reset(), 4, None, cfg)
+    finally:
+        env.close()
+    assert all(t.device.type == "cpu" for t in (rollout.obs, rollout.values, rollout.advantages))
+    assert set(ppo_update(agent, torch.optim.Adam(agent.parameters()), rollout, cfg)) >= {
+        "loss/policy", "loss/value"}  # fmt: skip

@@ -125,10 +125,11 @@ class Config(bco.Config):
 
 def default_config(task: Task | str) -> dict[str, Any]:
     task = get_task(task) if isinstance(task, str) else task
-    if task.suite == "procgen":  # BCV-LR's Procgen encoder, shift and window (Table 11)
-        return dataclasses.asdict(Config(window=3, aug_pad=0, encoder="impala",
-                                         feature_channels=16, shift_pad=1))  # fmt: skip
-    return dataclasses.asdict(Config(window=2, aug_pad=4))
+    loop = bco.default_config(task)  # BCO(alpha)'s per-suite loop (sticky random I_pre on Procgen)
+    if task.suite == "procgen":  # BCV-LR's Procgen encoder and shift (Table 11)
+        return dataclasses.asdict(Config(**loop | {"encoder": "impala", "feature_channels": 16,
+                                                   "shift_pad": 1}))  # fmt: skip
+    return dataclasses.asdict(Config(**loop))
 
 
 # ---------------------------------------------------------------------------------------------

@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 import torch
 
-from baselines import upesv
+from baselines import bco, upesv
 from bcvlr.config import ConfigError, load_config
 from bcvlr.nets.augment import RandomShift
 from bcvlr.run.harness import Harness
@@ -119,3 +119,12 @@ def test_pretraining_of_other_settings_is_not_reused(videos, tmp_path):
 def test_kill_and_resume(videos, tmp_path):
     run = kill_and_resume("upesv", "baselines.upesv", videos["starpilot"], tmp_path, LABELLER)
     assert json.loads((run / "pretrain" / "stage.json").read_text())["status"] == "complete"
+
+
+@pytest.mark.parametrize("task_name", ["starpilot", "reacher_easy", "metaworld_reach"])
+def test_the_loop_settings_are_bco_s_per_suite(task_name):
+    # without BCO's sticky random I_pre on Procgen, the first labeller stayed at chance
+    # (docs/baselines.md) and the policy collapsed to one action
+    loop = bco.default_config(task_name)
+    ours = upesv.default_config(task_name)
+    assert {k: ours[k] for k in loop} == loop

@@ -5,4 +5,4 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 source "$ROOT/scripts/setup-env.sh"
 cd "$ROOT"
 ruff check .
-python -m pytest "$@"
+python -m pytest --durations=15 "$@"

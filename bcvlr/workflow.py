@@ -478,14 +478,11 @@ def pretraining_videos(plan: Plan, name: str, pretraining: str) -> list[tuple[st
 
 
 def report_outputs(out: str) -> list[str]:
-    """The files every report writes (bcvlr.report.main.static_outputs, tested equal), without
-    importing the report's statistics and plotting stack: seconds on every parse of the
-    Snakefile, each SLURM job's included."""
-    from bcvlr.report.specs import TABLE_SPECS
+    """The files every report writes, without importing the report's statistics and plotting
+    stack (seconds on every parse of the Snakefile, each SLURM job's included)."""
+    from bcvlr.report.specs import report_files
 
-    files = [f"{out}/README.md", f"{out}/manifest.json"]
-    return files + [f"{out}/tables/{spec.name}.{ext}" for spec in TABLE_SPECS
-                    for ext in ("md", "tex", "csv")]  # fmt: skip
+    return report_files(out)
 
 
 def runs_args(plan: Plan) -> str:

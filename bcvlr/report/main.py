@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 
 from bcvlr.report import stats
-from bcvlr.report.specs import FIGURE_SPECS, SUITE_TABLES, TABLE_SPECS, TableSpec
+from bcvlr.report.specs import FIGURE_SPECS, SUITE_TABLES, TABLE_SPECS, TableSpec, report_files
 from bcvlr.report.tables import (
     TableResult,
     build_table,
@@ -57,15 +57,8 @@ class ReportResult:
 
 
 def static_outputs(out: str | os.PathLike) -> list[Path]:
-    """Files every report run writes, whatever the data: a Snakemake rule's ``output:``.
-
-    Figures and statistics depend on which runs exist; they are listed in manifest.json.
-    """
-    out = Path(out)
-    files = [out / "README.md", out / "manifest.json"]
-    for spec in TABLE_SPECS:
-        files += [out / "tables" / f"{spec.name}.{ext}" for ext in ("md", "tex", "csv")]
-    return files
+    """Files every report run writes, whatever the data (``specs.report_files``)."""
+    return [Path(f) for f in report_files(str(out))]
 
 
 def _write(path: Path, text: str, result: ReportResult) -> None:

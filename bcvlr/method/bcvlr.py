@@ -760,12 +760,13 @@ def online(task: Task, seed: int, cfg: Config, harness, videos: VideoDataset,
             harness.run.add_timing("update", time.perf_counter() - t0)
             cycle += 1
             frames = step * frames_per_step
-            harness.log(step, frames, ft | bc | {"train/ft_updates": n_ft,
-                                                 "train/replay": replay.transitions})  # fmt: skip
+            probed = {}
             if oc.replay_probe_windows and cfg.variant != "wo_la":
                 probe = LatentActionProbe.from_replay(replay, la.window, oc.replay_probe_windows,
                                                       task, seed * 100_003 + cycle)  # fmt: skip
-                harness.log(step, frames, probe.score(agent.encoder, agent.lam, device))
+                probed = probe.score(agent.encoder, agent.lam, device)
+            harness.log(step, frames, ft | bc | probed | {"train/ft_updates": n_ft,
+                                                          "train/replay": replay.transitions})  # fmt: skip
             evaluate_if_due()
             if cycle % oc.checkpoint_every_cycles == 0 or step >= total_steps:
                 checkpoint()

@@ -43,7 +43,7 @@ from torch.nn import functional as F
 from bcvlr.envs import make
 from bcvlr.nets.impala import ImpalaCNN
 from bcvlr.run.checkpoint import load_checkpoint, save_checkpoint
-from bcvlr.run.device import resolve_device
+from bcvlr.run.device import module_device, resolve_device
 from bcvlr.run.harness import CHECKPOINT, Harness
 from bcvlr.tasks import Task, get_task
 
@@ -144,14 +144,10 @@ class Agent(nn.Module):
 
     @torch.no_grad()
     def act(self, obs: np.ndarray, deterministic: bool = False) -> np.ndarray:
-        logits, _ = self(torch.from_numpy(obs).to(device_of_module(self)))
+        logits, _ = self(torch.from_numpy(obs).to(module_device(self)))
         if deterministic:
             return logits.argmax(-1).cpu().numpy()
         return torch.distributions.Categorical(logits=logits).sample().cpu().numpy()
-
-
-def device_of_module(module: nn.Module) -> torch.device:
-    return next(module.parameters()).device
 
 
 # -- reward normalisation and advantages -------------------------------------------------------
@@ -250,7 +246,7 @@ def collect(agent: Agent, env, next_obs: np.ndarray, steps: int,
     Returns the rollout (advantages computed), the observation to continue from and the
     episodes that ended (with their raw, unnormalised returns)."""
     hooks = hooks or Hooks()
-    n, device = env.num_envs, device_of_module(agent)
+    n, device = env.num_envs, module_device(agent)
     obs = torch.zeros((steps, n, *next_obs.shape[1:]), dtype=torch.uint8)
     actions = torch.zeros((steps, n), dtype=torch.int64)
     logprobs, values, rewards, dones = (torch.zeros((steps, n)) for _ in range(4))
@@ -278,7 +274,7 @@ def collect(agent: Agent, env, next_obs: np.ndarray, steps: int,
 
 def ppo_update(agent: Agent, optimizer: torch.optim.Optimizer, rollout: Rollout,
                cfg: Config) -> dict[str, float]:  # fmt: skip
-    device = device_of_module(agent)
+    device = module_device(agent)
     obs = rollout.obs.flatten(0, 1)  # uint8 frames stay in host memory; minibatches move
     actions, old_logprobs, old_values, advantages, returns = (
         x.flatten().to(device) for x in (rollout.actions, rollout.logprobs, rollout.values,

@@ -39,7 +39,7 @@ from bcvlr.nets.mlp import mlp, trunk
 from bcvlr.nets.ssl import CurlContrastive, PrototypeTemporal, ReconstructionDecoder, soft_update
 from bcvlr.nets.unet import WorldModelUNet
 from bcvlr.nets.vq import VectorQuantizer
-from bcvlr.run.device import resolve_device
+from bcvlr.run.device import module_device, resolve_device
 from bcvlr.run.stage import Stage, completed_artifact
 from bcvlr.tasks import Task
 
@@ -553,7 +553,7 @@ class Agent(nn.Module):
 
     @torch.no_grad()
     def act(self, obs: np.ndarray, explore: bool, generator: torch.Generator) -> np.ndarray:
-        device = next(self.parameters()).device
+        device = module_device(self)
         was_training = self.training
         self.eval()
         out = self.decoder(self.policy(self.encoder(torch.from_numpy(obs).to(device))))

@@ -26,6 +26,7 @@ from torch import Tensor, nn
 
 from bcvlr.nets.impala import ImpalaCNN
 from bcvlr.nets.mlp import trunk
+from bcvlr.run.device import module_device
 from bcvlr.tasks import ActionSpace
 
 
@@ -94,7 +95,7 @@ class ActionNet(nn.Module):
     @torch.no_grad()
     def act(self, obs: np.ndarray, *, deterministic: bool, noise_std: float = 0.0,
             generator: torch.Generator | None = None) -> np.ndarray:  # fmt: skip
-        device = next(self.parameters()).device
+        device = module_device(self)
         return sample_actions(self(torch.as_tensor(obs, device=device)), self.discrete,
                               deterministic, noise_std, generator)  # fmt: skip
 

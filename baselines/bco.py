@@ -133,10 +133,6 @@ def default_config(task: Task | str) -> dict[str, Any]:
     return dataclasses.asdict(Config(window=2, aug_pad=4))
 
 
-def device_of(cfg: Config) -> torch.device:
-    return resolve_device(cfg.device)
-
-
 def check_videos(task: Task, videos: VideoDataset | None, method: str) -> VideoDataset:
     """The expert videos, or a clear error when they are missing or not the task's."""
     if videos is None:
@@ -441,7 +437,7 @@ def run(
         torch.set_num_threads(cfg.threads)
     try:
         with seeded(seed):
-            learner = BCO.build(task, videos.stacked_shape, cfg, device_of(cfg))
+            learner = BCO.build(task, videos.stacked_shape, cfg, resolve_device(cfg.device))
         iterate(task, seed, cfg, harness, videos, learner)
     finally:
         torch.set_num_threads(threads)

@@ -168,10 +168,6 @@ def default_config(task: Task | str) -> dict[str, Any]:
     return dataclasses.asdict(cfg)
 
 
-def device_of(cfg: Config) -> torch.device:
-    return resolve_device(cfg.device)
-
-
 # ---------------------------------------------------------------------------------------------
 # Networks
 # ---------------------------------------------------------------------------------------------
@@ -348,7 +344,7 @@ def train_lpn(cfg: Config, videos: VideoDataset, seed: int, out: Path,
         shutil.rmtree(out)
     if (done := completed_artifact(out, LPN_ARTIFACT)) is not None:
         return done
-    device = device_of(cfg)
+    device = resolve_device(cfg.device)
     lpn = LatentPolicyNetwork(videos.stacked_shape, lc).to(device)
     optim = torch.optim.Adam(lpn.parameters(), lr=lc.lr, betas=(lc.beta1, 0.999))
     stage = Stage(out, "lpn", cfg=stage_cfg, seed=seed, progress=progress,
@@ -496,7 +492,7 @@ def remap(task: Task, seed: int, cfg: Config, harness, videos: VideoDataset, lpn
           state: dict | None) -> None:  # fmt: skip
     """The online stage, driven by the harness (``state``: its checkpoint, or None)."""
     ac = cfg.arn
-    device = device_of(cfg)
+    device = resolve_device(cfg.device)
     obs_shape = videos.stacked_shape
     n_envs = ac.num_envs
     frames_per_step = n_envs * task.action_repeat

@@ -53,10 +53,10 @@ from bcvlr.method.bcvlr import (
     LatentActionProbe,
     VideoBatches,
     action_decoder,
-    device_of,
     encode_windows,
 )
 from bcvlr.nets.impala import ImpalaCNN
+from bcvlr.run.device import resolve_device
 from bcvlr.run.harness import Harness
 from bcvlr.run.stage import Stage, completed_artifact
 from bcvlr.tasks import Task, get_task
@@ -287,7 +287,7 @@ def _pretrain(name: str, filename: str, out: Path, cfg: Config, videos: VideoDat
     if state is not None:
         modules.load_state_dict(state["modules"])
         optim.load_state_dict(state["optim"])
-    device = device_of(cfg)
+    device = resolve_device(cfg.device)
     batches = VideoBatches([videos], 3, batch_size, seed + stage.resumes)
     bar = stage.bar(updates, name)
     try:
@@ -330,7 +330,7 @@ def load_dynamics(cfg: Config, path: Path, obs_shape: tuple[int, int, int],
 def pretrain_dynamics(cfg: Config, videos: VideoDataset, seed: int, out: Path,
                       progress: bool = True) -> Path:  # fmt: skip
     """Stage 1: p (with VQ) and w on the videos, loss = FDM pixel MSE + VQ commitment."""
-    la, device = cfg.latent_actions, device_of(cfg)
+    la, device = cfg.latent_actions, resolve_device(cfg.device)
 
     def build() -> tuple[nn.ModuleDict, torch.optim.Optimizer]:
         lam = LatentActionModel(videos.stacked_shape, la).to(device, memory_format=CHANNELS_LAST)
@@ -357,7 +357,7 @@ def pretrain_dynamics(cfg: Config, videos: VideoDataset, seed: int, out: Path,
 def pretrain_policy(cfg: Config, videos: VideoDataset, dynamics: Path, seed: int, out: Path,
                     progress: bool = True) -> Path:  # fmt: skip
     """Stage 2: pi(o_t) regresses p's unquantised latent of (o_t-1, o_t, o_t+1) (MSE)."""
-    pc, device = cfg.policy, device_of(cfg)
+    pc, device = cfg.policy, resolve_device(cfg.device)
     lam = load_dynamics(cfg, dynamics, videos.stacked_shape, device)
 
     def build() -> tuple[nn.ModuleDict, torch.optim.Optimizer]:
@@ -546,7 +546,7 @@ def _video_accuracy(probe: LatentActionProbe | None, agent: Agent,
 def online(task: Task, seed: int, cfg: Config, harness: Harness, videos: VideoDataset,
            dynamics: Path, latent_policy: Path) -> None:  # fmt: skip
     oc, rl = cfg.online, cfg.variant == "rl"
-    device = device_of(cfg)
+    device = resolve_device(cfg.device)
     obs_shape = videos.stacked_shape
     lam = load_dynamics(cfg, dynamics, obs_shape, device)
     probe = (LatentActionProbe.from_videos(videos, dataclasses.replace(

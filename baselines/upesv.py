@@ -68,6 +68,7 @@ from bcvlr.nets.idm import ActionNet, InverseDynamics
 from bcvlr.nets.ssl import CurlContrastive, soft_update
 from bcvlr.nets.unet import WorldModelUNet
 from bcvlr.nets.vq import VectorQuantizer
+from bcvlr.run.device import resolve_device
 from bcvlr.run.stage import Stage, completed_artifact
 from bcvlr.tasks import ActionSpace, Task, get_task
 
@@ -335,7 +336,7 @@ def run(task: Task | str, seed: int, cfg: Config, harness,
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     try:
-        device = bco.device_of(cfg)
+        device = resolve_device(cfg.device)
         pretrained = pretrain(task, cfg, videos, seed, harness.path / "pretrain",
                               harness.progress, device)  # fmt: skip
         with bco.seeded(seed):

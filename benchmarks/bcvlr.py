@@ -22,6 +22,7 @@ import torch  # noqa: E402
 
 from bcvlr.config import load_config  # noqa: E402
 from bcvlr.method import bcvlr  # noqa: E402
+from bcvlr.run.device import resolve_device  # noqa: E402
 from bcvlr.tasks import get_task  # noqa: E402
 
 
@@ -47,7 +48,7 @@ def main() -> None:
     args = parser.parse_args()
     task = get_task(args.task)
     cfg = load_config(bcvlr.Config, args.config, base=bcvlr.default_config(task))
-    device = bcvlr.device_of(cfg)
+    device = resolve_device(cfg.device)
     shape = (3 * task.frame_stack, 64, 64)
     agent = bcvlr.Agent(cfg, task, shape).to(device)
     fc, la, oc = cfg.features, cfg.latent_actions, cfg.online

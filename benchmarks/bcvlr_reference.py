@@ -41,6 +41,7 @@ from torch import nn
 
 from bcvlr.config import load_config
 from bcvlr.method import bcvlr
+from bcvlr.run.device import resolve_device
 from bcvlr.tasks import get_task
 
 Step = Callable[[], object]
@@ -215,8 +216,12 @@ def stages(cfg: bcvlr.Config, task, authors, device: torch.device):
                "contrast_record": []}  # fmt: skip
         theirs = _compile(_loop_body(off, "offline_pretraining", 0), env, off_file)
         sizes = (
-            params(learner.encoder, learner.head.projector, learner.head.predictor,
-                   learner.head.prototypes),
+            params(
+                learner.encoder,
+                learner.head.projector,
+                learner.head.predictor,
+                learner.head.prototypes,
+            ),
             params(idm.conv, idm.projector, idm.proto),
         )
         return ours, theirs, sizes
@@ -360,7 +365,7 @@ def main() -> None:
     if task.suite != "dmc":
         sys.exit("the authors' continuous code is for DMC tasks")
     cfg = load_config(bcvlr.Config, None, base=bcvlr.default_config(task))
-    device = bcvlr.device_of(cfg)
+    device = resolve_device(cfg.device)
     authors = load_authors(args.authors_repo.resolve(), args.authors_deps, device)
     dev = torch.cuda.get_device_name() if device.type == "cuda" else _cpu_name()
     load0 = os.getloadavg()

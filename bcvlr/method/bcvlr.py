@@ -186,10 +186,6 @@ def default_config(task: Task) -> dict:
     return data
 
 
-def device_of(cfg: Config) -> torch.device:
-    return resolve_device(cfg.device)
-
-
 # ---------------------------------------------------------------------------------------------
 # Networks
 # ---------------------------------------------------------------------------------------------
@@ -357,7 +353,7 @@ def pretrain_features(cfg: Config, videos: Sequence[VideoDataset], seed: int, ou
     if (done := completed_artifact(out, "features.pt")) is not None:
         return done
     fc = cfg.features
-    device = device_of(cfg)
+    device = resolve_device(cfg.device)
     obs_shape = videos[0].stacked_shape
     learner = FeatureLearner(cfg, obs_shape, device)
     stage = Stage(out, "features", cfg=dataclasses.asdict(cfg), seed=seed, progress=progress,
@@ -426,7 +422,7 @@ def pretrain_latent_actions(cfg: Config, videos: Sequence[VideoDataset], feature
     if (done := completed_artifact(out, "latent_actions.pt")) is not None:
         return done
     la = cfg.latent_actions
-    device = device_of(cfg)
+    device = resolve_device(cfg.device)
     obs_shape = videos[0].stacked_shape
     learner = LatentActionLearner(cfg, load_encoder(cfg, features, obs_shape, device), device)
     encoder, model = learner.encoder, learner.model
@@ -676,7 +672,7 @@ def online(task: Task, seed: int, cfg: Config, harness, videos: VideoDataset,
            latent_actions: Path | None, features: Path | None = None) -> None:  # fmt: skip
     """Algorithm 1, online stage, driven by the harness (evaluation, checkpoints, results)."""
     oc, la = cfg.online, cfg.latent_actions
-    device = device_of(cfg)
+    device = resolve_device(cfg.device)
     agent = Agent(cfg, task, videos.stacked_shape)
     load_pretrained(agent, cfg, latent_actions, features)
     agent.to(device)

@@ -118,6 +118,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="dataset folder (resumes if present)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--chunk-frames", type=int)
+    p.add_argument(
+        "--action-noise",
+        type=float,
+        default=0.0,
+        metavar="STD",
+        help="Gaussian noise std on a continuous expert's actions (default 0)",
+    )
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=_lazy("bcvlr.experts.collect:main"))
 

@@ -57,6 +57,9 @@ class Task:
     expert_score: float | None
     # tables in the paper that report this task
     paper_tables: tuple[int, ...] = ()
+    # the MuJoCo camera Metaworld frames are rendered from (None for the other suites); a
+    # "<task>@<camera>" name asks for another one (see get_task)
+    camera: str | None = None
 
     @property
     def policy_steps(self) -> int:
@@ -103,6 +106,13 @@ _METAWORLD = [  # Table 6: every scripted/RL expert reaches 1.00 success
     ("metaworld_drawer_open", "drawer-open-v3"),
 ]
 _METAWORLD_MAX_PATH = 500  # metaworld v3's max_path_length
+# The cameras metaworld v3's scene defines. The paper does not say which one it rendered;
+# "corner" shows arm, object and goal large enough at 64x64 (corner2 leaves them a few pixels
+# wide). behindGripper changes ~3x more pixels per action but did not help any learner we ran
+# (docs/experiments.md); "<task>@<camera>" selects another camera per task.
+METAWORLD_CAMERAS = ("corner", "corner2", "corner3", "topview", "behindGripper", "gripperPOV")
+METAWORLD_CAMERA = "corner"
+CAMERA_SEPARATOR = "@"
 
 
 def _build() -> dict[str, Task]:
@@ -148,7 +158,7 @@ def _build() -> dict[str, Task]:
                 num_envs=1,
                 eval=EvalProtocol(episodes=10, report_at=(50_000,), every=2_000,
                                   deterministic=True, metric="success"),
-                expert_score=1.0, paper_tables=(6,),
+                expert_score=1.0, paper_tables=(6,), camera=METAWORLD_CAMERA,
             )
         )  # fmt: skip
     return {t.name: t for t in tasks}
@@ -163,6 +173,10 @@ class UnknownTaskError(KeyError):
 
 
 def get_task(name: str) -> Task:
+    """The registry's task; "metaworld_reach@corner" is that Metaworld task rendered from
+    another camera (its own task name, so its videos, runs and results stay apart)."""
+    if CAMERA_SEPARATOR in name:
+        return _camera_variant(name)
     try:
         return TASKS[name]
     except KeyError:
@@ -173,6 +187,20 @@ def get_task(name: str) -> Task:
         raise UnknownTaskError(
             f"unknown task {name!r}.{hint} `bcvlr tasks` lists the {len(TASKS)} tasks."
         ) from None
+
+
+def _camera_variant(name: str) -> Task:
+    base_name, camera = name.split(CAMERA_SEPARATOR, 1)
+    base = get_task(base_name)
+    if base.suite != "metaworld":
+        raise UnknownTaskError(f"task {name!r}: only Metaworld tasks take a camera "
+                               f"({base_name!r} is a {base.suite} task)")  # fmt: skip
+    if camera not in METAWORLD_CAMERAS:
+        raise UnknownTaskError(f"task {name!r}: unknown camera {camera!r}; Metaworld's cameras "
+                               f"are {', '.join(METAWORLD_CAMERAS)}")  # fmt: skip
+    if camera == base.camera:
+        return base
+    return dataclasses.replace(base, name=name, camera=camera)
 
 
 def tasks_of(suite: Suite | None = None) -> list[Task]:

@@ -1,3 +1,4 @@
+import dataclasses
 import json
 
 import pytest
@@ -45,3 +46,26 @@ def test_registry_json_fields():
     fields = {"name", "suite", "budget", "budget_unit", "action_space", "episode_length",
               "eval", "expert_score", "policy_steps"}  # fmt: skip
     assert fields <= set(rows[0])
+
+
+def test_metaworld_camera_variants_are_tasks_of_their_own():
+    default = get_task("metaworld_drawer_open")
+    assert default.camera == "corner"
+    behind = get_task("metaworld_drawer_open@behindGripper")
+    assert (behind.name, behind.camera) == ("metaworld_drawer_open@behindGripper", "behindGripper")
+    assert dataclasses.replace(behind, name=default.name, camera=default.camera) == default
+    assert get_task("metaworld_drawer_open@corner") is default
+    assert all(t.camera is None for t in TASKS.values() if t.suite != "metaworld")
+
+
+@pytest.mark.parametrize(
+    ("name", "message"),
+    [
+        ("metaworld_drawer_open@side", "unknown camera 'side'; Metaworld's cameras are corner"),
+        ("reacher_easy@corner", "only Metaworld tasks take a camera"),
+        ("metaworld_drawr_open@corner", "Did you mean: metaworld_drawer_open"),
+    ],
+)
+def test_camera_variant_errors_name_the_problem(name, message):
+    with pytest.raises(UnknownTaskError, match=message):
+        get_task(name)

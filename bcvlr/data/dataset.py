@@ -29,7 +29,7 @@ from bcvlr.data.errors import (
     TaskMismatchError,
 )
 from bcvlr.data.stacking import stack_episode
-from bcvlr.tasks import TASKS
+from bcvlr.tasks import UnknownTaskError, get_task
 
 
 class VideoDataset:
@@ -50,7 +50,7 @@ class VideoDataset:
         self.manifest = mf.load_manifest(self.path)
         self.validate(task=task, render=render, deep=deep, allow_incomplete=allow_incomplete)
         m = self.manifest
-        self.task = TASKS[m["task"]]
+        self.task = get_task(m["task"])
         self.frame_shape: tuple[int, int, int] = tuple(m["frame_shape"])  # type: ignore[assignment]
         self.frame_stack: int = m["frame_stack"]
         self.render: dict = m["render"]
@@ -133,12 +133,14 @@ class VideoDataset:
         sha256 (reads every byte)."""
         m = self.manifest
         where = self.path / mf.MANIFEST
-        if m["task"] not in TASKS:
-            raise ManifestError(f"{where}: field 'task' names unknown task {m['task']!r}")
-        if TASKS[m["task"]].suite != m["suite"]:
+        try:
+            task_suite = get_task(m["task"]).suite
+        except UnknownTaskError as err:
+            raise ManifestError(f"{where}: field 'task': {err}") from None
+        if task_suite != m["suite"]:
             raise ManifestError(
                 f"{where}: field 'suite' is {m['suite']!r} but task {m['task']!r} is in "
-                f"{TASKS[m['task']].suite!r}"
+                f"{task_suite!r}"
             )
         if task is not None and task != m["task"]:
             raise TaskMismatchError(f"{where}: field 'task' is {m['task']!r}, expected {task!r}")

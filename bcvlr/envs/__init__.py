@@ -47,7 +47,7 @@ def default_render_settings(task: Task | str) -> RenderSettings | None:
     if task.suite == "metaworld":
         from bcvlr.envs import metaworld
 
-        return metaworld.default_render_settings()
+        return metaworld.default_render_settings(task)
     return None
 
 

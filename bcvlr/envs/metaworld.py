@@ -8,13 +8,11 @@ import numpy as np
 from bcvlr.envs.render import RenderSettings, ensure_headless_gl
 from bcvlr.tasks import Task
 
-DEFAULT_CAMERA = "corner"
 
-
-def default_render_settings() -> RenderSettings:
-    # "corner" shows arm, object and goal large enough at 64x64 (corner2 leaves them a few
-    # pixels wide); like every corner camera it renders upside down, hence the flip.
-    return RenderSettings(camera=DEFAULT_CAMERA, flip_vertical=True)
+def default_render_settings(task: Task) -> RenderSettings:
+    # The task names its camera (bcvlr.tasks.METAWORLD_CAMERA unless "<task>@<camera>"). The
+    # scene's cameras render upside down through mujoco.Renderer, hence the flip.
+    return RenderSettings(camera=task.camera, flip_vertical=True)
 
 
 class MetaworldEnv:

@@ -29,15 +29,22 @@ class _EpisodeBuffer:
 
 
 def collect(task: Task, expert_dir: Path, steps: int, out: Path, seed: int = 0,
-            chunk_frames: int | None = None, progress: bool = True) -> dict:  # fmt: skip
+            chunk_frames: int | None = None, progress: bool = True,
+            action_noise: float = 0.0) -> dict:  # fmt: skip
+    """``action_noise``: std of Gaussian noise added to a continuous expert's actions (then
+    clipped to [-1, 1]); the dataset stores the actions the env received. A deterministic
+    expert in deterministic dynamics makes every next frame a function of the current one, so a
+    latent-action model has no motion left to explain (docs/experiments.md)."""
     from bcvlr.data import DEFAULT_CHUNK_FRAMES, VideoDatasetWriter
 
+    check_action_noise(task, action_noise)
     expert = load_expert(expert_dir, task)
     env = make(task, seed=seed)
     c = 3  # one raw RGB frame per step; stacking is rebuilt by the sampler
     writer = VideoDatasetWriter(
         out, task.name, frame_shape=(c, 64, 64), frame_stack=task.frame_stack,
-        render=env.render_settings, expert={"path": str(expert_dir)},
+        render=env.render_settings,
+        expert={"path": str(expert_dir)} | ({"action_noise": action_noise} if action_noise else {}),
         chunk_frames=chunk_frames or DEFAULT_CHUNK_FRAMES, resume=True,
     )  # fmt: skip
     if writer.complete:
@@ -51,6 +58,7 @@ def collect(task: Task, expert_dir: Path, steps: int, out: Path, seed: int = 0,
     if writer.episodes_written:
         env.close()
         env = make(task, seed=seed + 7919 * writer.episodes_written)
+    noise_rng = np.random.default_rng([seed, writer.episodes_written])
     obs = env.reset()
     current = [_EpisodeBuffer(obs[i, -c:]) for i in range(env.num_envs)]
     bar = tqdm(total=steps, initial=done_steps, unit="step", desc=f"videos/{task.name}",
@@ -58,6 +66,9 @@ def collect(task: Task, expert_dir: Path, steps: int, out: Path, seed: int = 0,
     while done_steps < steps:
         inputs = env.states() if expert.uses_states else obs
         actions = expert.act(inputs, deterministic=task.suite != "procgen")
+        if action_noise:
+            noise = noise_rng.normal(0.0, action_noise, np.shape(actions))
+            actions = np.clip(actions + noise, -1.0, 1.0).astype(np.float32)
         step = env.step(actions)
         for i in range(env.num_envs):
             ep = current[i]
@@ -96,6 +107,14 @@ def collect(task: Task, expert_dir: Path, steps: int, out: Path, seed: int = 0,
     return writer.manifest["expert"]
 
 
+def check_action_noise(task: Task, std: float) -> None:
+    if std < 0 or (std > 0 and task.action_space.is_discrete):
+        from bcvlr.cli import CliError
+
+        raise CliError(f"--action-noise must be >= 0 and applies to continuous actions only; "
+                       f"got {std} for {task.name}")  # fmt: skip
+
+
 def _std(n: int, total: float, total_sq: float) -> float:
     mean = total / n
     return math.sqrt(max(total_sq / n - mean * mean, 0.0))
@@ -108,10 +127,12 @@ def main(args: argparse.Namespace) -> None:
     steps = args.steps or DEFAULT_STEPS[task.suite]
     if steps < 1:
         raise CliError(f"--steps must be >= 1, got {steps}")
+    check_action_noise(task, args.action_noise)
     expert_dir = Path(args.expert)
     if not (expert_dir / "expert.json").exists():
         raise CliError(f"{expert_dir}: no expert.json; train one with `bcvlr train-expert`")
     stats = collect(task, expert_dir, steps, Path(args.out), seed=args.seed,
-                    chunk_frames=args.chunk_frames, progress=not args.no_progress)  # fmt: skip
+                    chunk_frames=args.chunk_frames, progress=not args.no_progress,
+                    action_noise=args.action_noise)  # fmt: skip
     print(f"{args.out}: {stats['episodes']} episodes, expert return {stats['mean_score']:.3f} "
           f"± {stats['std_score']:.3f}, success rate {stats['success_rate']:.2f}")  # fmt: skip

@@ -23,7 +23,7 @@ from matplotlib.ticker import FuncFormatter  # noqa: E402
 
 from bcvlr.report.specs import FigureSpec, method_label  # noqa: E402
 from bcvlr.results.schema import Run  # noqa: E402
-from bcvlr.tasks import TASKS, get_task  # noqa: E402
+from bcvlr.tasks import get_task  # noqa: E402
 
 log = logging.getLogger(__name__)
 
@@ -164,7 +164,7 @@ def curves_figure(spec: FigureSpec, runs: Sequence[Run], out: Path, pdf: bool) -
     candidates = (
         spec.tasks
         if spec.tasks is not None
-        else sorted({t for (_, t) in by_key}, key=lambda t: (TASKS[t].suite, t))
+        else sorted({t for (_, t) in by_key}, key=lambda t: (get_task(t).suite, t))
     )
     tasks = [t for t in candidates if any((m, t) in by_key for m in required)]
     if not tasks:
@@ -186,7 +186,7 @@ def curves_figure(spec: FigureSpec, runs: Sequence[Run], out: Path, pdf: bool) -
         zip(sweep_methods, sns.color_palette("viridis", max(len(sweep_methods), 1)), strict=False)
     )
     for ax, task in zip(axes.flat, tasks, strict=False):
-        t = TASKS[task]
+        t = get_task(task)
         for m in methods:
             group = by_key.get((m, task))
             if not group:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from bcvlr.tasks import TASKS
+from bcvlr.tasks import get_task
 
 # Display names; a variant not listed here is shown as its method name.
 METHOD_LABELS: dict[str, str] = {
@@ -51,7 +51,7 @@ class Column:
     def method_for(self, task: str) -> str:
         if isinstance(self.method, str):
             return self.method
-        return dict(self.method)[TASKS[task].suite]
+        return dict(self.method)[get_task(task).suite]
 
     @property
     def methods(self) -> tuple[str, ...]:

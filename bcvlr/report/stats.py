@@ -19,7 +19,7 @@ from rliable import library as rly
 from rliable import metrics
 
 from bcvlr.report.specs import EXPERT, SUITE_TABLES, table_spec
-from bcvlr.tasks import TASKS, get_task
+from bcvlr.tasks import get_task
 
 log = logging.getLogger(__name__)
 
@@ -106,7 +106,7 @@ def build_suite_scores(
             )
         mat = np.array(
             [[s for _, s, _ in runs[:k]] for runs in per_task], dtype=float
-        ).T / np.array([TASKS[t].expert_score for t in tasks], dtype=float)
+        ).T / np.array([get_task(t).expert_score for t in tasks], dtype=float)
         out.scores[m] = mat
     return out
 

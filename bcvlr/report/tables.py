@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from bcvlr.report.specs import EXPERT, ROW_DECIMALS, TableSpec
-from bcvlr.tasks import TASKS
+from bcvlr.tasks import get_task
 
 DASH = "—"
 
@@ -165,7 +165,7 @@ def build_table(
                 cell.paper_mean, cell.paper_std = float(pr.mean), float(pr.std)
                 cell.paper_decimals = int(pr.decimals)
             row.append(cell)
-        expert = TASKS[task].expert_score
+        expert = get_task(task).expert_score
         ex = Cell(spec.number, task, label, spec.expert_label, EXPERT, d, is_expert=True)
         if expert is not None:
             ex.mean, ex.n, ex.expected = float(expert), 1, 1
@@ -186,7 +186,7 @@ def build_table(
                 spec.number, key, label, col_label, first.method, d, is_expert=first.is_expert,
                 is_summary=True, uses_rewards=first.uses_rewards,
             )  # fmt: skip
-            experts = [TASKS[c.row].expert_score for c in task_cells]
+            experts = [get_task(c.row).expert_score for c in task_cells]
             cell.missing_tasks = [c.row for c in task_cells if not c.has_value]
             if not cell.missing_tasks and all(e for e in experts):
                 cell.mean = _summary_from_cells([c.mean for c in task_cells], experts, key)

@@ -154,7 +154,23 @@ def test_render_differences_name_what_a_dataset_renders_otherwise():
     assert render_differences("metaworld_reach", ours | {"mujoco": "9.9", "renderer": "x"}) == []
     diffs = render_differences("metaworld_reach", ours | {"camera": 0, "height": 84})
     assert diffs == ["camera: videos 0, env 'corner'", "height: videos 84, env 64"]
+    # a camera variant is its own task: videos of the default camera do not fit it
+    assert render_differences("metaworld_reach@behindGripper", ours) == [
+        "camera: videos 'corner', env 'behindGripper'"]  # fmt: skip
     # an imported dataset records fewer settings: only the shared ones are compared
     assert render_differences("starpilot", {"source": "lapo", "width": 64, "height": 64}) == []
     assert render_differences("starpilot", {"distribution_mode": "hard"}) == [
         "distribution_mode: videos 'hard', env 'easy'"]  # fmt: skip
+
+
+def test_metaworld_renders_from_the_tasks_camera():
+    default = make("metaworld_drawer_open", seed=0)
+    behind = make("metaworld_drawer_open@behindGripper", seed=0)
+    try:
+        assert default.render_settings["camera"] == "corner"
+        assert behind.render_settings["camera"] == "behindGripper"
+        # same seed, same scene: only the camera differs
+        assert not np.array_equal(default.reset(), behind.reset())
+    finally:
+        default.close()
+        behind.close()

@@ -81,3 +81,34 @@ def test_collection_resumes_after_a_kill(reach_expert, tmp_path):
     assert ds.expert["episodes"] == 4
     firsts = [ds.episode_frames(e)[0].tobytes() for e in range(ds.num_episodes)]
     assert len(set(firsts)) == 4  # the resumed episodes are new ones, not replays
+
+
+def test_action_noise_perturbs_the_stored_actions_the_env_received(reach_expert, tmp_path):
+    from bcvlr.experts.train import load_expert
+
+    task = get_task("metaworld_reach")
+    collect(task, reach_expert, steps=250, out=tmp_path / "v", seed=3, progress=False,
+            action_noise=0.3)  # fmt: skip
+    ds = VideoDataset(tmp_path / "v", task=task.name)
+    assert ds.expert["action_noise"] == 0.3
+    actions = ds.open_labels().episode(0).actions
+    frames = ds.episode_frames(0)
+    env = make(task, seed=3)
+    obs = env.reset()
+    expert = load_expert(reach_expert, task)
+    deviations = []
+    for t in range(5):
+        deviations.append(np.abs(actions[t] - expert.act(env.states())[0]).max())
+        obs = env.step(actions[t][None]).obs
+        np.testing.assert_array_equal(obs[0, -3:], frames[t + 1])  # the stored action was played
+    env.close()
+    assert np.abs(actions).max() <= 1.0 and min(deviations) > 0
+
+
+def test_action_noise_is_refused_for_discrete_actions(tmp_path, capsys):
+    from bcvlr.cli import main
+
+    code = main(["collect-videos", "--task", "starpilot", "--expert", str(tmp_path),
+                 "--out", str(tmp_path / "v"), "--action-noise", "0.1"])  # fmt: skip
+    assert code == 2
+    assert "continuous actions only" in capsys.readouterr().err

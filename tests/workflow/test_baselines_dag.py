@@ -49,5 +49,7 @@ def test_every_baseline_runs_through_its_rule(workdir):
         # each method has its own rule, with its log and benchmark
         assert (workdir / f"logs/run/{method}/{task}/seed0.log").exists(), (method, task)
     # the Procgen videos come from the PPO expert the workflow trained, the others scripted
-    assert json.loads((workdir / "experts/starpilot/seed0/expert.json").read_text())["kind"] == "ppo"
+    assert (
+        json.loads((workdir / "experts/starpilot/seed0/expert.json").read_text())["kind"] == "ppo"
+    )
     assert (workdir / "results/report/README.md").exists()

@@ -1,7 +1,6 @@
 """The workflow config: the schema's name lists match the registries, the shipped configs
 pass, and a broken config fails before anything runs, naming the key."""
 
-
 import pytest
 import yaml
 
@@ -10,7 +9,12 @@ from bcvlr.methods import METHODS
 from bcvlr.tasks import TASKS
 from tests.workflow.helpers import REPO, snakemake
 
-CONFIGS = ["config/config.yaml", "config/paper.yaml", "config/test.yaml", "config/test_baselines.yaml"]
+CONFIGS = [
+    "config/config.yaml",
+    "config/paper.yaml",
+    "config/test.yaml",
+    "config/test_baselines.yaml",
+]
 
 
 def test_schema_names_match_the_registries():

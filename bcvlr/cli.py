@@ -43,6 +43,12 @@ def _cmd_tasks(args: argparse.Namespace) -> None:
             f"{t.name:<24} {t.suite:<9} {t.budget:>8} {t.budget_unit:<9} {acts:<14} "
             f"{t.episode_length:>6} {expert:>7}"
         )
+    if any(t.suite == "metaworld" for t in rows):
+        from bcvlr.tasks import CAMERA_SEPARATOR, METAWORLD_CAMERA, METAWORLD_CAMERAS
+
+        others = ", ".join(c for c in METAWORLD_CAMERAS if c != METAWORLD_CAMERA)
+        print(f"\nMetaworld tasks render from {METAWORLD_CAMERA!r}; another camera is a task of "
+              f"its own: <task>{CAMERA_SEPARATOR}<camera>, camera one of {others}")  # fmt: skip
 
 
 def _lazy(target: str) -> Callable[[argparse.Namespace], None]:

@@ -17,6 +17,7 @@ def test_tasks_table_by_suite(capsys):
     assert main(["tasks", "--suite", "metaworld"]) == 0
     out = capsys.readouterr().out
     assert "metaworld_drawer_open" in out and "coinrun" not in out
+    assert "<task>@<camera>, camera one of corner2, corner3" in out
 
 
 def test_console_script_installed_and_rejects_bad_suite():

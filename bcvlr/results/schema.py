@@ -22,7 +22,7 @@ from bcvlr.results.rundir import (
     parse_metrics_lines,
     score_metric,
 )
-from bcvlr.tasks import TASKS
+from bcvlr.tasks import UnknownTaskError, get_task
 
 
 class RunSchemaError(ValueError):
@@ -127,9 +127,10 @@ def _check_info(f: Path, info: Any, run_dir: Path) -> None:
         )
     if info["status"] not in STATUSES:
         raise RunSchemaError(f, f"status {info['status']!r} not one of {', '.join(STATUSES)}")
-    task = TASKS.get(info["task"])
-    if task is None:
-        raise RunSchemaError(f, f"task {info['task']!r} is not in the task registry")
+    try:
+        task = get_task(info["task"])
+    except UnknownTaskError as err:
+        raise RunSchemaError(f, f"task {info['task']!r}: {err}") from None
     if info["suite"] != task.suite:
         raise RunSchemaError(f, f"suite {info['suite']!r} but task {task.name} is {task.suite}")
     if info["budget_unit"] != task.budget_unit:

@@ -176,7 +176,7 @@ def _complete(tmp_path: Path, **kw) -> Path:
     [
         (lambda d: d.pop("seed"), "missing required key 'seed'"),
         (lambda d: d.update(status="done"), "status 'done' not one of"),
-        (lambda d: d.update(task="nope"), "not in the task registry"),
+        (lambda d: d.update(task="nope"), "task 'nope': unknown task 'nope'"),
         (lambda d: d.update(suite="procgen"), "suite 'procgen' but task reacher_hard is dmc"),
         (lambda d: d.update(seed=True), "key 'seed' must be int"),
         (lambda d: d.update(seed=3), "lives in bcvlr/reacher_hard/seed0"),
@@ -245,3 +245,12 @@ def test_collect_runs_splits_by_status(tmp_path: Path) -> None:
 def test_score_metric_per_suite() -> None:
     assert score_metric("bigfish") == "eval/return"
     assert score_metric("metaworld_reach") == "eval/success"
+
+
+def test_a_camera_variant_run_loads_under_its_own_task(tmp_path: Path) -> None:
+    made = _make(tmp_path, task="metaworld_reach@behindGripper")
+    made.log(0, 0, {"eval/success": 1.0})
+    made.mark_complete()
+    run = load_run(made.path)
+    assert run.path == tmp_path / "bcvlr" / "metaworld_reach@behindGripper" / "seed0"
+    assert (run.info["task"], run.info["suite"]) == ("metaworld_reach@behindGripper", "metaworld")

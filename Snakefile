@@ -24,7 +24,7 @@ include: "workflow/rules/common.smk"
 
 
 wildcard_constraints:
-    task=_alternatives(wf.TASKS),
+    task=_alternatives(TASK_NAMES),
     seed=r"\d+",
     method=r"[a-z0-9][a-z0-9_.\-]*",
 

@@ -62,6 +62,11 @@ class Task:
     camera: str | None = None
 
     @property
+    def base_name(self) -> str:
+        """The registry's name: a camera variant's task without its camera."""
+        return self.name.split(CAMERA_SEPARATOR, 1)[0]
+
+    @property
     def policy_steps(self) -> int:
         """The interaction budget in policy steps (what a learner actually calls step() for)."""
         if self.budget_unit == "frames":

@@ -28,7 +28,7 @@ from typing import Any
 
 import yaml
 
-from bcvlr.tasks import SUITES, TASKS, get_task
+from bcvlr.tasks import SUITES, TASKS, UnknownTaskError, get_task
 
 REPO = Path(__file__).resolve().parents[1]
 SCHEMA = REPO / "workflow" / "schemas" / "config.schema.yaml"
@@ -102,7 +102,7 @@ def _format_error(err, schema: dict) -> str:
             "needs `module: package.module` (docs/adding-a-method.md), a BCV-LR variant "
             "`base: bcvlr`"
         )
-    if v == "enum" and err.validator_value == schema["$defs"]["task"]["enum"]:
+    if v == "enum" and err.validator_value == schema["$defs"]["registered_task"]["enum"]:
         close = difflib.get_close_matches(str(err.instance), TASKS, n=3)
         hint = f" (did you mean {', '.join(close)}?)" if close else ""
         return f"{where}: unknown task {err.instance!r}{hint}; `bcvlr tasks` lists the tasks"
@@ -136,9 +136,28 @@ def check_config(config: Mapping[str, Any], *, source: str = "config") -> None:
         raise ConfigError(f"{source}: invalid workflow config:\n  {body}")
 
 
+def _task_name_errors(config: Mapping[str, Any]) -> list[str]:
+    """Camera variants pass the schema's pattern; the registry knows their cameras."""
+    named = [("tasks", config["tasks"])]
+    for name, entry in config["methods"].items():
+        named += [
+            (f"methods.{name}.{key}", entry.get(key, [])) for key in ("tasks", "pretrain_tasks")
+        ]
+    msgs = []
+    for where, tasks in named:
+        for task in tasks:
+            try:
+                get_task(task)
+            except UnknownTaskError as err:
+                msgs.append(f"{where}: {err}")
+    return msgs
+
+
 def _semantic_errors(config: Mapping[str, Any]) -> list[str]:
     from bcvlr.methods import METHODS
 
+    if msgs := _task_name_errors(config):
+        return msgs  # the plan below looks every task up
     msgs = []
     plan = Plan(config)
     runs_of: dict[tuple[str, str], str] = {}  # (runs root, recorded name) -> entry
@@ -352,7 +371,10 @@ class Plan:
         base = entry.get("base", name)
         known = PAPER_METHODS.get(base) or OTHER_METHODS.get(base)
         default = known.tasks if known else tuple(TASKS)
-        tasks = [t for t in self.config["tasks"] if t in entry.get("tasks", default)]
+        allowed = entry.get("tasks", default)
+        # a camera variant runs where its task does
+        tasks = [t for t in self.config["tasks"]
+                 if t in allowed or get_task(t).base_name in allowed]  # fmt: skip
         suites = entry.get("suites", SUITES)
         return [t for t in tasks if get_task(t).suite in suites]
 

@@ -19,7 +19,7 @@ CONFIGS = [
 
 def test_schema_names_match_the_registries():
     schema = wf.load_schema()
-    assert schema["$defs"]["task"]["enum"] == list(TASKS)
+    assert schema["$defs"]["registered_task"]["enum"] == list(TASKS)
     named = set(schema["properties"]["methods"]["properties"])
     assert named == set(METHODS) | set(wf.PAPER_METHODS) | set(wf.OTHER_METHODS)
     assert set(schema["$defs"]["method"]["properties"]["base"]["enum"]) == named
@@ -198,6 +198,8 @@ def _config(**changes):
         ({"methods__random__budget": "lots"}, "methods.random.budget: expected integer, got 'lots'"),
         ({"seeds": "0"}, "seeds: expected array"),
         ({"tasks": ["metaworld_reach", "reacher_esy"]}, "tasks[1]: unknown task 'reacher_esy' (did you mean reacher_easy"),
+        ({"tasks": ["metaworld_reach@sideview"]}, "tasks: task 'metaworld_reach@sideview': unknown camera 'sideview'"),
+        ({"tasks": ["metaworld_reech@corner"]}, "tasks: unknown task 'metaworld_reech'. Did you mean: metaworld_reach"),
         ({"methods__bcvlrr": {}}, "methods.bcvlrr: unknown method 'bcvlrr' (did you mean bcvlr"),
         ({"methods__bcvlr__resources": {"gpus": 1}}, "methods.bcvlr.resources.gpus: unknown key (did you mean 'gpu'?)"),
         ({"methods__bcvlr__config": "config/bcvlr/nope.yaml"}, "methods.bcvlr.config: file config/bcvlr/nope.yaml does not exist"),
@@ -218,6 +220,12 @@ def test_a_broken_config_names_the_key(changes, expected):
     with pytest.raises(wf.ConfigError) as e:
         wf.check_config(_config(**changes))
     assert expected in str(e.value)
+
+
+def test_a_camera_variant_is_planned_like_its_task():
+    plan = wf.Plan(_config(tasks=["metaworld_reach", "metaworld_reach@behindGripper"]))
+    assert plan.tasks("bcvlr") == ["metaworld_reach", "metaworld_reach@behindGripper"]
+    assert "metaworld_reach@behindGripper" in plan.video_tasks()
 
 
 def test_method_settings_are_checked_before_any_job(tmp_path):

@@ -144,6 +144,19 @@ def test_every_runs_root_reaches_the_report_and_other_methods_variants(tmp_path)
     assert "--runs results/runs --runs results/runs-long " in report
 
 
+def test_a_camera_variant_gets_its_own_expert_videos_and_runs(tmp_path):
+    cfg = tmp_path / "camera.yaml"
+    cfg.write_text("tasks: [metaworld_reach, metaworld_reach@behindGripper]\n")
+    r = snakemake(tmp_path, "-n", "-p", "--configfile", "config/test.yaml", str(cfg))
+    jobs = dry_run_jobs(r.stdout)
+    (videos,) = _commands(jobs, "videos", task="metaworld_reach@behindGripper")
+    assert "collect-videos --task metaworld_reach@behindGripper " in videos
+    assert "--out data/videos/metaworld_reach@behindGripper " in videos
+    (run,) = _commands(jobs, "bcvlr_online", task="metaworld_reach@behindGripper")
+    assert "--videos data/videos/metaworld_reach@behindGripper " in run
+    assert len(_commands(jobs, "bcvlr_online")) == 2
+
+
 def test_lint_is_clean(tmp_path):
     for args in ((), ("--configfile", "config/paper.yaml")):
         r = snakemake(tmp_path, "--lint", *args, timeout=120)

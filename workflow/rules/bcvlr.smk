@@ -18,7 +18,7 @@ rule bcvlr_features:
         f"{BENCH}/bcvlr_features/{{method}}/{{pretraining}}/seed{{seed}}.tsv"
     wildcard_constraints:
         method=_alternatives(BCVLR_METHODS),
-        pretraining=_alternatives([*wf.TASKS, wf.MULTITASK]),
+        pretraining=_alternatives([*TASK_NAMES, wf.MULTITASK]),
     params:
         product=lambda w: stage_dir(w.method, w.pretraining, w.seed, "features"),
         task=_task_of,
@@ -49,7 +49,7 @@ rule bcvlr_actions:
         f"{BENCH}/bcvlr_actions/{{method}}/{{pretraining}}/seed{{seed}}.tsv"
     wildcard_constraints:
         method=_alternatives(BCVLR_METHODS),
-        pretraining=_alternatives([*wf.TASKS, wf.MULTITASK]),
+        pretraining=_alternatives([*TASK_NAMES, wf.MULTITASK]),
     params:
         product=lambda w: stage_dir(w.method, w.pretraining, w.seed, "latent_actions"),
         task=_task_of,

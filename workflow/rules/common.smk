@@ -22,6 +22,8 @@ except wf.ConfigError as e:
 validate(config, "../schemas/config.schema.yaml")
 
 PLAN = wf.Plan(config)
+# the registry's tasks and the Metaworld camera variants the config names
+TASK_NAMES = sorted(set(wf.TASKS) | set(config["tasks"]))
 
 # The software of every rule: the project environment, whose `bcvlr` command the rules call.
 ENV = "../../environment.yml"

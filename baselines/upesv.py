@@ -104,6 +104,9 @@ class Config(bco.Config):
     pretrain_updates: int = 10_000  # VSC + LFR on the videos before interaction (0: none)
     pretrain_checkpoint_every: int = 1000
     online_ssl: bool = True  # VSC + LFR go on online, on videos and interactions
+    # p's input: f's maps of each frame (late fusion), or the window's stacked pixels (early
+    # fusion, as BCO's IDM; f then serves VSC, LFR's world model and the policy) [ours]
+    labeller_input: Literal["features", "pixels"] = "features"
     freeze_pretrained: bool = False  # online, train d alone (f, p, w stay as pretrained)
 
     def validate(self) -> None:
@@ -137,15 +140,17 @@ def default_config(task: Task | str) -> dict[str, Any]:
 # The video labelling model
 # ---------------------------------------------------------------------------------------------
 class Labeller(InverseDynamics):
-    """f, then p (the IDM trunk, on f's maps of o_t and o_t+1) -> z -> d (the IDM head); with
+    """f, then p (the IDM trunk, on f's maps of o_t and o_t+1, or on their pixels) -> z -> d
+    (the IDM head); with
     f' (momentum), the VSC head, the quantiser and w for the self-supervised tasks."""
 
     def __init__(self, obs_shape: tuple[int, int, int], space: ActionSpace, cfg: Config):
         encoder = FeatureEncoder(cfg.encoder, obs_shape, cfg.feature_channels,
                                  strided=cfg.strided_layers)  # fmt: skip
         shape = encoder.feature_shape
-        super().__init__(shape, space, cfg.channels, cfg.latent_dim, pixels=False,
-                         window=cfg.window)  # fmt: skip
+        self.on_pixels = cfg.labeller_input == "pixels"
+        super().__init__(obs_shape if self.on_pixels else shape, space, cfg.channels,
+                         cfg.latent_dim, pixels=self.on_pixels, window=cfg.window)  # fmt: skip
         self.encoder = encoder
         self.target_encoder = copy.deepcopy(encoder).requires_grad_(False)
         self.vsc = CurlContrastive(encoder.feature_dim, cfg.proj_dim, cfg.predictor_hidden)
@@ -166,16 +171,21 @@ class Labeller(InverseDynamics):
         """f's maps for the policy: behaviour cloning does not train the shared encoder."""
         return self.encode(frames, aug)
 
-    def latent(self, maps: Tensor) -> Tensor:
-        """z from f's maps of a window (B, window, Cf, Hf, Wf)."""
+    def latent(self, windows: Tensor, maps: Tensor | None = None) -> Tensor:
+        """z of pixel windows (B, window, C, H, W), from f's maps of them (B, window, Cf, Hf,
+        Wf; computed when not given) or from their pixels (``labeller_input: pixels``)."""
+        if self.on_pixels:
+            return super().features(windows)
+        if maps is None:
+            maps = self.encode(windows.flatten(0, 1)).unflatten(0, windows.shape[:2])
         return super().features(maps)
 
     def features(self, windows: Tensor, aug: nn.Module | None = None) -> Tensor:
         """z of pixel windows (B, window, C, H, W); ``aug`` shifts every frame alike."""
-        b, w = windows.shape[:2]
         if aug is not None:
+            w = windows.shape[1]
             windows = aug(windows.flatten(1, 2).float()).unflatten(1, (w, -1))
-        return self.latent(self.encode(windows.flatten(0, 1)).unflatten(0, (b, w)))
+        return self.latent(windows)
 
     def ssl(self, windows: Tensor, shift: RandomShift) -> tuple[Tensor, dict[str, Tensor]]:
         """z of the windows, and the VSC and LFR losses (with LFR's VQ commitment)."""
@@ -186,7 +196,7 @@ class Labeller(InverseDynamics):
         with torch.no_grad():
             # a second view of o_t for the contrast, and the future in f' for LFR
             targets = self.target_encoder(torch.cat([shift(now), windows[:, -1].float()]))
-        z = self.latent(maps)
+        z = self.latent(windows, maps)
         z_q, vq_loss, codes = self.vq(z)
         predicted = self.world_model(maps[:, :-1].flatten(1, 2), z_q)
         return z, {"vsc": self.vsc(anchor, targets[:b]),

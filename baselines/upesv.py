@@ -12,17 +12,18 @@ next interactions, iteratively. The BCV-LR paper adds that UPESV's pretrained kn
 frozen online (Section 4.4: "the failure of baseline UPESV that freezes the pre-trained
 knowledge"), and UPESV was published on Procgen only.
 
-The labelling model here (``Labeller``), on a shared per-frame encoder f (bcvlr/nets/features.py):
+The labelling model here (``Labeller``), with a shared per-frame encoder f (bcvlr/nets/features.py):
 
 - VSC, Visual Shift Contrast: CURL's bilinear InfoNCE between f(shift(o)) and a momentum
   encoder's f'(shift'(o)) (bcvlr/nets/ssl.py CurlContrastive), on video and agent frames;
-- LFR, Latent Future Reconstruction: a latent action z = p(f(o_t), f(o_t+1)), vector-quantised
+- LFR, Latent Future Reconstruction: a latent action z = p(o_t, o_t+1) on the window's stacked
+  pixels [ours; ``labeller_input: features`` reads f's maps instead], vector-quantised
   (bcvlr/nets/vq.py), and a U-Net w(f(o_t), z_q) predicting f'(o_t+1), the future in the
   momentum encoder's latent space (LAPO / BCV-LR's eq. 2 on features) [ours: the target, the
   networks and the VQ sizes are BCV-LR's], on video and agent pairs;
 - GAP, Ground-truth Action Prediction: a head d(z) -> a_t trained on the agent's transitions
   with the actions it took (cross-entropy or MSE): p and d together are the IDM of
-  bcvlr/nets/idm.py, run on f's feature maps; d(z) labels the video transitions.
+  bcvlr/nets/idm.py; d(z) labels the video transitions.
 
 The loop is BCO(alpha)'s (baselines/bco.py): random interactions first, then iterations of
 labeller training, labelling + behaviour cloning, and collection with the policy.
@@ -104,9 +105,10 @@ class Config(bco.Config):
     pretrain_updates: int = 10_000  # VSC + LFR on the videos before interaction (0: none)
     pretrain_checkpoint_every: int = 1000
     online_ssl: bool = True  # VSC + LFR go on online, on videos and interactions
-    # p's input: f's maps of each frame (late fusion), or the window's stacked pixels (early
-    # fusion, as BCO's IDM; f then serves VSC, LFR's world model and the policy) [ours]
-    labeller_input: Literal["features", "pixels"] = "features"
+    # p's input [ours]: the window's stacked pixels (early fusion, as BCO's IDM; f serves VSC,
+    # LFR's world model and the policy), or f's maps of each frame (late fusion: its GAP stayed
+    # at chance on starpilot and reacher_easy at CPU sizes, docs/baselines.md)
+    labeller_input: Literal["pixels", "features"] = "pixels"
     freeze_pretrained: bool = False  # online, train d alone (f, p, w stay as pretrained)
 
     def validate(self) -> None:

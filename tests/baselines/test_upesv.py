@@ -65,14 +65,18 @@ def test_labeller_tasks_and_gradients():
     assert all(p.grad is not None for p in learner.policy.parameters())
 
 
-def test_labeller_on_pixels_reads_the_window_not_the_maps():
+@pytest.mark.parametrize(
+    ("labeller_input", "in_channels"), [("pixels", 2 * 9), ("features", 2 * 4)]
+)
+def test_the_labeller_reads_the_windows_pixels_or_fs_maps(labeller_input, in_channels):
     task = get_task("reacher_easy")
-    cfg = tiny_config(upesv, "reacher_easy", LABELLER + ["labeller_input=pixels"])
+    cfg = tiny_config(upesv, "reacher_easy", LABELLER + [f"labeller_input={labeller_input}"])
     lab = upesv.UPESV(task, (9, 64, 64), cfg, torch.device("cpu")).idm
     pairs = torch.randint(0, 256, (6, 2, 9, 64, 64), dtype=torch.uint8)
     z, losses = lab.ssl(pairs, RandomShift(4))
     assert z.shape == (6, 8) and lab(pairs).shape == (6, 2)
-    assert lab.convs.sequences[0].conv.in_channels == 2 * 9  # early fusion of the two frames
+    # pixels: early fusion of the two stacked frames; features: f's 4-channel maps of each
+    assert lab.convs.sequences[0].conv.in_channels == in_channels
     losses["lfr"].backward()  # LFR trains p through z_q, and f through the world model's input
     assert lab.convs.sequences[0].conv.weight.grad.abs().sum() > 0
     assert lab.encoder.net[0].weight.grad.abs().sum() > 0

@@ -137,7 +137,9 @@ def check_config(config: Mapping[str, Any], *, source: str = "config") -> None:
 
 
 def _task_name_errors(config: Mapping[str, Any]) -> list[str]:
-    """Camera variants pass the schema's pattern; the registry knows their cameras."""
+    """Camera variants pass the schema's pattern; the registry knows their cameras. A task's
+    own camera spelled out is refused: its runs would be recorded under the plain name, where
+    the workflow's products under the spelled one never appear."""
     named = [("tasks", config["tasks"])]
     for name, entry in config["methods"].items():
         named += [
@@ -147,9 +149,13 @@ def _task_name_errors(config: Mapping[str, Any]) -> list[str]:
     for where, tasks in named:
         for task in tasks:
             try:
-                get_task(task)
+                name = get_task(task).name
             except UnknownTaskError as err:
                 msgs.append(f"{where}: {err}")
+                continue
+            if name != task:
+                msgs.append(f"{where}: {task!r} is {name} itself (its default camera): "
+                            f"name it {name}")  # fmt: skip
     return msgs
 
 

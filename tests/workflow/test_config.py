@@ -199,6 +199,7 @@ def _config(**changes):
         ({"seeds": "0"}, "seeds: expected array"),
         ({"tasks": ["metaworld_reach", "reacher_esy"]}, "tasks[1]: unknown task 'reacher_esy' (did you mean reacher_easy"),
         ({"tasks": ["metaworld_reach@sideview"]}, "tasks: task 'metaworld_reach@sideview': unknown camera 'sideview'"),
+        ({"tasks": ["metaworld_reach@corner"]}, "tasks: 'metaworld_reach@corner' is metaworld_reach itself (its default camera): name it metaworld_reach"),
         ({"tasks": ["metaworld_reech@corner"]}, "tasks: unknown task 'metaworld_reech'. Did you mean: metaworld_reach"),
         ({"methods__bcvlrr": {}}, "methods.bcvlrr: unknown method 'bcvlrr' (did you mean bcvlr"),
         ({"methods__bcvlr__resources": {"gpus": 1}}, "methods.bcvlr.resources.gpus: unknown key (did you mean 'gpu'?)"),

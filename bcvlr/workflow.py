@@ -505,14 +505,6 @@ def pretraining_videos(plan: Plan, name: str, pretraining: str) -> list[tuple[st
     return [(t, m.videos_steps(t)) for t in tasks]
 
 
-def report_outputs(out: str) -> list[str]:
-    """The files every report writes, without importing the report's statistics and plotting
-    stack (seconds on every parse of the Snakefile, each SLURM job's included)."""
-    from bcvlr.report.specs import report_files
-
-    return report_files(out)
-
-
 def runs_args(plan: Plan) -> str:
     """`--runs` for every runs root (bcvlr aggregate / report)."""
     return shlex.join([a for root in plan.runs_roots() for a in ("--runs", root)])

@@ -37,7 +37,8 @@ def collect(task: Task, expert_dir: Path, steps: int, out: Path, seed: int = 0,
     latent-action model has no motion left to explain (docs/experiments.md)."""
     from bcvlr.data import DEFAULT_CHUNK_FRAMES, VideoDatasetWriter
 
-    check_action_noise(task, action_noise)
+    if problem := action_noise_problem(task, action_noise):
+        raise ValueError(problem)
     expert = load_expert(expert_dir, task)
     env = make(task, seed=seed)
     c = 3  # one raw RGB frame per step; stacking is rebuilt by the sampler
@@ -107,12 +108,11 @@ def collect(task: Task, expert_dir: Path, steps: int, out: Path, seed: int = 0,
     return writer.manifest["expert"]
 
 
-def check_action_noise(task: Task, std: float) -> None:
+def action_noise_problem(task: Task, std: float) -> str | None:
     if std < 0 or (std > 0 and task.action_space.is_discrete):
-        from bcvlr.cli import CliError
-
-        raise CliError(f"--action-noise must be >= 0 and applies to continuous actions only; "
-                       f"got {std} for {task.name}")  # fmt: skip
+        return (f"--action-noise must be >= 0 and applies to continuous actions only; "
+                f"got {std} for {task.name}")  # fmt: skip
+    return None
 
 
 def _std(n: int, total: float, total_sq: float) -> float:
@@ -127,7 +127,8 @@ def main(args: argparse.Namespace) -> None:
     steps = args.steps or DEFAULT_STEPS[task.suite]
     if steps < 1:
         raise CliError(f"--steps must be >= 1, got {steps}")
-    check_action_noise(task, args.action_noise)
+    if problem := action_noise_problem(task, args.action_noise):
+        raise CliError(problem)
     expert_dir = Path(args.expert)
     if not (expert_dir / "expert.json").exists():
         raise CliError(f"{expert_dir}: no expert.json; train one with `bcvlr train-expert`")

@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 
 from bcvlr.report import stats
-from bcvlr.report.specs import FIGURE_SPECS, SUITE_TABLES, TABLE_SPECS, TableSpec, report_files
+from bcvlr.report.specs import FIGURE_SPECS, SUITE_TABLES, TABLE_SPECS, TableSpec
 from bcvlr.report.tables import (
     TableResult,
     build_table,
@@ -54,11 +54,6 @@ class ReportResult:
     @property
     def flags(self) -> list[str]:
         return [f for t in self.tables.values() for f in t.flags()]
-
-
-def static_outputs(out: str | os.PathLike) -> list[Path]:
-    """Files every report run writes, whatever the data (``specs.report_files``)."""
-    return [Path(f) for f in report_files(str(out))]
 
 
 def _write(path: Path, text: str, result: ReportResult) -> None:

@@ -112,3 +112,9 @@ def test_action_noise_is_refused_for_discrete_actions(tmp_path, capsys):
                  "--out", str(tmp_path / "v"), "--action-noise", "0.1"])  # fmt: skip
     assert code == 2
     assert "continuous actions only" in capsys.readouterr().err
+
+
+def test_collect_refuses_negative_or_discrete_action_noise_before_loading_an_expert(tmp_path):
+    for task, std in (("starpilot", 0.1), ("reacher_easy", -0.1)):
+        with pytest.raises(ValueError, match="continuous actions only"):
+            collect(get_task(task), tmp_path / "no-expert", 10, tmp_path / "v", action_noise=std)

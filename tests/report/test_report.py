@@ -9,7 +9,8 @@ import pandas as pd
 import pytest
 
 from bcvlr.cli import main as cli_main
-from bcvlr.report.main import build_report, static_outputs
+from bcvlr.report.main import build_report
+from bcvlr.report.specs import report_files
 from bcvlr.results.schema import collect_runs
 from bcvlr.results.synthetic import write_curve_runs
 
@@ -43,7 +44,7 @@ def test_report_writes_everything_it_lists(tree: Path, tmp_path: Path) -> None:
     manifest = json.loads((out / "manifest.json").read_text())
     listed = {out / f for f in manifest["files"]}
     assert all(p.exists() for p in listed)
-    assert set(static_outputs(out)) <= listed
+    assert {Path(f) for f in report_files(str(out))} <= listed
     pngs = sorted(p.name for p in (out / "figures").glob("*.png"))
     # drawn: data exists; skipped: never drawn, always explained
     for name in ("fig1_headline", "fig3_dmc_ilv_curves", "fig4_ablations", "fig6_alpha_sweep",

@@ -156,12 +156,6 @@ def test_variants_set_what_their_names_say():
             schedule["online.bc_updates"]) == ("2", "1", "2")  # fmt: skip
 
 
-def test_report_outputs_are_the_reports():
-    from bcvlr.report.main import static_outputs
-
-    assert wf.report_outputs("out/rep") == [str(p) for p in static_outputs("out/rep")]
-
-
 def test_paper_runs_roots_and_video_amounts():
     plan = _paper_plan()
     assert plan.runs_roots()[0] == "results/runs"

@@ -184,4 +184,8 @@ def all_runs():
 
 
 def report_outputs():
-    return wf.report_outputs(P["report"])
+    # bcvlr.report.specs, not bcvlr.report.main: the latter imports the statistics and
+    # plotting stack, seconds on every parse of the Snakefile (each SLURM job's included)
+    from bcvlr.report.specs import report_files
+
+    return report_files(P["report"])

@@ -82,6 +82,10 @@ class LPNConfig:
     channels: int = 16  # first conv's width, doubled twice (reference image runs: ngf 15)
     hidden: int = 256  # state embedding e(s)
     target_size: int = 32  # the frame change is predicted at target_size x target_size pixels
+    # Where z enters g: "readout" (ours: the decoder runs once per state, each latent has its own
+    # 1x1 read-out of its last map) or "bottleneck" (the reference code: z's embedding joins the
+    # state embedding before the decoder, which then runs once per latent, n times the cost).
+    latent_injection: Literal["readout", "bottleneck"] = "readout"
     epochs: float = 5.0  # passes over the video transitions (reference image runs: 5)
     batch_size: int = 100  # reference image runs
     lr: float = 2e-4  # Adam(lr, beta1) as in the reference code (pix2pix's optimiser)
@@ -143,6 +147,9 @@ class Config:
                 raise ValueError(f"{name} must be >= 1, got {value}")
         if lpn.target_size not in (8, 16, 32, 64):  # the decoder's levels on 64x64 frames
             raise ValueError(f"lpn.target_size must be 8, 16, 32 or 64, got {lpn.target_size}")
+        if lpn.latent_injection not in ("readout", "bottleneck"):
+            raise ValueError("lpn.latent_injection must be readout or bottleneck, got "
+                             f"{lpn.latent_injection!r}")  # fmt: skip
         if lpn.num_latents < 2:
             raise ValueError(f"lpn.num_latents must be >= 2, got {lpn.num_latents}")
         if lpn.epochs <= 0 or lpn.lr <= 0 or arn.lr <= 0 or not 0 <= lpn.beta1 < 1:
@@ -205,10 +212,10 @@ class Encoder(nn.Module):
 
 class Generator(nn.Module):
     """g(s, z) for every latent z at once. A decoder mirrors the encoder from the state embedding
-    (4x4) up to target_size, with skip connections to the encoder's maps, as pix2pix does; each
-    latent then reads the change out of the decoder's last map with its own 1x1 convolution.
-    The reference code injects z at the bottleneck instead, which costs one decoder pass per
-    latent; here the decoder runs once per state and only the read-out is per latent."""
+    (4x4) up to target_size, with skip connections to the encoder's maps, as pix2pix does.
+    ``readout``: the decoder runs once per state and each latent reads the change out of its
+    last map with its own 1x1 convolution. ``bottleneck`` (the reference code): a learnt
+    embedding of z is added to the state embedding and the decoder runs once per latent."""
 
     def __init__(self, encoder: Encoder, cfg: LPNConfig):
         super().__init__()
@@ -232,15 +239,28 @@ class Generator(nn.Module):
         # updates went to unlearning them)
         nn.init.zeros_(self.readout.weight)
         nn.init.zeros_(self.readout.bias)
-        self.latent_readout = nn.Parameter(torch.randn(cfg.num_latents, 3, c) * 0.1 / c**0.5)
-        self.latent_bias = nn.Parameter(torch.zeros(cfg.num_latents, 3))
+        self.num_latents, self.injection = cfg.num_latents, cfg.latent_injection
+        if self.injection == "bottleneck":
+            # concat(e(s), onehot z) through a linear layer == e(s)'s projection plus a per-latent
+            # vector; random, so that the latents differ from the first update
+            self.latent_embed = nn.Parameter(torch.randn(cfg.num_latents, cfg.hidden))
+        else:
+            self.latent_readout = nn.Parameter(
+                torch.randn(cfg.num_latents, 3, c) * 0.1 / c**0.5)  # fmt: skip
+            self.latent_bias = nn.Parameter(torch.zeros(cfg.num_latents, 3))
 
     def forward(self, emb: torch.Tensor, maps: list[torch.Tensor]) -> torch.Tensor:
         """-> (B, n, 3 * target_size**2) predicted frame changes."""
+        batch = len(emb)
+        if self.injection == "bottleneck":
+            emb = (emb[:, None] + self.latent_embed[None]).flatten(0, 1)  # (B * n, hidden)
+            maps = [m.repeat_interleave(self.num_latents, 0) for m in maps]
         x = self.seed(F.leaky_relu(emb, _SLOPE)).view(len(emb), *self.grid)
         for j, up in enumerate(self.ups):
             x = up(F.leaky_relu(torch.cat([x, maps[-1 - j]], 1), _SLOPE))
         x = F.leaky_relu(x, _SLOPE)
+        if self.injection == "bottleneck":
+            return self.readout(x).view(batch, self.num_latents, -1)
         shared = self.readout(x).flatten(2)[:, None]  # (B, 1, 3, T*T)
         own = torch.einsum("zkc,bcp->bzkp", self.latent_readout, x.flatten(2))
         return (shared + own + self.latent_bias[None, :, :, None]).flatten(2)

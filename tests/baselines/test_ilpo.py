@@ -68,6 +68,8 @@ def test_config_per_suite_and_cpu_config():
         _cfg("starpilot", ["arn.fit_on=explored", "arn.epsilon=0"])
     with pytest.raises(ConfigError, match="target_size"):
         _cfg("starpilot", ["lpn.target_size=24"])
+    with pytest.raises(ConfigError, match="latent_injection"):
+        _cfg("starpilot", ["lpn.latent_injection=input"])
 
 
 def test_frame_change_reads_the_newest_frame_only():
@@ -113,6 +115,21 @@ def test_labels_pick_the_closest_prediction_and_the_expected_loss_spares_the_gen
     for a, b in zip(with_expected, lpn.generator.parameters(), strict=True):
         assert torch.allclose(a, b.grad, atol=1e-6)
     assert 1 <= metrics["lpn/latents_used"] <= lc.num_latents
+
+
+@pytest.mark.parametrize("injection", ["readout", "bottleneck"])
+def test_generator_predicts_one_distinct_change_per_latent(injection):
+    torch.manual_seed(0)
+    lc = _cfg("starpilot", [f"lpn.latent_injection={injection}"]).lpn
+    lpn = ilpo.LatentPolicyNetwork((3, 64, 64), lc)
+    obs = torch.randint(0, 256, (5, 3, 64, 64), dtype=torch.uint8)
+    torch.nn.init.normal_(lpn.generator.readout.weight)  # it starts at zero ("no change")
+    emb, maps = lpn.encoder(obs)
+    pred = lpn.generator(emb, maps)
+    assert pred.shape == (5, lc.num_latents, 3 * lc.target_size**2)
+    assert (pred[:, 0] - pred[:, 1]).abs().max() > 0  # the latents do not tie
+    # a sample's predictions do not depend on the rest of the batch
+    assert torch.allclose(lpn.generator(emb[2:3], [m[2:3] for m in maps]), pred[2:3], atol=1e-5)
 
 
 # -- end to end --------------------------------------------------------------------------------

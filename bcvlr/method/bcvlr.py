@@ -19,7 +19,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -718,7 +718,14 @@ def online(task: Task, seed: int, cfg: Config, harness, videos: VideoDataset,
         checkpoint()
 
     if oc.offline_labelled:
-        offline_decoding(task, cfg, agent, learner, videos, harness, video_batches, device, gen)
+
+        def checkpoint_cycle(done: int) -> None:
+            nonlocal step, cycle
+            step = cycle = done  # no env steps here: the harness counts cycles, as its log does
+            checkpoint()
+
+        offline_decoding(task, cfg, agent, learner, videos, harness, video_batches, device, gen,
+                         start_cycle=cycle, checkpoint=checkpoint_cycle)  # fmt: skip
         return
 
     env = make_reward_free(task, num_envs=n_envs, seed=seed + 17 * (cycle + 1))
@@ -780,16 +787,18 @@ def random_actions(task: Task, n: int, gen: torch.Generator) -> np.ndarray:
 
 def offline_decoding(task: Task, cfg: Config, agent: Agent, learner: OnlineLearner,
                      videos: VideoDataset, harness, video_batches: VideoBatches,
-                     device: torch.device, gen: torch.Generator) -> None:  # fmt: skip
+                     device: torch.device, gen: torch.Generator, start_cycle: int,
+                     checkpoint: Callable[[int], None]) -> None:  # fmt: skip
     """Table 10: eq. 3 and eq. 4 on N action-labelled expert transitions, no interaction. The
-    cycle count equals the online stage's so both see the same number of updates."""
+    cycle count equals the online stage's so both see the same number of updates.
+    ``checkpoint(cycles_done)`` saves the agent; a resumed run starts at ``start_cycle``."""
     oc, la = cfg.online, cfg.latent_actions
     labels = videos.open_labels()
     sampler = WindowSampler(videos, window=la.window, batch_size=oc.ft_batch_size,
-                            seed=harness.seed + 3000)  # fmt: skip
+                            seed=harness.seed + 3000 + start_cycle)  # fmt: skip
     limit = oc.offline_labelled
     cycles = max(1, harness.budget // (oc.cycle_steps * oc.num_envs * task.action_repeat))
-    for cycle in range(cycles):
+    for cycle in range(start_cycle, cycles):
         for _ in range(oc.ft_updates or 1):
             batch = _labelled_batch(sampler, labels, limit, oc.ft_batch_size)
             ft = learner.finetune_step(torch.from_numpy(batch[0]).to(device),
@@ -797,6 +806,8 @@ def offline_decoding(task: Task, cfg: Config, agent: Agent, learner: OnlineLearn
         for _ in range(oc.bc_updates):
             bc = learner.bc_step(video_batches.sample(device))
         harness.log(cycle + 1, 0, ft | bc)
+        if (cycle + 1) % oc.checkpoint_every_cycles == 0 or cycle + 1 == cycles:
+            checkpoint(cycle + 1)
     harness.evaluate(lambda o: agent.act(o, explore=False, generator=gen), cycles, harness.budget)
     sampler.close()
     harness.finish()

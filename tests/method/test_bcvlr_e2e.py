@@ -68,18 +68,32 @@ def test_each_stage_resumes_after_a_kill(tmp_path):
               "--set", "features.updates=40", "--set", "latent_actions.updates=40"]  # fmt: skip
     feats, lat, runs = tmp_path / "f", tmp_path / "la", tmp_path / "runs"
     online_dir = runs / "bcvlr" / "reacher_easy" / "seed0"
+    offline_dir = runs / "bcvlr_offline" / "reacher_easy" / "seed0"
+    online_args = [
+        "--latent-actions",
+        str(lat / "latent_actions.pt"),
+        "--runs-root",
+        str(runs),
+        "--budget",
+        "400",
+        "--eval-episodes",
+        "1",
+        "--set",
+        "online.cycle_steps=20",
+    ]
     stages = [
         ("features", feats, base + ["pretrain-features", *common, "--out", str(feats)]),
         ("latent_actions", lat, base + ["pretrain-actions", *common, "--out", str(lat),
                                         "--features", str(feats / "features.pt")]),
-        ("online", online_dir, base + ["online", *common, "--latent-actions",
-                                       str(lat / "latent_actions.pt"), "--runs-root", str(runs),
-                                       "--budget", "400", "--eval-episodes", "1",
-                                       "--eval-every", "100", "--set", "online.cycle_steps=20"]),
+        ("online", online_dir, base + ["online", *common, *online_args, "--eval-every", "100"]),
+        # Table 10's offline decoding: 10 cycles of updates on labelled videos, no interaction
+        ("offline", offline_dir, base + ["online", *common, *online_args, "--method-name",
+                                         "bcvlr_offline", "--set", "online.offline_labelled=200",
+                                         "--set", "online.checkpoint_every_cycles=1"]),
     ]  # fmt: skip
     for name, out, cmd in stages:
         proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        if name == "online":
+        if name in ("online", "offline"):
 
             def ready(out=out):  # a checkpoint after the warm-up, mid-way through the cycles
                 info = json.loads((out / "run.json").read_text())
@@ -92,11 +106,14 @@ def test_each_stage_resumes_after_a_kill(tmp_path):
         assert result.returncode == 0, result.stderr[-2000:]
         metrics = pd.read_csv(out / "metrics.csv")
         assert not metrics.duplicated(["step", "metric"]).any(), name
-        if name == "online":
+        if name in ("online", "offline"):
             info = json.loads((out / "run.json").read_text())
             assert info["status"] == "complete" and len(info["resumes"]) == 1
             evals = metrics[metrics.metric == "eval/return"]
-            assert sorted(evals.frames) == [100, 200, 300, 400]  # none missing, none twice
+            # none missing, none twice (offline decoding evaluates once, at the budget)
+            assert sorted(evals.frames) == ([100, 200, 300, 400] if name == "online" else [400])
+            if name == "offline":
+                assert sorted(metrics[metrics.metric == "loss/bc"].step) == list(range(1, 11))
         else:
             assert metrics.step.max() == 40
             assert json.loads((out / "stage.json").read_text())["resumes"] == 1

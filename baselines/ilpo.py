@@ -147,9 +147,6 @@ class Config:
                 raise ValueError(f"{name} must be >= 1, got {value}")
         if lpn.target_size not in (8, 16, 32, 64):  # the decoder's levels on 64x64 frames
             raise ValueError(f"lpn.target_size must be 8, 16, 32 or 64, got {lpn.target_size}")
-        if lpn.latent_injection not in ("readout", "bottleneck"):
-            raise ValueError("lpn.latent_injection must be readout or bottleneck, got "
-                             f"{lpn.latent_injection!r}")  # fmt: skip
         if lpn.num_latents < 2:
             raise ValueError(f"lpn.num_latents must be >= 2, got {lpn.num_latents}")
         if lpn.epochs <= 0 or lpn.lr <= 0 or arn.lr <= 0 or not 0 <= lpn.beta1 < 1:

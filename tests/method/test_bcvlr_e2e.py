@@ -69,18 +69,8 @@ def test_each_stage_resumes_after_a_kill(tmp_path):
     feats, lat, runs = tmp_path / "f", tmp_path / "la", tmp_path / "runs"
     online_dir = runs / "bcvlr" / "reacher_easy" / "seed0"
     offline_dir = runs / "bcvlr_offline" / "reacher_easy" / "seed0"
-    online_args = [
-        "--latent-actions",
-        str(lat / "latent_actions.pt"),
-        "--runs-root",
-        str(runs),
-        "--budget",
-        "400",
-        "--eval-episodes",
-        "1",
-        "--set",
-        "online.cycle_steps=20",
-    ]
+    online_args = ["--latent-actions", str(lat / "latent_actions.pt"), "--runs-root", str(runs),
+                   "--budget", "400", "--eval-episodes", "1", "--set", "online.cycle_steps=20"]  # fmt: skip
     stages = [
         ("features", feats, base + ["pretrain-features", *common, "--out", str(feats)]),
         ("latent_actions", lat, base + ["pretrain-actions", *common, "--out", str(lat),

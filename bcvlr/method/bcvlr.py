@@ -89,11 +89,18 @@ class LatentActionConfig:
     vq_embeddings: int = 64
     vq_decay: float = 0.999
     vq_commitment: float = 0.05
+    # "uniform": LAPO's and the authors' codebook init; "data": entries drawn from the first
+    # batch's latents (ours; LAPO's collapses to one code on the mini config, docs/fidelity.md)
+    vq_init: Literal["uniform", "data"] = "uniform"
     idm_channels: tuple[int, ...] = (64, 128, 128)
     idm_hidden: int = 256
     wm_base_channels: int = 24
     # The authors' world model squashes its output with tanh/2; the paper states no bound.
     wm_bounded_output: bool = False
+    # False: w outputs f(o_t+1) (the paper's eq. 2 and the authors' U-Net). True (ours): w
+    # outputs f(o_t) + a change whose last layer starts at zero, so it copies from the first
+    # update and its loss is the frames' change alone, which only z can explain.
+    wm_residual: bool = False
     # Diagnostics only: every probe_every updates, a linear probe decodes true actions from the
     # latent actions of held-out labelled video transitions (0 disables; needs labels).
     probe_every: int = 1000
@@ -201,12 +208,18 @@ class LatentActionModel(nn.Module):
         self.to_latent = nn.Linear(cfg.idm_hidden, cfg.latent_dim)
         self.vq = VectorQuantizer(cfg.latent_dim, cfg.vq_codebooks, cfg.vq_positions,
                                   cfg.vq_embeddings, cfg.vq_decay,
-                                  commitment_cost=cfg.vq_commitment)  # fmt: skip
+                                  commitment_cost=cfg.vq_commitment,
+                                  init=cfg.vq_init)  # fmt: skip
         # w sees every frame of the window but the last (o_t; or o_t-1, o_t) and predicts the
         # features of the last one.
         self.world_model = WorldModelUNet((c * (cfg.window - 1), h, w), cfg.latent_dim,
                                           out_channels=c, base_channels=cfg.wm_base_channels,
                                           bounded=cfg.wm_bounded_output)  # fmt: skip
+        self.residual = cfg.wm_residual
+        if cfg.wm_residual:
+            last = self.world_model.head[-1]
+            nn.init.zeros_(last.weight)
+            nn.init.zeros_(last.bias)
 
     def latent(self, feats: torch.Tensor) -> torch.Tensor:
         """Continuous latent action z of the last transition of a window of features
@@ -218,6 +231,8 @@ class LatentActionModel(nn.Module):
         z = self.latent(feats)
         z_q, vq_loss, _ = self.vq(z)
         pred = self.world_model(feats[:, :-1].flatten(1, 2), z_q)
+        if self.residual:
+            pred = pred + feats[:, -2]
         return z, F.mse_loss(pred, feats[:, -1]), vq_loss
 
 
@@ -508,6 +523,11 @@ class LatentActionProbe:
     def score(self, encoder, model, device) -> dict[str, float]:
         zf = self._latents(self.fit_set[0], encoder, model, device)
         ze = self._latents(self.eval_set[0], encoder, model, device)
+        # standardised with the fit set's statistics, so that the ridge penalty means the same
+        # whatever the latents' scale (latents of std ~1e-3 would otherwise score ~0)
+        mean, std = zf[:, :-1].mean(0), zf[:, :-1].std(0).clamp_min(1e-12)
+        zf[:, :-1] = (zf[:, :-1] - mean) / std
+        ze[:, :-1] = (ze[:, :-1] - mean) / std
         yf, ye = self._targets(self.fit_set[1]), self._targets(self.eval_set[1])
         eye = torch.eye(zf.shape[1], dtype=torch.double)
         w = torch.linalg.solve(zf.T @ zf + 1e-3 * len(zf) * eye, zf.T @ yf)

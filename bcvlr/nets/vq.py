@@ -12,7 +12,7 @@ codebook drifts while it is supposed to be fixed. ``eval()`` is the switch that 
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import Literal, NamedTuple
 
 import torch
 import torch.nn.functional as F
@@ -47,7 +47,13 @@ class VectorQuantizer(nn.Module):
         decay: float = 0.999,
         eps: float = 1e-5,
         commitment_cost: float = 0.05,
+        init: Literal["uniform", "data"] = "uniform",
     ) -> None:
+        """``init``: "uniform" is LAPO's (entries uniform in +-5/num_embeddings, EMA counts at
+        zero); "data" replaces every entry with a latent of the first training batch and
+        starts the counts at one. LAPO's init collapses when the IDM's first latents are
+        small and alike (features of tiny variance): all of them snap to the entry nearest the
+        origin, and the unused entries, divided by near-zero counts, move out of reach."""
         super().__init__()
         positions = num_codebooks * num_discrete_latents
         if latent_dim % positions:
@@ -60,6 +66,9 @@ class VectorQuantizer(nn.Module):
         self.decay = decay
         self.eps = eps
         self.commitment_cost = commitment_cost
+        if init not in ("uniform", "data"):
+            raise ValueError(f"unknown VQ init {init!r}: expected 'uniform' or 'data'")
+        self.init = init
 
         bound = 5.0 / num_embeddings  # LAPO's init range
         embedding = torch.empty(num_codebooks, num_embeddings, self.embedding_dim)
@@ -75,6 +84,9 @@ class VectorQuantizer(nn.Module):
         n, m, d = self.embedding.shape
         x = z.reshape(b, n, self.num_discrete_latents, d).transpose(0, 1)  # (N, B, P, D)
         x_flat = x.detach().reshape(n, -1, d)  # (N, B*P, D)
+        # zero counts mean no EMA step yet (after one, the smoothed counts sum to > 0)
+        if self.training and self.init == "data" and not self.ema_count.any():
+            self._init_from(x_flat)
 
         # Squared distances ||x||^2 - 2 x.e + ||e||^2, per codebook.
         dist = torch.baddbmm(
@@ -97,6 +109,18 @@ class VectorQuantizer(nn.Module):
             loss,
             idx.view(n, b, self.num_discrete_latents).transpose(0, 1).reshape(b, -1),
         )
+
+    @torch.no_grad()
+    def _init_from(self, x_flat: Tensor) -> None:
+        n, k, d = x_flat.shape
+        m = self.num_embeddings
+        picks = torch.stack([torch.randperm(k, device=x_flat.device)[:m] if k >= m
+                             else torch.randint(k, (m,), device=x_flat.device)
+                             for _ in range(n)])  # fmt: skip
+        entries = torch.gather(x_flat, 1, picks.unsqueeze(-1).expand(-1, -1, d))
+        self.embedding.copy_(entries)
+        self.ema_weight.copy_(entries)
+        self.ema_count.fill_(1.0)
 
     @torch.no_grad()
     def _ema_update(self, x_flat: Tensor, idx: Tensor) -> None:

@@ -148,3 +148,31 @@ def test_without_latent_standardisation_the_latent_space_is_p_s_own():
     _, _, agent, _ = make_agent("reacher_easy")
     z = torch.randn(4, agent.z_mean.numel())
     assert torch.equal(agent.normalize(z), z)
+
+
+@pytest.mark.parametrize("task_name", ["metaworld_reach", "coinrun"])
+def test_residual_world_model_starts_as_the_copy_of_the_last_features(task_name):
+    cfg, _, agent, shape = make_agent(task_name, **{"latent_actions.wm_residual": "true"})
+    feats = bcvlr.encode_windows(agent.encoder, windows(cfg, shape), grad=False)
+    _, wm_loss, _ = agent.lam.losses(feats)
+    assert torch.equal(wm_loss, torch.nn.functional.mse_loss(feats[:, -2], feats[:, -1]))
+    _, plain_loss, _ = make_agent(task_name)[2].lam.losses(feats)
+    assert not torch.equal(plain_loss, wm_loss)
+
+
+@pytest.mark.parametrize("scale", [1.0, 1e-4])
+def test_latent_action_probe_does_not_depend_on_the_latents_scale(scale):
+    """A latent that is the action, times any scale, decodes it (R^2 ~1): the ridge penalty
+    acts on standardised latents."""
+
+    class Latents(torch.nn.Module):  # z = scale * (first 4 pixels of the last frame)
+        def latent(self, feats):
+            return scale * feats[:, -1, 0, 0, :4].float() / 255
+
+    g = torch.Generator().manual_seed(0)
+    obs = torch.randint(0, 256, (400, 2, 1, 2, 4), generator=g, dtype=torch.uint8).numpy()
+    acts = (obs[:, -1, 0, 0, :2] / 255).astype("float32")
+    probe = bcvlr.LatentActionProbe((obs[::2], acts[::2]), (obs[1::2], acts[1::2]),
+                                    discrete=False, num_actions=2)  # fmt: skip
+    scores = probe.score(torch.nn.Identity(), Latents(), torch.device("cpu"))
+    assert scores["probe/action_r2"] > 0.99

@@ -127,3 +127,41 @@ def test_deterministic() -> None:
 def test_latent_dim_must_split_evenly() -> None:
     with pytest.raises(ValueError):
         VectorQuantizer(latent_dim=100)
+
+
+def _codes_per_position(init: str) -> list[int]:
+    """Distinct codes per position on 512 latents after 200 training steps on latents like the
+    mini config's IDM outputs: small (|z| ~ 0.03) and alike (std 0.004)."""
+    torch.manual_seed(0)
+    vq = VectorQuantizer(init=init)  # type: ignore[arg-type]
+    centre = 0.03 * torch.randn(128)
+    for _ in range(200):
+        vq(centre + 0.004 * torch.randn(64, 128))
+    _, _, idx = vq.eval()(centre + 0.004 * torch.randn(512, 128))
+    return [len(torch.unique(idx[:, p])) for p in range(idx.shape[1])]
+
+
+def test_lapo_init_collapses_on_small_alike_latents_and_data_init_does_not() -> None:
+    assert _codes_per_position("uniform") == [1] * 8
+    assert min(_codes_per_position("data")) >= 5
+
+
+def test_data_init_draws_entries_from_the_first_training_batch() -> None:
+    torch.manual_seed(0)
+    vq = VectorQuantizer(latent_dim=4, num_codebooks=1, num_discrete_latents=2,
+                         num_embeddings=3, decay=1.0, init="data")  # fmt: skip
+    z = torch.tensor([[1.0, 1.0, 2.0, 2.0], [3.0, 3.0, 4.0, 4.0]])
+    vq.eval()(z)
+    assert not vq.ema_count.any()  # evaluation never initialises
+    vq.train()(z)
+    rows = {tuple(r) for r in z.view(4, 2).tolist()}
+    assert {tuple(e) for e in vq.embedding[0].tolist()} <= rows
+    assert len({tuple(e) for e in vq.embedding[0].tolist()}) == 3  # distinct picks
+    before = vq.embedding.clone()
+    vq(z)  # decay 1: the EMA keeps the entries, and a second batch does not re-draw them
+    assert torch.allclose(vq.embedding, before)
+
+
+def test_unknown_init_is_refused() -> None:
+    with pytest.raises(ValueError, match="VQ init"):
+        VectorQuantizer(init="kmeans")  # type: ignore[arg-type]

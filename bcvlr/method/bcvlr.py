@@ -214,12 +214,8 @@ class LatentActionModel(nn.Module):
         # features of the last one.
         self.world_model = WorldModelUNet((c * (cfg.window - 1), h, w), cfg.latent_dim,
                                           out_channels=c, base_channels=cfg.wm_base_channels,
-                                          bounded=cfg.wm_bounded_output)  # fmt: skip
-        self.residual = cfg.wm_residual
-        if cfg.wm_residual:
-            last = self.world_model.head[-1]
-            nn.init.zeros_(last.weight)
-            nn.init.zeros_(last.bias)
+                                          bounded=cfg.wm_bounded_output,
+                                          residual=cfg.wm_residual)  # fmt: skip
 
     def latent(self, feats: torch.Tensor) -> torch.Tensor:
         """Continuous latent action z of the last transition of a window of features
@@ -231,8 +227,6 @@ class LatentActionModel(nn.Module):
         z = self.latent(feats)
         z_q, vq_loss, _ = self.vq(z)
         pred = self.world_model(feats[:, :-1].flatten(1, 2), z_q)
-        if self.residual:
-            pred = pred + feats[:, -2]
         return z, F.mse_loss(pred, feats[:, -1]), vq_loss
 
 

@@ -64,6 +64,8 @@ class WorldModelUNet(nn.Module):
     up block undoes that step. With the default depth on a square power-of-two input the
     remaining grid is 2x2 and this is LAPO's network. ``bounded`` keeps LAPO's tanh/2 output;
     encoder features are not confined to [-0.5, 0.5], so it is an option rather than a given.
+    ``residual`` adds the input's last ``out_channels`` channels (the latest frame's features)
+    to the output and zero-initialises the last layer, so the untrained net copies that frame.
     """
 
     def __init__(
@@ -74,6 +76,7 @@ class WorldModelUNet(nn.Module):
         base_channels: int = 24,
         depth: int | None = None,
         bounded: bool = True,
+        residual: bool = False,
     ) -> None:
         super().__init__()
         c, h, w = feature_shape
@@ -84,6 +87,7 @@ class WorldModelUNet(nn.Module):
         rest = (h // 2**depth, w // 2**depth)
         widths = [base_channels * 2**i for i in range(depth + 1)]  # last: bottleneck
         self.bounded = bounded
+        self.residual = residual
 
         self.down = nn.ModuleList()
         c_prev = c + action_dim
@@ -105,6 +109,9 @@ class WorldModelUNet(nn.Module):
             nn.ReLU(),
             nn.Conv2d(base_channels, out_channels, 1),
         )
+        if residual:
+            nn.init.zeros_(self.head[-1].weight)
+            nn.init.zeros_(self.head[-1].bias)
 
     def forward(self, features: Tensor, action: Tensor) -> Tensor:
         _, _, h, w = features.shape
@@ -118,4 +125,5 @@ class WorldModelUNet(nn.Module):
         for block, skip in zip(self.up[1:], reversed(skips), strict=True):
             x = block(torch.cat([x, skip], dim=1))
         out = self.head(torch.cat([x, features], dim=1))
-        return torch.tanh(out) / 2 if self.bounded else out
+        out = torch.tanh(out) / 2 if self.bounded else out
+        return out + features[:, -out.shape[1] :] if self.residual else out

@@ -69,6 +69,9 @@ class VectorQuantizer(nn.Module):
         if init not in ("uniform", "data"):
             raise ValueError(f"unknown VQ init {init!r}: expected 'uniform' or 'data'")
         self.init = init
+        # a Python flag, so that training steps need no device sync to know; restored from the
+        # counts when a state dict is loaded (zero counts: no EMA step has happened yet)
+        self._awaiting_data_init = init == "data"
 
         bound = 5.0 / num_embeddings  # LAPO's init range
         embedding = torch.empty(num_codebooks, num_embeddings, self.embedding_dim)
@@ -84,8 +87,7 @@ class VectorQuantizer(nn.Module):
         n, m, d = self.embedding.shape
         x = z.reshape(b, n, self.num_discrete_latents, d).transpose(0, 1)  # (N, B, P, D)
         x_flat = x.detach().reshape(n, -1, d)  # (N, B*P, D)
-        # zero counts mean no EMA step yet (after one, the smoothed counts sum to > 0)
-        if self.training and self.init == "data" and not self.ema_count.any():
+        if self.training and self._awaiting_data_init:
             self._init_from(x_flat)
 
         # Squared distances ||x||^2 - 2 x.e + ||e||^2, per codebook.
@@ -121,6 +123,11 @@ class VectorQuantizer(nn.Module):
         self.embedding.copy_(entries)
         self.ema_weight.copy_(entries)
         self.ema_count.fill_(1.0)
+        self._awaiting_data_init = False
+
+    def _load_from_state_dict(self, *args, **kwargs) -> None:  # type: ignore[no-untyped-def]
+        super()._load_from_state_dict(*args, **kwargs)
+        self._awaiting_data_init = self.init == "data" and not bool(self.ema_count.any())
 
     @torch.no_grad()
     def _ema_update(self, x_flat: Tensor, idx: Tensor) -> None:

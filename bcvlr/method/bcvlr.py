@@ -19,7 +19,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -101,6 +101,12 @@ class LatentActionConfig:
     # outputs f(o_t) + a change whose last layer starts at zero, so it copies from the first
     # update and its loss is the frames' change alone, which only z can explain.
     wm_residual: bool = False
+    # Not in the paper: "standardize" makes p read f's features standardised per channel by
+    # their mean and std over the videos, fixed before latent pretraining (or, without it, before
+    # the online stage). Untrained or briefly trained encoders give features that vary by ~1e-3
+    # around their mean; p then reads nothing of them by eq. 2 or eq. 3 (docs/fidelity.md).
+    idm_input_norm: Literal["none", "standardize"] = "none"
+    idm_input_norm_batches: int = 16
     # Diagnostics only: every probe_every updates, a linear probe decodes true actions from the
     # latent actions of held-out labelled video transitions (0 disables; needs labels).
     probe_every: int = 1000
@@ -216,11 +222,36 @@ class LatentActionModel(nn.Module):
                                           out_channels=c, base_channels=cfg.wm_base_channels,
                                           bounded=cfg.wm_bounded_output,
                                           residual=cfg.wm_residual)  # fmt: skip
+        # p's per-channel input standardisation (identity unless idm_input_norm is set)
+        self.register_buffer("input_mean", torch.zeros(c, 1, 1))
+        self.register_buffer("input_std", torch.ones(c, 1, 1))
 
     def latent(self, feats: torch.Tensor) -> torch.Tensor:
         """Continuous latent action z of the last transition of a window of features
         (B, window, C, H, W)."""
+        feats = (feats - self.input_mean) / self.input_std
         return self.to_latent(self.idm(feats.flatten(1, 2)))
+
+    @torch.no_grad()
+    def fit_input_norm(self, batches: Iterable[torch.Tensor]) -> dict[str, float]:
+        """Set p's input standardisation from batches of feature windows (B, window, C, H, W)."""
+        count, total, squares = 0, 0.0, 0.0
+        for feats in batches:
+            values = feats.transpose(0, 2).flatten(1).double()  # (C, everything else)
+            count += values.shape[1]
+            total = total + values.sum(1)
+            squares = squares + (values**2).sum(1)
+        mean = total / count
+        std = (squares / count - mean**2).clamp_min(0).sqrt().clamp_min(1e-8)
+        self.input_mean.copy_(mean[:, None, None])
+        self.input_std.copy_(std[:, None, None])
+        return {"idm_input/mean": mean.mean().item(), "idm_input/std": std.mean().item()}
+
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):  # type: ignore[no-untyped-def]
+        # artifacts written before the input standardisation existed: p read features as they are
+        state_dict.setdefault(prefix + "input_mean", torch.zeros_like(self.input_mean))
+        state_dict.setdefault(prefix + "input_std", torch.ones_like(self.input_std))
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
     def losses(self, feats: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """(z, world-model MSE of eq. 2, VQ commitment loss)."""
@@ -443,6 +474,10 @@ def pretrain_latent_actions(cfg: Config, videos: Sequence[VideoDataset], feature
         encoder.load_state_dict(state["encoder"])
         learner.optim.load_state_dict(state["optim"])
     batches = VideoBatches(videos, la.window, la.batch_size, seed + 1000 + stage.resumes)
+    if state is None and la.idm_input_norm == "standardize":
+        stage.log(0, model.fit_input_norm(
+            encode_windows(encoder, batches.sample(device), grad=False)
+            for _ in range(la.idm_input_norm_batches)))  # fmt: skip
     probe = LatentActionProbe.from_videos(videos[0], la, seed) if la.probe_every else None
     bar = stage.bar(la.updates, "latent actions")
     model.train()
@@ -685,10 +720,15 @@ class OnlineLearner:
             self.wm_optim.load_state_dict(state["wm"])
 
 
+def pretrained_idm(cfg: Config, latent_actions: Path | None) -> bool:
+    """Whether the online stage starts from a pretrained p and w (w/o la starts them fresh)."""
+    return latent_actions is not None and cfg.variant != "wo_la"
+
+
 def load_pretrained(agent: Agent, cfg: Config, latent_actions: Path | None,
                     features: Path | None) -> None:  # fmt: skip
-    """Pretrained f and p/w into the agent, per the variant (w/o la keeps p, w random)."""
-    if latent_actions is not None and cfg.variant != "wo_la":
+    """Pretrained f and p/w into the agent, per the variant (w/o la starts p and w fresh)."""
+    if pretrained_idm(cfg, latent_actions):
         state = torch.load(latent_actions, map_location="cpu", weights_only=False)
         agent.lam.load_state_dict(state["model"])
         agent.encoder.load_state_dict(state["encoder"])
@@ -734,6 +774,11 @@ def online(task: Task, seed: int, cfg: Config, harness, videos: VideoDataset,
             harness.evaluate(lambda o: agent.act(o, explore=False, generator=gen), step,
                              step * frames_per_step)  # fmt: skip
 
+    fresh_idm = not pretrained_idm(cfg, latent_actions)
+    if state is None and la.idm_input_norm == "standardize" and fresh_idm:
+        harness.log(0, 0, agent.lam.fit_input_norm(
+            encode_windows(agent.encoder, video_batches.sample(device), grad=False)
+            for _ in range(la.idm_input_norm_batches)))  # fmt: skip
     if state is None and oc.latent_norm == "standardize":
         harness.log(0, 0, learner.standardize_latents(video_batches, device))
     # Line 15-17: latent BC warm-up before any interaction (skipped without pretrained p).

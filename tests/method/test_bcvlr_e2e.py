@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+import torch
 
 from bcvlr.config import load_config
 from bcvlr.method import bcvlr
@@ -25,6 +26,8 @@ def test_tiny_run_through_every_stage(task_name, tmp_path):
     task = get_task(task_name)
     videos = random_videos(task_name, tmp_path / "videos", steps=300)
     sets = ["online.num_envs=4"] if task.suite == "procgen" else []
+    if task.suite == "metaworld":  # the mini's option, through the real pretraining path
+        sets.append("latent_actions.idm_input_norm=standardize")
     cfg = load_config(bcvlr.Config, TINY, sets, base=bcvlr.default_config(task))
     budget = 4 * 60 if task.suite == "procgen" else 200
     with Harness("bcvlr", task, 0, config={}, runs_root=tmp_path / "runs", budget=budget,
@@ -42,6 +45,11 @@ def test_tiny_run_through_every_stage(task_name, tmp_path):
         assert len(stage_metrics) > 0
     probe = pd.read_csv(run / "pretrain" / "latent_actions" / "metrics.csv")
     assert probe.metric.str.startswith("probe/").any()  # the diagnostic is logged
+    lam = torch.load(run / "pretrain" / "latent_actions" / "latent_actions.pt",
+                     weights_only=False)["model"]  # fmt: skip
+    standardized = task.suite == "metaworld"
+    assert (probe.metric == "idm_input/std").any() == standardized
+    assert (not torch.equal(lam["input_std"], torch.ones_like(lam["input_std"]))) == standardized
     # ... and online, on the agent's own transitions, once per cycle
     replay_probe = metrics[metrics.metric.str.startswith("probe_replay/")]
     assert len(replay_probe) and replay_probe.value.notna().all()

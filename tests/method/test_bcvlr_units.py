@@ -193,3 +193,33 @@ def test_latent_action_probe_scores_about_zero_on_latents_that_carry_nothing():
                                     discrete=False, num_actions=3)  # fmt: skip
     scores = probe.score(torch.nn.Identity(), Latents(), torch.device("cpu"))
     assert -0.05 < scores["probe/action_r2"] < 0.05
+
+
+def test_idm_input_standardisation_whitens_each_feature_channel_over_the_batches():
+    cfg, _, agent, shape = make_agent("metaworld_reach")
+    # an untrained encoder's features: small variation around a mean, as on the mini config
+    feats = [bcvlr.encode_windows(agent.encoder, windows(cfg, shape, batch=8), grad=False)
+             for _ in range(2)]  # fmt: skip
+    with torch.no_grad():
+        plain = agent.lam.latent(feats[0])
+    metrics = agent.lam.fit_input_norm(iter(feats))
+    assert set(metrics) == {"idm_input/mean", "idm_input/std"}
+    frames = torch.cat(feats).flatten(0, 1)  # (N, C, H, W)
+    seen = (frames - agent.lam.input_mean) / agent.lam.input_std
+    assert torch.allclose(seen.mean((0, 2, 3)), torch.zeros(seen.shape[1]), atol=1e-4)
+    spread = seen.std((0, 2, 3), correction=0)
+    live = frames.std((0, 2, 3)) > 0  # a ReLU channel that is zero everywhere stays zero
+    assert live.any() and torch.allclose(spread[live], torch.ones_like(spread[live]), atol=1e-4)
+    assert torch.equal(spread[~live], torch.zeros_like(spread[~live]))
+    with torch.no_grad():
+        assert not torch.allclose(agent.lam.latent(feats[0]), plain)  # p reads the whitened input
+    assert {"input_mean", "input_std"} <= set(agent.lam.state_dict())
+
+
+def test_latent_action_artifacts_without_the_input_standardisation_still_load():
+    _, _, agent, _ = make_agent("metaworld_reach")
+    old = {k: v for k, v in agent.lam.state_dict().items() if not k.startswith("input_")}
+    agent.lam.input_std.fill_(3.0)
+    agent.lam.load_state_dict(old)  # strict: the missing buffers fall back to the identity
+    assert torch.equal(agent.lam.input_std, torch.ones_like(agent.lam.input_std))
+    assert torch.equal(agent.lam.input_mean, torch.zeros_like(agent.lam.input_mean))

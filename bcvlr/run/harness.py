@@ -17,13 +17,14 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 from tqdm import tqdm
 
 from bcvlr.results.rundir import RunDir, run_path
 from bcvlr.run.checkpoint import load_checkpoint, save_checkpoint
 from bcvlr.run.evaluate import Act, EvalResult, evaluate
+from bcvlr.run.lock import hold_folder, release
 from bcvlr.run.seeding import rng_state, seed_everything, set_rng_state
 from bcvlr.tasks import Task, get_task
 
@@ -60,11 +61,13 @@ class Harness:
         self.run: RunDir | None = None
         self._evals_done: set[int] = set()
         self._bar: tqdm | None = None
+        self._lock: TextIO | None = None
 
     # -- lifecycle ----------------------------------------------------------------------------
     def start(self) -> dict[str, Any] | None:
         """Seed everything, then open the run: resume from its checkpoint if there is one."""
         seed_everything(self.seed)
+        self._lock = hold_folder(self.path, "the run")
         state = load_checkpoint(self.path / CHECKPOINT)
         if state is not None:
             self.run = RunDir.resume(self.path, checkpoint_step=state["_step"], config=self.config)
@@ -102,6 +105,7 @@ class Harness:
             if exc is not None and self.run.status == "running":
                 self.run.mark_failed(exc)
             self.run.close()
+        release(self._lock)
 
     # -- logging and progress -----------------------------------------------------------------
     def log(self, step: int, frames: int, metrics: dict[str, float]) -> None:

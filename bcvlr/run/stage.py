@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 import torch
 from tqdm import tqdm
@@ -22,6 +22,7 @@ from bcvlr.results.rundir import (
     truncate_metrics,
 )
 from bcvlr.run.checkpoint import load_checkpoint, save_checkpoint
+from bcvlr.run.lock import hold_folder, release
 from bcvlr.run.seeding import rng_state, seed_everything, set_rng_state
 
 CHECKPOINT = "checkpoints/state.pt"
@@ -38,11 +39,12 @@ class Stage:
         self._unlogged: tuple[int, dict[str, float]] | None = None  # the last update's metrics
         self._writer: MetricsWriter | None = None
         self._info: dict[str, Any] = {}
+        self._lock: TextIO | None = None
 
     def start(self) -> dict | None:
         """Seed, then resume from the checkpoint if one exists; returns its state or None."""
         seed_everything(self.seed)
-        self.out.mkdir(parents=True, exist_ok=True)
+        self._lock = hold_folder(self.out, f"the {self.name} stage")
         state = load_checkpoint(self.out / CHECKPOINT)
         metrics = self.out / "metrics.csv"
         if state is not None:
@@ -100,6 +102,7 @@ class Stage:
             self._writer.close()
         self._info.update(status="complete", step=self.step, finished_at=time.time())
         atomic_write_json(self.out / "stage.json", self._info)
+        release(self._lock)
         return path
 
 

@@ -1,0 +1,65 @@
+"""One writer per run or stage folder: a second writer is refused while the first lives, and a
+killed writer leaves no stale lock."""
+
+import os
+import signal
+import subprocess
+import sys
+
+import pytest
+
+from bcvlr.run.harness import Harness
+from bcvlr.run.lock import FolderInUseError, hold_folder, release
+from bcvlr.run.stage import Stage
+
+HOLD = """
+import sys, time
+from bcvlr.run.lock import hold_folder
+handle = hold_folder(sys.argv[1], "the stage")
+print("held", flush=True)
+time.sleep(600)
+"""
+
+
+def _holder(folder):
+    proc = subprocess.Popen([sys.executable, "-c", HOLD, str(folder)], stdout=subprocess.PIPE,
+                            text=True)  # fmt: skip
+    assert proc.stdout.readline().strip() == "held"
+    return proc
+
+
+def test_a_second_stage_writer_is_refused_with_the_holder_named(tmp_path):
+    proc = _holder(tmp_path / "stage")
+    try:
+        stage = Stage(tmp_path / "stage", "latent_actions", cfg={}, seed=0, progress=False)
+        with pytest.raises(FolderInUseError, match=f"latent_actions stage .* pid {proc.pid}"):
+            stage.start()
+        assert not (tmp_path / "stage" / "stage.json").exists()  # refused before writing
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+def test_a_killed_writer_leaves_no_stale_lock(tmp_path):
+    proc = _holder(tmp_path / "stage")
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    stage = Stage(tmp_path / "stage", "features", cfg={}, seed=0, progress=False)
+    assert stage.start() is None
+    stage.finish({"x": 1}, "features.pt")
+    # finished: the folder is free again, in this process too
+    release(hold_folder(tmp_path / "stage", "the stage"))
+
+
+def test_a_second_run_writer_is_refused_and_the_first_releases_on_exit(tmp_path):
+    def harness():
+        return Harness("random", "reacher_easy", 0, config={}, runs_root=tmp_path, budget=100,
+                       progress=False)  # fmt: skip
+
+    with harness() as first:
+        first.start()
+        with pytest.raises(FolderInUseError, match="the run"), harness() as second:
+            second.start()
+    with harness() as again:  # released by the first's exit
+        again.start()
+    assert (again.path / "run.json").exists()

@@ -456,6 +456,13 @@ class LatentActionLearner:
         return {"loss/world_model": wm_loss.item(), "loss/vq": vq_loss.item()}
 
 
+def fit_idm_input_norm(model: LatentActionModel, encoder: FeatureEncoder, batches: VideoBatches,
+                       la: LatentActionConfig, device: torch.device) -> dict[str, float]:  # fmt: skip
+    """p's input standardisation from the features of ``la.idm_input_norm_batches`` batches."""
+    return model.fit_input_norm(encode_windows(encoder, batches.sample(device), grad=False)
+                                for _ in range(la.idm_input_norm_batches))  # fmt: skip
+
+
 def pretrain_latent_actions(cfg: Config, videos: Sequence[VideoDataset], features: Path | None,
                             seed: int, out: Path, progress: bool = True) -> Path:  # fmt: skip
     """Train p (with VQ) and w on the frozen features with eq. 2; writes latent_actions.pt."""
@@ -475,9 +482,7 @@ def pretrain_latent_actions(cfg: Config, videos: Sequence[VideoDataset], feature
         learner.optim.load_state_dict(state["optim"])
     batches = VideoBatches(videos, la.window, la.batch_size, seed + 1000 + stage.resumes)
     if state is None and la.idm_input_norm == "standardize":
-        stage.log(0, model.fit_input_norm(
-            encode_windows(encoder, batches.sample(device), grad=False)
-            for _ in range(la.idm_input_norm_batches)))  # fmt: skip
+        stage.log(0, fit_idm_input_norm(model, encoder, batches, la, device))
     probe = LatentActionProbe.from_videos(videos[0], la, seed) if la.probe_every else None
     bar = stage.bar(la.updates, "latent actions")
     model.train()
@@ -776,9 +781,7 @@ def online(task: Task, seed: int, cfg: Config, harness, videos: VideoDataset,
 
     fresh_idm = not pretrained_idm(cfg, latent_actions)
     if state is None and la.idm_input_norm == "standardize" and fresh_idm:
-        harness.log(0, 0, agent.lam.fit_input_norm(
-            encode_windows(agent.encoder, video_batches.sample(device), grad=False)
-            for _ in range(la.idm_input_norm_batches)))  # fmt: skip
+        harness.log(0, 0, fit_idm_input_norm(agent.lam, agent.encoder, video_batches, la, device))
     if state is None and oc.latent_norm == "standardize":
         harness.log(0, 0, learner.standardize_latents(video_batches, device))
     # Line 15-17: latent BC warm-up before any interaction (skipped without pretrained p).

@@ -63,3 +63,12 @@ def test_a_second_run_writer_is_refused_and_the_first_releases_on_exit(tmp_path)
     with harness() as again:  # released by the first's exit
         again.start()
     assert (again.path / "run.json").exists()
+
+
+def test_starting_the_same_stage_object_twice_keeps_its_own_lock(tmp_path):
+    stage = Stage(tmp_path / "stage", "features", cfg={}, seed=0, progress=False)
+    stage.start()
+    stage.start()  # not refused by itself
+    with pytest.raises(FolderInUseError):
+        hold_folder(tmp_path / "stage", "the stage")
+    stage.finish({"x": 1}, "features.pt")

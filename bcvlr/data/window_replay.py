@@ -107,6 +107,36 @@ class WindowReplay:
         obs = self.obs[envs[:, None], idx]
         return obs, self.act[envs, idx[:, -2]]
 
+    def windows(
+        self, window: int = 2, newest: int | None = None, limit: int | None = None
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Every window among the ``newest`` entries of each env (all it holds if None), each
+        once, as (obs, action, episode): ``episode`` numbers the stretches between episode
+        ends, so that a diagnostic can split windows by episode and score none it was fitted
+        on. With ``limit``, at most that many, evenly spaced over the stream."""
+        envs, offs, episodes = [], [], []
+        for env in range(self.num_envs):
+            held = int(min(self.count[env], self.per_env))
+            held = held if newest is None else min(held, newest)
+            if held < window:
+                continue
+            entries = (self.pos[env] - held + np.arange(held)) % self.per_env
+            linked = self.has_next[env, entries]
+            starts = np.flatnonzero(np.lib.stride_tricks.sliding_window_view(
+                linked, window - 1).all(axis=1)[: held - window + 1])  # fmt: skip
+            stretch = np.concatenate([[0], np.cumsum(~linked[:-1])])
+            envs.append(np.full(len(starts), env))
+            offs.append(entries[starts])
+            episodes.append(stretch[starts] * self.num_envs + env)
+        if not envs or not sum(map(len, envs)):
+            raise ValueError("the replay holds no window yet")
+        env_of, first, episode = (np.concatenate(x) for x in (envs, offs, episodes))
+        if limit is not None and len(first) > limit:
+            keep = np.unique(np.linspace(0, len(first) - 1, limit).round().astype(np.int64))
+            env_of, first, episode = env_of[keep], first[keep], episode[keep]
+        idx = (first[:, None] + np.arange(window)) % self.per_env
+        return self.obs[env_of[:, None], idx], self.act[env_of, idx[:, -2]], episode
+
     def state_dict(self) -> dict:
         return {k: getattr(self, k) for k in ("obs", "act", "has_next", "pos", "count",
                                                "transitions")} | {

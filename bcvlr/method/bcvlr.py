@@ -149,10 +149,12 @@ class OnlineConfig:
     # Offline decoding (Table 10): finetune p, d and clone pi on N action-labelled expert
     # transitions instead of interacting (0 = the online method).
     offline_labelled: int = 0
-    # Diagnostics only: after every cycle, the latent-action probe on this many windows of the
-    # agent's own replay (fitted on half, scored on the other half): how much of the agent's
-    # actions p's latents carry, which eq. 3 needs. A scripted expert's actions are a function
-    # of the scene, so the video probe can score high on latents without any motion. 0: off.
+    # Diagnostics only: in every cycle, the latent-action probe on up to this many windows of
+    # the agent's own transitions (fitted on even episodes, scored on odd ones): how much of
+    # the agent's actions p's latents carry, which eq. 3 needs. probe_new: the cycle's new
+    # transitions, before eq. 3 trains on them; probe_replay: the whole replay, after. A
+    # scripted expert's actions are a function of the scene, so the video probe can score
+    # high on latents without any motion. 0: off.
     replay_probe_windows: int = 1024
 
 
@@ -515,11 +517,16 @@ class LatentActionProbe:
 
     @classmethod
     def from_replay(cls, replay: WindowReplay, window: int, windows: int, task: Task,
-                    seed: int) -> LatentActionProbe:  # fmt: skip
-        """On the agent's own transitions (its own random stream: training's is untouched)."""
-        obs, acts = replay.sample(windows, window, rng=np.random.default_rng(seed))
-        return cls((obs[::2], acts[::2]), (obs[1::2], acts[1::2]),
-                   task.action_space.is_discrete, task.action_space.size, "probe_replay")  # fmt: skip
+                    prefix: str, newest: int | None = None) -> LatentActionProbe:  # fmt: skip
+        """On the agent's own transitions (the ``newest`` entries of each env, or all), each
+        window once, fitted on even episodes and scored on odd ones (within a single episode:
+        its first half, then its second)."""
+        obs, acts, episode = replay.windows(window, newest, windows)
+        odd = episode % 2 == 1
+        if odd.all() or not odd.any():
+            odd = np.arange(len(odd)) >= len(odd) // 2
+        return cls((obs[~odd], acts[~odd]), (obs[odd], acts[odd]),
+                   task.action_space.is_discrete, task.action_space.size, prefix)  # fmt: skip
 
     @classmethod
     def from_videos(cls, videos: VideoDataset, la: LatentActionConfig,
@@ -826,6 +833,11 @@ def online(task: Task, seed: int, cfg: Config, harness, videos: VideoDataset,
                 bar.update(frames_per_step)
                 evaluate_if_due()
             harness.run.add_timing("collect", time.perf_counter() - t0)
+            probing = oc.replay_probe_windows and cfg.variant != "wo_la"
+            probed = {}
+            if probing:  # this cycle's transitions, before eq. 3 has seen them
+                probed |= _probe_replay(replay, task, cfg, agent, device, "probe_new",
+                                        newest=oc.cycle_steps)  # fmt: skip
             # Lines 26-30: finetune p (and w) and train d on the replay (eq. 3).
             t0 = time.perf_counter()
             n_ft = oc.ft_updates or max(1, math.ceil(oc.ft_epochs * replay.transitions
@@ -840,11 +852,8 @@ def online(task: Task, seed: int, cfg: Config, harness, videos: VideoDataset,
             harness.run.add_timing("update", time.perf_counter() - t0)
             cycle += 1
             frames = step * frames_per_step
-            probed = {}
-            if oc.replay_probe_windows and cfg.variant != "wo_la":
-                probe = LatentActionProbe.from_replay(replay, la.window, oc.replay_probe_windows,
-                                                      task, seed * 100_003 + cycle)  # fmt: skip
-                probed = probe.score(agent.encoder, agent.lam, device)
+            if probing:  # the whole replay, which eq. 3 has trained p on
+                probed |= _probe_replay(replay, task, cfg, agent, device, "probe_replay")
             harness.log(step, frames, ft | bc | probed | {"train/ft_updates": n_ft,
                                                           "train/replay": replay.transitions})  # fmt: skip
             evaluate_if_due()
@@ -854,6 +863,13 @@ def online(task: Task, seed: int, cfg: Config, harness, videos: VideoDataset,
         env.close()
         video_batches.close()
     harness.finish()
+
+
+def _probe_replay(replay: WindowReplay, task: Task, cfg: Config, agent: Agent,
+                  device: torch.device, prefix: str, newest: int | None = None) -> dict:  # fmt: skip
+    probe = LatentActionProbe.from_replay(replay, cfg.latent_actions.window,
+                                          cfg.online.replay_probe_windows, task, prefix, newest)  # fmt: skip
+    return probe.score(agent.encoder, agent.lam, device)
 
 
 def random_actions(task: Task, n: int, gen: torch.Generator) -> np.ndarray:

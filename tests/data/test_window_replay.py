@@ -72,3 +72,29 @@ def test_a_diagnostic_with_its_own_rng_leaves_the_training_stream_alone():
         stream(r, 0, 10)
     replay.sample(16, 2, rng=np.random.default_rng(7))
     assert all((a == b).all() for a, b in zip(replay.sample(8), twin.sample(8), strict=True))
+
+
+def test_windows_lists_each_window_once_with_its_episode():
+    replay = WindowReplay(64, 2, (1, 1, 1), DISCRETE, seed=0)
+    replay.start(frames([0, 100]))
+    stream(replay, 0, 3)
+    replay.add(np.array([3, 103]), frames([60, 160]), np.ones(2, bool), frames([50, 150]))
+    stream(replay, 60, 3)
+    obs, act, episode = replay.windows(2)
+    ids = [tuple(r) for r in obs.reshape(len(obs), 2).astype(int)]
+    assert sorted(ids) == sorted(transitions(replay, 2)) and len(set(ids)) == len(ids)
+    assert (act == obs.reshape(len(obs), 2)[:, 0]).all()
+    by_window = dict(zip(ids, episode.tolist(), strict=True))
+    assert by_window[(0, 1)] == by_window[(3, 50)] != by_window[(60, 61)]
+    assert by_window[(0, 1)] != by_window[(100, 101)], "the envs' streams are apart"
+
+
+def test_windows_of_the_newest_entries_only_and_at_most_limit():
+    replay = WindowReplay(64, 2, (1, 1, 1), DISCRETE, seed=0)
+    replay.start(frames([0, 100]))
+    stream(replay, 0, 40)  # 32 entries per env: the ring has wrapped
+    obs, _, _ = replay.windows(2, newest=5)
+    expected = [(k, k + 1) for k in (35, 36, 37, 38, 135, 136, 137, 138)]
+    assert sorted(tuple(r) for r in obs.reshape(len(obs), 2).astype(int)) == expected
+    assert len(replay.windows(2)[0]) == 2 * 31
+    assert len(replay.windows(2, limit=10)[0]) == 10

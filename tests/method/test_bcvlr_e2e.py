@@ -51,8 +51,9 @@ def test_tiny_run_through_every_stage(task_name, tmp_path):
     assert (probe.metric == "idm_input/std").any() == standardized
     assert (not torch.equal(lam["input_std"], torch.ones_like(lam["input_std"]))) == standardized
     # ... and online, on the agent's own transitions, once per cycle
-    replay_probe = metrics[metrics.metric.str.startswith("probe_replay/")]
-    assert len(replay_probe) and replay_probe.value.notna().all()
+    for prefix in ("probe_new/", "probe_replay/"):  # before and after eq. 3 in each cycle
+        replay_probe = metrics[metrics.metric.str.startswith(prefix)]
+        assert len(replay_probe) and replay_probe.value.notna().all()
 
 
 def _kill_when(path: Path, proc: subprocess.Popen, predicate, timeout: float = 240) -> None:

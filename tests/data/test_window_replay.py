@@ -28,6 +28,16 @@ def transitions(replay: WindowReplay, window: int) -> set[tuple[int, ...]]:
     return {tuple(r) for r in ids}
 
 
+def two_episodes_per_env() -> WindowReplay:
+    replay = WindowReplay(64, 2, (1, 1, 1), DISCRETE, seed=0)
+    replay.start(frames([0, 100]))
+    stream(replay, 0, 3)
+    # both episodes end: final frames 50/150 are stored, the next ones start at 60/160
+    replay.add(np.array([3, 103]), frames([60, 160]), np.ones(2, bool), frames([50, 150]))
+    stream(replay, 60, 3)
+    return replay
+
+
 def test_windows_are_consecutive_frames_of_one_env():
     replay = WindowReplay(64, 2, (1, 1, 1), DISCRETE, seed=0)
     replay.start(frames([0, 100]))
@@ -38,12 +48,7 @@ def test_windows_are_consecutive_frames_of_one_env():
 
 
 def test_episode_ends_split_windows():
-    replay = WindowReplay(64, 2, (1, 1, 1), DISCRETE, seed=0)
-    replay.start(frames([0, 100]))
-    stream(replay, 0, 3)
-    # both episodes end: final frames 50/150 are stored, the next ones start at 60/160
-    replay.add(np.array([3, 103]), frames([60, 160]), np.ones(2, bool), frames([50, 150]))
-    stream(replay, 60, 3)
+    replay = two_episodes_per_env()
     seen = transitions(replay, 2)
     assert (3, 50) in seen and (60, 61) in seen
     assert not any(a == 50 or b == 60 for a, b in seen if (a, b) != (60, 61))
@@ -75,11 +80,7 @@ def test_a_diagnostic_with_its_own_rng_leaves_the_training_stream_alone():
 
 
 def test_windows_lists_each_window_once_with_its_episode():
-    replay = WindowReplay(64, 2, (1, 1, 1), DISCRETE, seed=0)
-    replay.start(frames([0, 100]))
-    stream(replay, 0, 3)
-    replay.add(np.array([3, 103]), frames([60, 160]), np.ones(2, bool), frames([50, 150]))
-    stream(replay, 60, 3)
+    replay = two_episodes_per_env()
     obs, act, episode = replay.windows(2)
     ids = [tuple(r) for r in obs.reshape(len(obs), 2).astype(int)]
     assert sorted(ids) == sorted(transitions(replay, 2)) and len(set(ids)) == len(ids)

@@ -170,6 +170,9 @@ class Config:
     budget: int | None = None  # interaction budget in the task's unit (None: the registry's)
     checkpoint_every: int = 1000  # pretraining updates between checkpoints
     device: str = "auto"
+    # a scaled-down config (mini, tiny): its runs are labelled reduced_budget even when they
+    # interact for the task's full budget, since their pretraining is not the paper's
+    reduced_size: bool = False
 
     def validate(self) -> None:
         if self.latent_actions.window not in (2, 3):

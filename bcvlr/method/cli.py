@@ -62,7 +62,7 @@ def online(args: argparse.Namespace) -> None:
     with Harness(args.method_name, task, args.seed, config=dataclasses.asdict(cfg),
                  runs_root=args.runs_root, budget=args.budget or cfg.budget,
                  eval_episodes=args.eval_episodes, eval_every=args.eval_every,
-                 progress=not args.no_progress) as harness:  # fmt: skip
+                 progress=not args.no_progress, reduced_size=cfg.reduced_size) as harness:  # fmt: skip
         bcvlr.online(task, args.seed, cfg, harness, videos[0], args.latent_actions, args.features)
 
 

@@ -41,7 +41,8 @@ def main(args: argparse.Namespace) -> None:
                  runs_root=Path(args.runs_root), budget=budget,
                  eval_episodes=args.eval_episodes or getattr(cfg, "eval_episodes", None),
                  eval_every=args.eval_every or getattr(cfg, "eval_every", None),
-                 progress=not args.no_progress) as harness:  # fmt: skip
+                 progress=not args.no_progress,
+                 reduced_size=getattr(cfg, "reduced_size", False)) as harness:  # fmt: skip
         method.run(task, args.seed, cfg, harness, videos=videos)
 
 

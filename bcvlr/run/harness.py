@@ -45,6 +45,7 @@ class Harness:
         eval_episodes: int | None = None,
         labels: dict[str, Any] | None = None,
         progress: bool = True,
+        reduced_size: bool = False,
     ):
         self.method = method
         self.task = get_task(task) if isinstance(task, str) else task
@@ -55,6 +56,7 @@ class Harness:
         self.eval_every = eval_every or self.task.eval.every
         self.eval_episodes = eval_episodes or self.task.eval.episodes
         self.labels = labels or {}
+        self.reduced_size = reduced_size  # a scaled-down config: reduced whatever the budget
         self.path = run_path(runs_root, method, self.task.name, self.seed)
         self.runs_root = Path(runs_root)
         self.progress = progress
@@ -75,7 +77,7 @@ class Harness:
             set_rng_state(state["_rng"])
             self._evals_done = set(state.get("_evals_done", ()))
         else:
-            reduced = self.budget < self.task.budget
+            reduced = self.reduced_size or self.budget < self.task.budget
             self.run = RunDir.create(self.runs_root, self.method, self.task.name, self.seed,
                                      config=self.config, budget=self.budget,
                                      reduced_budget=reduced, labels=self.labels,

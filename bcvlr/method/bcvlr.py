@@ -146,6 +146,9 @@ class OnlineConfig:
     # noise of Adam at lr 1e-3, so pi fits only their mean (docs/fidelity.md).
     latent_norm: Literal["none", "standardize"] = "none"
     latent_norm_batches: int = 16
+    # With latent_norm: fit the statistics again before every cycle's updates, not only once:
+    # eq. 3 moves p (and f, when finetuned), so the first statistics fit only the pretrained p.
+    latent_norm_refit: bool = False
     # Offline decoding (Table 10): finetune p, d and clone pi on N action-labelled expert
     # transitions instead of interacting (0 = the online method).
     offline_labelled: int = 0
@@ -181,6 +184,8 @@ class Config:
             # v decodes the feature maps at their own size: only the IMPALA encoder keeps 64x64
             raise ValueError("features.objective contrastive_recon needs features.encoder impala "
                              f"(its maps keep the frame size), not {self.features.encoder!r}")  # fmt: skip
+        if self.online.latent_norm_refit and self.online.latent_norm == "none":
+            raise ValueError("online.latent_norm_refit needs online.latent_norm: standardize")
         if self.variant == "wo_lf" and self.encoder_training == "frozen":
             # w/o lf trains the encoder through the other objectives (Section 4.4)
             self.encoder_training = "ft"
@@ -838,6 +843,8 @@ def online(task: Task, seed: int, cfg: Config, harness, videos: VideoDataset,
             harness.run.add_timing("collect", time.perf_counter() - t0)
             probing = oc.replay_probe_windows and cfg.variant != "wo_la"
             probed = {}
+            if oc.latent_norm_refit:
+                probed |= learner.standardize_latents(video_batches, device)
             if probing:  # this cycle's transitions, before eq. 3 has seen them
                 probed |= _probe_replay(replay, task, cfg, agent, device, "probe_new",
                                         newest=oc.cycle_steps)  # fmt: skip

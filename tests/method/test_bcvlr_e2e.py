@@ -26,8 +26,9 @@ def test_tiny_run_through_every_stage(task_name, tmp_path):
     task = get_task(task_name)
     videos = random_videos(task_name, tmp_path / "videos", steps=300)
     sets = ["online.num_envs=4"] if task.suite == "procgen" else []
-    if task.suite == "metaworld":  # the mini's option, through the real pretraining path
-        sets.append("latent_actions.idm_input_norm=standardize")
+    if task.suite == "metaworld":  # options of the mini runs, through the real code path
+        sets += ["latent_actions.idm_input_norm=standardize", "online.latent_norm=standardize",
+                 "online.latent_norm_refit=true"]  # fmt: skip
     cfg = load_config(bcvlr.Config, TINY, sets, base=bcvlr.default_config(task))
     budget = 4 * 60 if task.suite == "procgen" else 200
     with Harness("bcvlr", task, 0, config={}, runs_root=tmp_path / "runs", budget=budget,
@@ -51,6 +52,9 @@ def test_tiny_run_through_every_stage(task_name, tmp_path):
     assert (probe.metric == "idm_input/std").any() == standardized
     assert (not torch.equal(lam["input_std"], torch.ones_like(lam["input_std"]))) == standardized
     # ... and online, on the agent's own transitions, once per cycle
+    refits = metrics[(metrics.metric == "latent/std") & (metrics.step > 0)]
+    cycles = metrics.step.max() // cfg.online.cycle_steps
+    assert len(refits) == (cycles if task.suite == "metaworld" else 0)
     for prefix in ("probe_new/", "probe_replay/"):  # before and after eq. 3 in each cycle
         replay_probe = metrics[metrics.metric.str.startswith(prefix)]
         assert len(replay_probe) and replay_probe.value.notna().all()

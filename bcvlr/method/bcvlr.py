@@ -146,8 +146,9 @@ class OnlineConfig:
     # noise of Adam at lr 1e-3, so pi fits only their mean (docs/fidelity.md).
     latent_norm: Literal["none", "standardize"] = "none"
     latent_norm_batches: int = 16
-    # With latent_norm: fit the statistics again before every cycle's updates, not only once:
-    # eq. 3 moves p (and f, when finetuned), so the first statistics fit only the pretrained p.
+    # With latent_norm: fit the statistics again in every cycle, after eq. 3 and before eq. 4,
+    # not only once: eq. 3 moves p (and f, when finetuned), so the first statistics fit only the
+    # pretrained p. d and pi are re-parametrised so that they compute the same as before.
     latent_norm_refit: bool = False
     # Offline decoding (Table 10): finetune p, d and clone pi on N action-labelled expert
     # transitions instead of interacting (0 = the online method).
@@ -632,6 +633,20 @@ class Agent(nn.Module):
         return (z - self.z_mean) / self.z_std
 
     @torch.no_grad()
+    def restandardize(self, mean: torch.Tensor, std: torch.Tensor) -> None:
+        """New latent statistics that change neither what d decodes from a latent nor which
+        latent pi predicts: d's first layer and pi's last absorb the affine change."""
+        first = next(m for m in self.decoder.modules() if isinstance(m, nn.Linear))
+        last = [m for m in self.policy.modules() if isinstance(m, nn.Linear)][-1]
+        old_mean, old_std = self.z_mean.clone(), self.z_std.clone()
+        first.bias += first.weight @ ((mean - old_mean) / old_std)
+        first.weight *= std / old_std
+        last.weight *= (old_std / std)[:, None]
+        last.bias.copy_((last.bias * old_std + old_mean - mean) / std)
+        self.z_mean.copy_(mean)
+        self.z_std.copy_(std)
+
+    @torch.no_grad()
     def act(self, obs: np.ndarray, explore: bool, generator: torch.Generator) -> np.ndarray:
         device = module_device(self)
         was_training = self.training
@@ -717,15 +732,20 @@ class OnlineLearner:
         return {"loss/bc": loss.item()}
 
     @torch.no_grad()
-    def standardize_latents(self, video_batches: VideoBatches, device: torch.device) -> dict:
-        """Set the agent's latent standardisation from p's latents of video windows."""
+    def standardize_latents(self, video_batches: VideoBatches, device: torch.device,
+                            keep_functions: bool = False) -> dict:  # fmt: skip
+        """Set the agent's latent standardisation from p's latents of video windows; with
+        ``keep_functions``, d and pi are re-parametrised so that they compute the same."""
         agent = self.agent
         agent.lam.eval()
         z = torch.cat([agent.lam.latent(encode_windows(agent.encoder, video_batches.sample(device),
                                                        grad=False))
                        for _ in range(self.cfg.online.latent_norm_batches)])  # fmt: skip
-        agent.z_mean.copy_(z.mean(0))
-        agent.z_std.copy_(z.std(0).clamp_min(1e-6))
+        if keep_functions:
+            agent.restandardize(z.mean(0), z.std(0).clamp_min(1e-6))
+        else:
+            agent.z_mean.copy_(z.mean(0))
+            agent.z_std.copy_(z.std(0).clamp_min(1e-6))
         return {"latent/mean_abs": z.mean(0).abs().mean().item(),
                 "latent/std": z.std(0).mean().item()}  # fmt: skip
 
@@ -843,8 +863,6 @@ def online(task: Task, seed: int, cfg: Config, harness, videos: VideoDataset,
             harness.run.add_timing("collect", time.perf_counter() - t0)
             probing = oc.replay_probe_windows and cfg.variant != "wo_la"
             probed = {}
-            if oc.latent_norm_refit:
-                probed |= learner.standardize_latents(video_batches, device)
             if probing:  # this cycle's transitions, before eq. 3 has seen them
                 probed |= _probe_replay(replay, task, cfg, agent, device, "probe_new",
                                         newest=oc.cycle_steps)  # fmt: skip
@@ -856,6 +874,8 @@ def online(task: Task, seed: int, cfg: Config, harness, videos: VideoDataset,
                 o, a = replay.sample(oc.ft_batch_size, la.window)
                 ft = learner.finetune_step(torch.from_numpy(o).to(device),
                                            torch.from_numpy(a).to(device))  # fmt: skip
+            if oc.latent_norm_refit:  # eq. 3 moved p: eq. 4's targets get p's current scale
+                probed |= learner.standardize_latents(video_batches, device, keep_functions=True)
             # Lines 31-36: behaviour-clone pi on the videos (eq. 4).
             for _ in range(oc.bc_updates):
                 bc = learner.bc_step(video_batches.sample(device))

@@ -223,3 +223,24 @@ def test_latent_action_artifacts_without_the_input_standardisation_still_load():
     agent.lam.load_state_dict(old)  # strict: the missing buffers fall back to the identity
     assert torch.equal(agent.lam.input_std, torch.ones_like(agent.lam.input_std))
     assert torch.equal(agent.lam.input_mean, torch.zeros_like(agent.lam.input_mean))
+
+
+@pytest.mark.parametrize("task_name", ["reacher_easy", "coinrun"])
+def test_restandardising_changes_neither_what_d_decodes_nor_what_pi_predicts(task_name):
+    _, _, agent, shape = make_agent(task_name)
+    g = torch.Generator().manual_seed(3)
+    dim = agent.z_mean.numel()
+    agent.restandardize(torch.randn(dim, generator=g), torch.rand(dim, generator=g) + 0.5)
+    z = torch.randn(16, dim, generator=g) * 3
+    feats = agent.encoder(torch.randint(0, 256, (4, *shape), generator=g, dtype=torch.uint8))
+    with torch.no_grad():
+        before = (agent.decoder(agent.normalize(z)),
+                  agent.policy(feats) * agent.z_std + agent.z_mean)  # fmt: skip
+    mean, std = torch.randn(dim, generator=g), torch.rand(dim, generator=g) * 4 + 0.1
+    agent.restandardize(mean, std)
+    assert torch.equal(agent.z_mean, mean) and torch.equal(agent.z_std, std)
+    with torch.no_grad():
+        after = (agent.decoder(agent.normalize(z)),
+                 agent.policy(feats) * agent.z_std + agent.z_mean)  # fmt: skip
+    torch.testing.assert_close(after[0], before[0], rtol=1e-4, atol=1e-4)
+    torch.testing.assert_close(after[1], before[1], rtol=1e-4, atol=1e-4)

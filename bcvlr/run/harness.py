@@ -69,8 +69,7 @@ class Harness:
     def start(self) -> dict[str, Any] | None:
         """Seed everything, then open the run: resume from its checkpoint if there is one."""
         seed_everything(self.seed)
-        if self._lock is None or self._lock.closed:  # a second start() keeps its own lock
-            self._lock = hold_folder(self.path, "the run")
+        self._lock = hold_folder(self.path, "the run", held=self._lock)
         state = load_checkpoint(self.path / CHECKPOINT)
         if state is not None:
             self.run = RunDir.resume(self.path, checkpoint_step=state["_step"], config=self.config)

@@ -23,9 +23,14 @@ class FolderInUseError(RuntimeError):
     """Another live process is writing this run or stage folder."""
 
 
-def hold_folder(folder: str | os.PathLike, what: str) -> TextIO | None:
+def hold_folder(folder: str | os.PathLike, what: str,
+                held: TextIO | None = None) -> TextIO | None:  # fmt: skip
     """Lock ``folder`` for this process; close the returned handle to release it. Returns None
-    (with a warning) on filesystems that do not support locks."""
+    (with a warning) on filesystems that do not support locks. ``held``, the handle of an
+    earlier call by the same writer, is returned as it is while still open: a writer that
+    starts twice keeps its own lock instead of refusing itself."""
+    if held is not None and not held.closed:
+        return held
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     handle = open(folder / LOCK_FILE, "a+")  # noqa: SIM115 (held open for the writer's lifetime)

@@ -44,8 +44,7 @@ class Stage:
     def start(self) -> dict | None:
         """Seed, then resume from the checkpoint if one exists; returns its state or None."""
         seed_everything(self.seed)
-        if self._lock is None or self._lock.closed:  # a second start() keeps its own lock
-            self._lock = hold_folder(self.out, f"the {self.name} stage")
+        self._lock = hold_folder(self.out, f"the {self.name} stage", held=self._lock)
         state = load_checkpoint(self.out / CHECKPOINT)
         metrics = self.out / "metrics.csv"
         if state is not None:

@@ -76,10 +76,10 @@ class Harness:
             set_rng_state(state["_rng"])
             self._evals_done = set(state.get("_evals_done", ()))
         else:
-            reduced = self.reduced_size or self.budget < self.task.budget
+            # RunDir.create also labels any budget below the task's
             self.run = RunDir.create(self.runs_root, self.method, self.task.name, self.seed,
                                      config=self.config, budget=self.budget,
-                                     reduced_budget=reduced, labels=self.labels,
+                                     reduced_budget=self.reduced_size, labels=self.labels,
                                      overwrite=True)  # fmt: skip
         return state
 

@@ -128,7 +128,7 @@ class WindowReplay:
             envs.append(np.full(len(starts), env))
             offs.append(entries[starts])
             episodes.append(stretch[starts] * self.num_envs + env)
-        if not envs or not sum(map(len, envs)):
+        if not sum(map(len, envs)):
             raise ValueError("the replay holds no window yet")
         env_of, first, episode = (np.concatenate(x) for x in (envs, offs, episodes))
         if limit is not None and len(first) > limit:

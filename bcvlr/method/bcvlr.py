@@ -741,13 +741,13 @@ class OnlineLearner:
         z = torch.cat([agent.lam.latent(encode_windows(agent.encoder, video_batches.sample(device),
                                                        grad=False))
                        for _ in range(self.cfg.online.latent_norm_batches)])  # fmt: skip
+        mean, std = z.mean(0), z.std(0)
         if keep_functions:
-            agent.restandardize(z.mean(0), z.std(0).clamp_min(1e-6))
+            agent.restandardize(mean, std.clamp_min(1e-6))
         else:
-            agent.z_mean.copy_(z.mean(0))
-            agent.z_std.copy_(z.std(0).clamp_min(1e-6))
-        return {"latent/mean_abs": z.mean(0).abs().mean().item(),
-                "latent/std": z.std(0).mean().item()}  # fmt: skip
+            agent.z_mean.copy_(mean)
+            agent.z_std.copy_(std.clamp_min(1e-6))
+        return {"latent/mean_abs": mean.abs().mean().item(), "latent/std": std.mean().item()}
 
     def state_dict(self) -> dict:
         return {"ft": self.ft_optim.state_dict(), "bc": self.bc_optim.state_dict(),

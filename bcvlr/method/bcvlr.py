@@ -864,8 +864,10 @@ def online(task: Task, seed: int, cfg: Config, harness, videos: VideoDataset,
             probing = oc.replay_probe_windows and cfg.variant != "wo_la"
             probed = {}
             if probing:  # this cycle's transitions, before eq. 3 has seen them
+                t0 = time.perf_counter()
                 probed |= _probe_replay(replay, task, cfg, agent, device, "probe_new",
                                         newest=oc.cycle_steps)  # fmt: skip
+                harness.run.add_timing("probe", time.perf_counter() - t0)
             # Lines 26-30: finetune p (and w) and train d on the replay (eq. 3).
             t0 = time.perf_counter()
             n_ft = oc.ft_updates or max(1, math.ceil(oc.ft_epochs * replay.transitions
@@ -883,7 +885,9 @@ def online(task: Task, seed: int, cfg: Config, harness, videos: VideoDataset,
             cycle += 1
             frames = step * frames_per_step
             if probing:  # the whole replay, which eq. 3 has trained p on
+                t0 = time.perf_counter()
                 probed |= _probe_replay(replay, task, cfg, agent, device, "probe_replay")
+                harness.run.add_timing("probe", time.perf_counter() - t0)
             harness.log(step, frames, ft | bc | probed | {"train/ft_updates": n_ft,
                                                           "train/replay": replay.transitions})  # fmt: skip
             evaluate_if_due()

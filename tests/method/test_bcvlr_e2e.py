@@ -58,6 +58,8 @@ def test_tiny_run_through_every_stage(task_name, tmp_path):
     for prefix in ("probe_new/", "probe_replay/"):  # before and after eq. 3 in each cycle
         replay_probe = metrics[metrics.metric.str.startswith(prefix)]
         assert len(replay_probe) and replay_probe.value.notna().all()
+    # every phase of the online stage is timed, the probes' seconds included
+    assert {"bc_warmup", "collect", "update", "probe"} <= info["timings"]["phases"].keys()
 
 
 def _kill_when(path: Path, proc: subprocess.Popen, predicate, timeout: float = 240) -> None:

@@ -146,8 +146,8 @@ class OnlineConfig:
     # noise of Adam at lr 1e-3, so pi fits only their mean (docs/fidelity.md).
     latent_norm: Literal["none", "standardize"] = "none"
     latent_norm_batches: int = 16
-    # With latent_norm: fit the statistics again in every cycle, after eq. 3 and before eq. 4,
-    # not only once: eq. 3 moves p (and f, when finetuned), so the first statistics fit only the
+    # With latent_norm: fit the statistics again in every cycle (online or offline decoding),
+    # after eq. 3 and before eq. 4, not only once: eq. 3 moves p (and f, when finetuned), so the first statistics fit only the
     # pretrained p. d and pi are re-parametrised so that they compute the same as before.
     latent_norm_refit: bool = False
     # Offline decoding (Table 10): finetune p, d and clone pi on N action-labelled expert
@@ -930,6 +930,8 @@ def offline_decoding(task: Task, cfg: Config, agent: Agent, learner: OnlineLearn
             batch = _labelled_batch(sampler, labels, limit, oc.ft_batch_size)
             ft = learner.finetune_step(torch.from_numpy(batch[0]).to(device),
                                        torch.from_numpy(batch[1]).to(device))  # fmt: skip
+        if oc.latent_norm_refit:  # as online: eq. 3 moved p, eq. 4's targets get its scale
+            ft |= learner.standardize_latents(video_batches, device, keep_functions=True)
         for _ in range(oc.bc_updates):
             bc = learner.bc_step(video_batches.sample(device))
         harness.log(cycle + 1, 0, ft | bc)

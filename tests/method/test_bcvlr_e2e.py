@@ -94,7 +94,9 @@ def test_each_stage_resumes_after_a_kill(tmp_path):
         # Table 10's offline decoding: 10 cycles of updates on labelled videos, no interaction
         ("offline", offline_dir, base + ["online", *common, *online_args, "--method-name",
                                          "bcvlr_offline", "--set", "online.offline_labelled=200",
-                                         "--set", "online.checkpoint_every_cycles=1"]),
+                                         "--set", "online.checkpoint_every_cycles=1",
+                                         "--set", "online.latent_norm=standardize",
+                                         "--set", "online.latent_norm_refit=true"]),
     ]  # fmt: skip
     for name, out, cmd in stages:
         proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -119,6 +121,9 @@ def test_each_stage_resumes_after_a_kill(tmp_path):
             assert sorted(evals.frames) == ([100, 200, 300, 400] if name == "online" else [400])
             if name == "offline":
                 assert sorted(metrics[metrics.metric == "loss/bc"].step) == list(range(1, 11))
+                # one latent refit per cycle as well, resumed or not
+                refits = metrics[(metrics.metric == "latent/std") & (metrics.step > 0)]
+                assert sorted(refits.step) == list(range(1, 11))
         else:
             assert metrics.step.max() == 40
             assert json.loads((out / "stage.json").read_text())["resumes"] == 1

@@ -147,8 +147,8 @@ class OnlineConfig:
     latent_norm: Literal["none", "standardize"] = "none"
     latent_norm_batches: int = 16
     # With latent_norm: fit the statistics again in every cycle (online or offline decoding),
-    # after eq. 3 and before eq. 4, not only once: eq. 3 moves p (and f, when finetuned), so the first statistics fit only the
-    # pretrained p. d and pi are re-parametrised so that they compute the same as before.
+    # after eq. 3 and before eq. 4, not only once: eq. 3 moves p (and f, when finetuned), so
+    # the first statistics fit only the pretrained p. d and pi are re-parametrised so that they compute the same as before.
     latent_norm_refit: bool = False
     # Offline decoding (Table 10): finetune p, d and clone pi on N action-labelled expert
     # transitions instead of interacting (0 = the online method).
@@ -864,10 +864,8 @@ def online(task: Task, seed: int, cfg: Config, harness, videos: VideoDataset,
             probing = oc.replay_probe_windows and cfg.variant != "wo_la"
             probed = {}
             if probing:  # this cycle's transitions, before eq. 3 has seen them
-                t0 = time.perf_counter()
-                probed |= _probe_replay(replay, task, cfg, agent, device, "probe_new",
+                probed |= _probe_replay(replay, task, cfg, agent, device, harness, "probe_new",
                                         newest=oc.cycle_steps)  # fmt: skip
-                harness.run.add_timing("probe", time.perf_counter() - t0)
             # Lines 26-30: finetune p (and w) and train d on the replay (eq. 3).
             t0 = time.perf_counter()
             n_ft = oc.ft_updates or max(1, math.ceil(oc.ft_epochs * replay.transitions
@@ -885,9 +883,7 @@ def online(task: Task, seed: int, cfg: Config, harness, videos: VideoDataset,
             cycle += 1
             frames = step * frames_per_step
             if probing:  # the whole replay, which eq. 3 has trained p on
-                t0 = time.perf_counter()
-                probed |= _probe_replay(replay, task, cfg, agent, device, "probe_replay")
-                harness.run.add_timing("probe", time.perf_counter() - t0)
+                probed |= _probe_replay(replay, task, cfg, agent, device, harness, "probe_replay")
             harness.log(step, frames, ft | bc | probed | {"train/ft_updates": n_ft,
                                                           "train/replay": replay.transitions})  # fmt: skip
             evaluate_if_due()
@@ -900,10 +896,15 @@ def online(task: Task, seed: int, cfg: Config, harness, videos: VideoDataset,
 
 
 def _probe_replay(replay: WindowReplay, task: Task, cfg: Config, agent: Agent,
-                  device: torch.device, prefix: str, newest: int | None = None) -> dict:  # fmt: skip
+                  device: torch.device, harness, prefix: str,
+                  newest: int | None = None) -> dict:  # fmt: skip
+    """The online latent-action probe; its seconds go to run.json's ``probe`` phase."""
+    t0 = time.perf_counter()
     probe = LatentActionProbe.from_replay(replay, cfg.latent_actions.window,
                                           cfg.online.replay_probe_windows, task, prefix, newest)  # fmt: skip
-    return probe.score(agent.encoder, agent.lam, device)
+    scores = probe.score(agent.encoder, agent.lam, device)
+    harness.run.add_timing("probe", time.perf_counter() - t0)
+    return scores
 
 
 def random_actions(task: Task, n: int, gen: torch.Generator) -> np.ndarray:

@@ -364,33 +364,33 @@ def train_lpn(cfg: Config, videos: VideoDataset, seed: int, out: Path,
     device = resolve_device(cfg.device)
     lpn = LatentPolicyNetwork(videos.stacked_shape, lc).to(device)
     optim = torch.optim.Adam(lpn.parameters(), lr=lc.lr, betas=(lc.beta1, 0.999))
-    stage = Stage(out, "lpn", cfg=stage_cfg, seed=seed, progress=progress,
-                  checkpoint_every=lc.checkpoint_every, log_every=lc.log_every)  # fmt: skip
-    state = stage.start()
-    if state is not None:
-        lpn.load_state_dict(state["model"])
-        optim.load_state_dict(state["optim"])
-    total = lpn_updates(lc, videos)
-    # a resumed stage draws other batches than the ones it drew before the kill
-    sampler = WindowSampler(videos, window=2, batch_size=lc.batch_size,
-                            seed=seed + 7919 * stage.resumes)  # fmt: skip
-    bar = stage.bar(total, "ILPO latent policy")
-    try:
-        for update in range(stage.step, total):
-            pairs = torch.from_numpy(sampler.sample()).to(device)
-            loss, metrics = lpn_loss(lpn, pairs[:, 0], pairs[:, 1])
-            optim.zero_grad(set_to_none=True)
-            loss.backward()
-            optim.step()
-            stage.advance(update + 1, metrics, bar)
-            if stage.checkpoint_due(update + 1) and update + 1 < total:
-                stage.checkpoint(update + 1, {"model": lpn.state_dict(),
-                                              "optim": optim.state_dict()})  # fmt: skip
-    finally:
-        sampler.close()
-        bar.close()
-    return stage.finish({"model": lpn.state_dict(), "obs_shape": videos.stacked_shape,
-                         "config": dataclasses.asdict(lc)}, LPN_ARTIFACT)  # fmt: skip
+    with Stage(out, "lpn", cfg=stage_cfg, seed=seed, progress=progress,
+               checkpoint_every=lc.checkpoint_every, log_every=lc.log_every) as stage:  # fmt: skip
+        state = stage.start()
+        if state is not None:
+            lpn.load_state_dict(state["model"])
+            optim.load_state_dict(state["optim"])
+        total = lpn_updates(lc, videos)
+        # a resumed stage draws other batches than the ones it drew before the kill
+        sampler = WindowSampler(videos, window=2, batch_size=lc.batch_size,
+                                seed=seed + 7919 * stage.resumes)  # fmt: skip
+        bar = stage.bar(total, "ILPO latent policy")
+        try:
+            for update in range(stage.step, total):
+                pairs = torch.from_numpy(sampler.sample()).to(device)
+                loss, metrics = lpn_loss(lpn, pairs[:, 0], pairs[:, 1])
+                optim.zero_grad(set_to_none=True)
+                loss.backward()
+                optim.step()
+                stage.advance(update + 1, metrics, bar)
+                if stage.checkpoint_due(update + 1) and update + 1 < total:
+                    stage.checkpoint(update + 1, {"model": lpn.state_dict(),
+                                                  "optim": optim.state_dict()})  # fmt: skip
+        finally:
+            sampler.close()
+            bar.close()
+        return stage.finish({"model": lpn.state_dict(), "obs_shape": videos.stacked_shape,
+                             "config": dataclasses.asdict(lc)}, LPN_ARTIFACT)  # fmt: skip
 
 
 # ---------------------------------------------------------------------------------------------

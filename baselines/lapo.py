@@ -278,39 +278,41 @@ def _pretrain(name: str, filename: str, out: Path, cfg: Config, videos: VideoDat
     resumable; writes ``out/filename`` with the modules' weights and returns its path."""
     if (done := completed_artifact(out, filename)) is not None:
         return done
-    stage = Stage(out, name, cfg=dataclasses.asdict(cfg), seed=seed, progress=progress,
-                  checkpoint_every=cfg.checkpoint_every)  # fmt: skip
-    state = stage.start()
-    with torch.random.fork_rng(devices=[]):  # built the same way, fresh or resumed
-        modules, optim = build()
-    base_lrs = [g["lr"] for g in optim.param_groups]
-    if state is not None:
-        modules.load_state_dict(state["modules"])
-        optim.load_state_dict(state["optim"])
-    device = resolve_device(cfg.device)
-    batches = VideoBatches([videos], 3, batch_size, seed + stage.resumes)
-    bar = stage.bar(updates, name)
-    try:
-        for update in range(stage.step, updates):
-            for group, lr in zip(optim.param_groups, base_lrs, strict=True):
-                group["lr"] = lr * lr_scale(update)
-            loss, metrics = loss_fn(modules, batches.sample(device))
-            optim.zero_grad(set_to_none=True)
-            loss.backward()
-            if grad_clip is not None:
-                nn.utils.clip_grad_norm_(modules.parameters(), grad_clip)
-            optim.step()
-            stage.advance(update + 1, metrics, bar)
-            if diagnose is not None and ((update + 1) % diagnose[0] == 0 or update + 1 == updates):
-                stage.log(update + 1, diagnose[1](modules))
-            if stage.checkpoint_due(update + 1):
-                stage.checkpoint(update + 1, {"modules": modules.state_dict(),
-                                              "optim": optim.state_dict()})  # fmt: skip
-    finally:
-        batches.close()
-        bar.close()
-    return stage.finish({"modules": modules.state_dict(), "config": dataclasses.asdict(cfg)},
-                        filename)  # fmt: skip
+    with Stage(out, name, cfg=dataclasses.asdict(cfg), seed=seed, progress=progress,
+               checkpoint_every=cfg.checkpoint_every) as stage:  # fmt: skip
+        state = stage.start()
+        with torch.random.fork_rng(devices=[]):  # built the same way, fresh or resumed
+            modules, optim = build()
+        base_lrs = [g["lr"] for g in optim.param_groups]
+        if state is not None:
+            modules.load_state_dict(state["modules"])
+            optim.load_state_dict(state["optim"])
+        device = resolve_device(cfg.device)
+        batches = VideoBatches([videos], 3, batch_size, seed + stage.resumes)
+        bar = stage.bar(updates, name)
+        try:
+            for update in range(stage.step, updates):
+                for group, lr in zip(optim.param_groups, base_lrs, strict=True):
+                    group["lr"] = lr * lr_scale(update)
+                loss, metrics = loss_fn(modules, batches.sample(device))
+                optim.zero_grad(set_to_none=True)
+                loss.backward()
+                if grad_clip is not None:
+                    nn.utils.clip_grad_norm_(modules.parameters(), grad_clip)
+                optim.step()
+                stage.advance(update + 1, metrics, bar)
+                if diagnose is not None and (
+                    (update + 1) % diagnose[0] == 0 or update + 1 == updates
+                ):
+                    stage.log(update + 1, diagnose[1](modules))
+                if stage.checkpoint_due(update + 1):
+                    stage.checkpoint(update + 1, {"modules": modules.state_dict(),
+                                                  "optim": optim.state_dict()})  # fmt: skip
+        finally:
+            batches.close()
+            bar.close()
+        return stage.finish({"modules": modules.state_dict(), "config": dataclasses.asdict(cfg)},
+                            filename)  # fmt: skip
 
 
 def _load_modules(path: Path, **modules: nn.Module) -> None:

@@ -250,34 +250,34 @@ def pretrain(task: Task, cfg: Config, videos: VideoDataset, seed: int, out: Path
         labeller = Labeller(videos.stacked_shape, task.action_space, cfg).to(device)
     optim = torch.optim.Adam([p for p in labeller.parameters() if p.requires_grad], lr=cfg.lr)
     shift = RandomShift(cfg.shift_pad)
-    stage = Stage(out, "pretrain", cfg=settings, seed=seed, progress=progress,
-                  checkpoint_every=cfg.pretrain_checkpoint_every)  # fmt: skip
-    state = stage.start()
-    if state is not None:
-        labeller.load_state_dict(state["labeller"])
-        optim.load_state_dict(state["optim"])
-    sampler = WindowSampler(videos, window=cfg.window, batch_size=cfg.batch_size,
-                            seed=seed + 104729 * (stage.resumes + 1))  # fmt: skip
-    bar = stage.bar(cfg.pretrain_updates, "pretrain labeller")
-    labeller.train()
-    try:
-        for update in range(stage.step, cfg.pretrain_updates):
-            _, losses = labeller.ssl(torch.from_numpy(sampler.sample()).to(device), shift)
-            loss = ssl_loss(cfg, losses)
-            optim.zero_grad(set_to_none=True)
-            loss.backward()
-            optim.step()
-            if (update + 1) % cfg.ema_every == 0:
-                labeller.update_targets(cfg.ema_tau)
-            stage.advance(update + 1, {f"pretrain/{k}": v for k, v in ssl_row(losses).items()},
-                          bar)  # fmt: skip
-            if stage.checkpoint_due(update + 1):
-                stage.checkpoint(update + 1, {"labeller": labeller.state_dict(),
-                                              "optim": optim.state_dict()})  # fmt: skip
-    finally:
-        sampler.close()
-        bar.close()
-    return stage.finish({"labeller": labeller.state_dict()}, ARTIFACT)
+    with Stage(out, "pretrain", cfg=settings, seed=seed, progress=progress,
+               checkpoint_every=cfg.pretrain_checkpoint_every) as stage:  # fmt: skip
+        state = stage.start()
+        if state is not None:
+            labeller.load_state_dict(state["labeller"])
+            optim.load_state_dict(state["optim"])
+        sampler = WindowSampler(videos, window=cfg.window, batch_size=cfg.batch_size,
+                                seed=seed + 104729 * (stage.resumes + 1))  # fmt: skip
+        bar = stage.bar(cfg.pretrain_updates, "pretrain labeller")
+        labeller.train()
+        try:
+            for update in range(stage.step, cfg.pretrain_updates):
+                _, losses = labeller.ssl(torch.from_numpy(sampler.sample()).to(device), shift)
+                loss = ssl_loss(cfg, losses)
+                optim.zero_grad(set_to_none=True)
+                loss.backward()
+                optim.step()
+                if (update + 1) % cfg.ema_every == 0:
+                    labeller.update_targets(cfg.ema_tau)
+                stage.advance(update + 1, {f"pretrain/{k}": v for k, v in ssl_row(losses).items()},
+                              bar)  # fmt: skip
+                if stage.checkpoint_due(update + 1):
+                    stage.checkpoint(update + 1, {"labeller": labeller.state_dict(),
+                                                  "optim": optim.state_dict()})  # fmt: skip
+        finally:
+            sampler.close()
+            bar.close()
+        return stage.finish({"labeller": labeller.state_dict()}, ARTIFACT)
 
 
 # ---------------------------------------------------------------------------------------------

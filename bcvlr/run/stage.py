@@ -3,6 +3,9 @@ and latent-action pretraining): the same guarantees as a run — a metrics CSV w
 rows after a kill, atomic checkpoints, provenance — in a folder of its own:
 
     out/stage.json  out/metrics.csv  out/checkpoints/state.pt  out/<artifact>.pt
+
+Use it as a context manager: leaving the block releases the folder's lock whatever happened,
+and a stage that raised is marked failed (its checkpoint stays, so running it again resumes).
 """
 
 from __future__ import annotations
@@ -104,6 +107,18 @@ class Stage:
         atomic_write_json(self.out / "stage.json", self._info)
         release(self._lock)
         return path
+
+    def __enter__(self) -> Stage:
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if self._writer is not None:
+            self._writer.close()
+        if exc is not None and self._info.get("status") == "running":
+            self._info.update(status="failed", error=f"{exc_type.__name__}: {exc}",
+                              step=self.step, failed_at=time.time())  # fmt: skip
+            atomic_write_json(self.out / "stage.json", self._info)
+        release(self._lock)
 
 
 def completed_artifact(out: str | Path, filename: str) -> Path | None:

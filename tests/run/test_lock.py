@@ -1,6 +1,7 @@
 """One writer per run or stage folder: a second writer is refused while the first lives, and a
 killed writer leaves no stale lock."""
 
+import json
 import os
 import signal
 import subprocess
@@ -72,3 +73,22 @@ def test_starting_the_same_stage_object_twice_keeps_its_own_lock(tmp_path):
     with pytest.raises(FolderInUseError):
         hold_folder(tmp_path / "stage", "the stage")
     stage.finish({"x": 1}, "features.pt")
+
+
+def test_a_stage_that_raises_frees_its_folder_and_resumes_from_its_checkpoint(tmp_path):
+    out = tmp_path / "stage"
+    with pytest.raises(RuntimeError, match="boom"), Stage(out, "features", cfg={}, seed=0,
+                                                           progress=False) as stage:  # fmt: skip
+        stage.start()
+        stage.advance(5, {"loss": 1.0})
+        stage.checkpoint(5, {"x": 1})
+        raise RuntimeError("boom")
+    assert stage._lock is not None  # still referenced: only __exit__ can have released it
+    release(hold_folder(out, "the stage"))
+    info = json.loads((out / "stage.json").read_text())
+    assert (info["status"], info["step"], info["error"]) == ("failed", 5, "RuntimeError: boom")
+    with Stage(out, "features", cfg={}, seed=0, progress=False) as again:
+        assert again.start() == {"x": 1}
+        assert (again.step, again.resumes) == (5, 1)
+        again.finish({"x": 2}, "features.pt")
+    assert json.loads((out / "stage.json").read_text())["status"] == "complete"

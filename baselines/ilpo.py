@@ -388,7 +388,6 @@ def train_lpn(cfg: Config, videos: VideoDataset, seed: int, out: Path,
                                                   "optim": optim.state_dict()})  # fmt: skip
         finally:
             sampler.close()
-            bar.close()
         return stage.finish({"model": lpn.state_dict(), "obs_shape": videos.stacked_shape,
                              "config": dataclasses.asdict(lc)}, LPN_ARTIFACT)  # fmt: skip
 

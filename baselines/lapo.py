@@ -310,7 +310,6 @@ def _pretrain(name: str, filename: str, out: Path, cfg: Config, videos: VideoDat
                                                   "optim": optim.state_dict()})  # fmt: skip
         finally:
             batches.close()
-            bar.close()
         return stage.finish({"modules": modules.state_dict(), "config": dataclasses.asdict(cfg)},
                             filename)  # fmt: skip
 

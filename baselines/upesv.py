@@ -276,7 +276,6 @@ def pretrain(task: Task, cfg: Config, videos: VideoDataset, seed: int, out: Path
                                                   "optim": optim.state_dict()})  # fmt: skip
         finally:
             sampler.close()
-            bar.close()
         return stage.finish({"labeller": labeller.state_dict()}, ARTIFACT)
 
 

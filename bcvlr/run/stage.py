@@ -4,8 +4,9 @@ rows after a kill, atomic checkpoints, provenance — in a folder of its own:
 
     out/stage.json  out/metrics.csv  out/checkpoints/state.pt  out/<artifact>.pt
 
-Use it as a context manager: leaving the block releases the folder's lock whatever happened,
-and a stage that raised is marked failed (its checkpoint stays, so running it again resumes).
+Use it as a context manager: leaving the block, however it is left, closes the progress bar and
+releases the folder's lock; a stage that raised is marked failed in stage.json (its checkpoint
+stays, so running it again resumes).
 """
 
 from __future__ import annotations
@@ -43,6 +44,7 @@ class Stage:
         self._writer: MetricsWriter | None = None
         self._info: dict[str, Any] = {}
         self._lock: TextIO | None = None
+        self._bar: tqdm | None = None
 
     def start(self) -> dict | None:
         """Seed, then resume from the checkpoint if one exists; returns its state or None."""
@@ -65,8 +67,9 @@ class Stage:
         return None if state is None else state["payload"]
 
     def bar(self, total: int, desc: str) -> tqdm:
-        return tqdm(total=total, initial=self.step, desc=desc, unit="upd",
-                    disable=not self.progress, dynamic_ncols=True)  # fmt: skip
+        self._bar = tqdm(total=total, initial=self.step, desc=desc, unit="upd",
+                         disable=not self.progress, dynamic_ncols=True)  # fmt: skip
+        return self._bar
 
     def advance(self, step: int, metrics: dict[str, float], bar: tqdm | None = None) -> None:
         self.step = step
@@ -112,6 +115,8 @@ class Stage:
         return self
 
     def __exit__(self, exc_type, exc, tb) -> None:
+        if self._bar is not None:
+            self._bar.close()
         if self._writer is not None:
             self._writer.close()
         if exc is not None and self._info.get("status") == "running":

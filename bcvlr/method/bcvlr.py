@@ -407,23 +407,23 @@ def pretrain_features(cfg: Config, videos: Sequence[VideoDataset], seed: int, ou
     device = resolve_device(cfg.device)
     obs_shape = videos[0].stacked_shape
     learner = FeatureLearner(cfg, obs_shape, device)
-    stage = Stage(out, "features", cfg=dataclasses.asdict(cfg), seed=seed, progress=progress,
-                  checkpoint_every=cfg.checkpoint_every)  # fmt: skip
-    state = stage.start()
-    if state is not None:
-        learner.modules.load_state_dict(state["modules"])
-        learner.optim.load_state_dict(state["optim"])
-    batches = VideoBatches(videos, learner.window, fc.batch_size, seed + stage.resumes)
-    bar = stage.bar(fc.updates, "features")
-    for update in range(stage.step, fc.updates):
-        metrics = learner.update(batches.sample(device), update)
-        stage.advance(update + 1, metrics, bar)
-        if stage.checkpoint_due(update + 1):
-            stage.checkpoint(update + 1, {"modules": learner.modules.state_dict(),
-                                          "optim": learner.optim.state_dict()})  # fmt: skip
-    batches.close()
-    return stage.finish({"encoder": learner.encoder.state_dict(), "obs_shape": obs_shape,
-                         "config": dataclasses.asdict(cfg)}, "features.pt")  # fmt: skip
+    with Stage(out, "features", cfg=dataclasses.asdict(cfg), seed=seed, progress=progress,
+               checkpoint_every=cfg.checkpoint_every) as stage:  # fmt: skip
+        state = stage.start()
+        if state is not None:
+            learner.modules.load_state_dict(state["modules"])
+            learner.optim.load_state_dict(state["optim"])
+        batches = VideoBatches(videos, learner.window, fc.batch_size, seed + stage.resumes)
+        bar = stage.bar(fc.updates, "features")
+        for update in range(stage.step, fc.updates):
+            metrics = learner.update(batches.sample(device), update)
+            stage.advance(update + 1, metrics, bar)
+            if stage.checkpoint_due(update + 1):
+                stage.checkpoint(update + 1, {"modules": learner.modules.state_dict(),
+                                              "optim": learner.optim.state_dict()})  # fmt: skip
+        batches.close()
+        return stage.finish({"encoder": learner.encoder.state_dict(), "obs_shape": obs_shape,
+                             "config": dataclasses.asdict(cfg)}, "features.pt")  # fmt: skip
 
 
 def load_encoder(cfg: Config, path: str | Path | None, obs_shape, device) -> FeatureEncoder:
@@ -484,33 +484,36 @@ def pretrain_latent_actions(cfg: Config, videos: Sequence[VideoDataset], feature
     obs_shape = videos[0].stacked_shape
     learner = LatentActionLearner(cfg, load_encoder(cfg, features, obs_shape, device), device)
     encoder, model = learner.encoder, learner.model
-    stage = Stage(out, "latent_actions", cfg=dataclasses.asdict(cfg), seed=seed,
-                  progress=progress, checkpoint_every=cfg.checkpoint_every)  # fmt: skip
-    state = stage.start()
-    if state is not None:
-        model.load_state_dict(state["model"])
-        encoder.load_state_dict(state["encoder"])
-        learner.optim.load_state_dict(state["optim"])
-    batches = VideoBatches(videos, la.window, la.batch_size, seed + 1000 + stage.resumes)
-    if state is None and la.idm_input_norm == "standardize":
-        stage.log(0, fit_idm_input_norm(model, encoder, batches, la, device))
-    probe = LatentActionProbe.from_videos(videos[0], la, seed) if la.probe_every else None
-    bar = stage.bar(la.updates, "latent actions")
-    model.train()
-    for update in range(stage.step, la.updates):
-        if probe is not None and update % la.probe_every == 0:
-            stage.log(update, probe.score(encoder, model, device))
-        stage.advance(update + 1, learner.update(batches.sample(device)), bar)
-        if stage.checkpoint_due(update + 1):
-            stage.checkpoint(update + 1, {"model": model.state_dict(),
-                                          "encoder": encoder.state_dict(),
-                                          "optim": learner.optim.state_dict()})  # fmt: skip
-    if probe is not None:
-        stage.log(la.updates, probe.score(encoder, model, device))
-    batches.close()
-    return stage.finish({"model": model.state_dict(), "encoder": encoder.state_dict(),
-                         "obs_shape": obs_shape, "config": dataclasses.asdict(cfg)},
-                        "latent_actions.pt")  # fmt: skip
+    with Stage(out, "latent_actions", cfg=dataclasses.asdict(cfg), seed=seed,
+               progress=progress, checkpoint_every=cfg.checkpoint_every) as stage:  # fmt: skip
+        state = stage.start()
+        if state is not None:
+            model.load_state_dict(state["model"])
+            encoder.load_state_dict(state["encoder"])
+            learner.optim.load_state_dict(state["optim"])
+        batches = VideoBatches(videos, la.window, la.batch_size, seed + 1000 + stage.resumes)
+        if state is None and la.idm_input_norm == "standardize":
+            stage.log(0, fit_idm_input_norm(model, encoder, batches, la, device))
+        probe = LatentActionProbe.from_videos(videos[0], la, seed) if la.probe_every else None
+        bar = stage.bar(la.updates, "latent actions")
+        model.train()
+        for update in range(stage.step, la.updates):
+            if probe is not None and update % la.probe_every == 0:
+                stage.log(update, probe.score(encoder, model, device))
+            stage.advance(update + 1, learner.update(batches.sample(device)), bar)
+            if stage.checkpoint_due(update + 1):
+                stage.checkpoint(update + 1, {"model": model.state_dict(),
+                                              "encoder": encoder.state_dict(),
+                                              "optim": learner.optim.state_dict()})  # fmt: skip
+        if probe is not None:
+            stage.log(la.updates, probe.score(encoder, model, device))
+        batches.close()
+        return stage.finish({"model": model.state_dict(), "encoder": encoder.state_dict(),
+                             "obs_shape": obs_shape, "config": dataclasses.asdict(cfg)},
+                            "latent_actions.pt")  # fmt: skip
+
+
+SCENE_POOL = 4  # the probe's scene: f(o_t) average-pooled to 4x4 per channel
 
 
 class LatentActionProbe:
@@ -555,39 +558,56 @@ class LatentActionProbe:
         return cls((batch.obs[~odd], acts[~odd]), (batch.obs[odd], acts[odd]),
                    task.action_space.is_discrete, task.action_space.size)  # fmt: skip
 
-    def _latents(self, obs, encoder, model, device) -> torch.Tensor:
+    def _encode(self, obs, encoder, model, device) -> tuple[torch.Tensor, torch.Tensor]:
+        """Each window's z and its scene: f of the frame the action is taken in, average-pooled
+        to SCENE_POOL x SCENE_POOL (float64, on the CPU)."""
         was = model.training
         model.eval()
+        zs, scenes = [], []
         with torch.no_grad():
-            z = torch.cat([model.latent(encode_windows(encoder, torch.from_numpy(o).to(device),
-                                                       grad=False))
-                           for o in np.array_split(obs, max(1, len(obs) // 256))])  # fmt: skip
+            for o in np.array_split(obs, max(1, len(obs) // 256)):
+                feats = encode_windows(encoder, torch.from_numpy(o).to(device), grad=False)
+                zs.append(model.latent(feats).cpu().double())
+                scene = F.adaptive_avg_pool2d(feats[:, -2].double(), SCENE_POOL)
+                scenes.append(scene.flatten(1).cpu())
         model.train(was)
-        return torch.cat([z.cpu().double(), torch.ones(len(z), 1, dtype=torch.double)], 1)
+        return torch.cat(zs), torch.cat(scenes)
 
     def _targets(self, actions: np.ndarray) -> torch.Tensor:
         if self.discrete:
             return F.one_hot(torch.from_numpy(actions).long(), self.num_actions).double()
         return torch.from_numpy(actions).double()
 
-    def score(self, encoder, model, device) -> dict[str, float]:
-        zf = self._latents(self.fit_set[0], encoder, model, device)
-        ze = self._latents(self.eval_set[0], encoder, model, device)
+    def _fit_and_score(self, xf: torch.Tensor, xe: torch.Tensor) -> dict[str, float]:
         # standardised with the fit set's statistics, so that the ridge penalty means the same
-        # whatever the latents' scale (latents of std ~1e-3 would otherwise score ~0)
-        mean, std = zf[:, :-1].mean(0), zf[:, :-1].std(0).clamp_min(1e-12)
-        zf[:, :-1] = (zf[:, :-1] - mean) / std
-        ze[:, :-1] = (ze[:, :-1] - mean) / std
+        # whatever the inputs' scale (latents of std ~1e-3 would otherwise score ~0)
+        mean, std = xf.mean(0), xf.std(0).clamp_min(1e-12)
+        ones = torch.ones(1, dtype=xf.dtype)
+        xf = torch.cat([(xf - mean) / std, ones.expand(len(xf), 1)], 1)
+        xe = torch.cat([(xe - mean) / std, ones.expand(len(xe), 1)], 1)
         yf, ye = self._targets(self.fit_set[1]), self._targets(self.eval_set[1])
-        pred = ze @ _ridge(zf, yf, _select_penalty(zf, yf))
+        pred = xe @ _ridge(xf, yf, _select_penalty(xf, yf))
         if self.discrete:
-            acc = (pred.argmax(1) == ye.argmax(1)).double().mean().item()
-            return {f"{self.prefix}/action_accuracy": acc}
+            return {"action_accuracy": (pred.argmax(1) == ye.argmax(1)).double().mean().item()}
         # variance-weighted R^2: action dimensions an expert never varies (a fixed gripper
         # command) would make a per-dimension mean undefined
         r2 = 1 - ((pred - ye) ** 2).sum() / ((ye - ye.mean(0)) ** 2).sum().clamp_min(1e-12)
-        mse = ((pred - ye) ** 2).mean()
-        return {f"{self.prefix}/action_r2": r2.item(), f"{self.prefix}/action_mse": mse.item()}
+        return {"action_r2": r2.item(), "action_mse": ((pred - ye) ** 2).mean().item()}
+
+    def score(self, encoder, model, device) -> dict[str, float]:
+        """The probe from z (``action_r2``/``action_accuracy``), and, because a scripted
+        expert's action is largely a function of what it sees, the same probe from the scene
+        alone and from the scene and z together: ``beyond_scene`` is what z adds to the scene,
+        the part of the action only the motion between the frames shows."""
+        zf, scene_f = self._encode(self.fit_set[0], encoder, model, device)
+        ze, scene_e = self._encode(self.eval_set[0], encoder, model, device)
+        scores = self._fit_and_score(zf, ze)
+        key = "action_accuracy" if self.discrete else "action_r2"
+        scene = self._fit_and_score(scene_f, scene_e)[key]
+        both = self._fit_and_score(torch.cat([scene_f, zf], 1), torch.cat([scene_e, ze], 1))[key]
+        scores |= {f"scene_{key}": scene, f"scene_latent_{key}": both,
+                   f"beyond_scene_{key}": both - scene}  # fmt: skip
+        return {f"{self.prefix}/{k}": v for k, v in scores.items()}
 
 
 def _ridge(x: torch.Tensor, y: torch.Tensor, penalty: float) -> torch.Tensor:

@@ -46,6 +46,7 @@ def test_tiny_run_through_every_stage(task_name, tmp_path):
         assert len(stage_metrics) > 0
     probe = pd.read_csv(run / "pretrain" / "latent_actions" / "metrics.csv")
     assert probe.metric.str.startswith("probe/").any()  # the diagnostic is logged
+    assert probe.metric.str.startswith("probe/beyond_scene_").any()  # and what z adds to f(o_t)
     lam = torch.load(run / "pretrain" / "latent_actions" / "latent_actions.pt",
                      weights_only=False)["model"]  # fmt: skip
     standardized = task.suite == "metaworld"

@@ -2,6 +2,7 @@
 
 import copy
 
+import numpy as np
 import pytest
 import torch
 
@@ -193,6 +194,28 @@ def test_latent_action_probe_scores_about_zero_on_latents_that_carry_nothing():
                                     discrete=False, num_actions=3)  # fmt: skip
     scores = probe.score(torch.nn.Identity(), Latents(), torch.device("cpu"))
     assert -0.05 < scores["probe/action_r2"] < 0.05
+
+
+def test_latent_action_probe_separates_what_z_adds_to_the_scene():
+    """Action = (a pixel of o_t, its change to o_t+1) and z = that pixel in o_t+1: the scene
+    (o_t) reads the first dimension and half of the second's variance (R^2 2/3); z alone 1/3;
+    both together all of it, so z adds 1/3 beyond the scene."""
+
+    class Latents(torch.nn.Module):
+        def latent(self, feats):
+            return feats[:, -1, 0, 0, :1].double()
+
+    g = torch.Generator().manual_seed(0)
+    obs = torch.randint(0, 256, (2000, 2, 1, 4, 4), generator=g, dtype=torch.uint8).numpy()
+    now, after = obs[:, 0, 0, 0, 0] / 255, obs[:, 1, 0, 0, 0] / 255
+    acts = np.stack([now, after - now], 1).astype("float32")
+    probe = bcvlr.LatentActionProbe((obs[::2], acts[::2]), (obs[1::2], acts[1::2]),
+                                    discrete=False, num_actions=2)  # fmt: skip
+    scores = probe.score(torch.nn.Identity(), Latents(), torch.device("cpu"))
+    assert scores["probe/action_r2"] == pytest.approx(1 / 3, abs=0.05)
+    assert scores["probe/scene_action_r2"] == pytest.approx(2 / 3, abs=0.05)
+    assert scores["probe/scene_latent_action_r2"] > 0.99
+    assert scores["probe/beyond_scene_action_r2"] == pytest.approx(1 / 3, abs=0.05)
 
 
 def test_idm_input_standardisation_whitens_each_feature_channel_over_the_batches():

@@ -113,25 +113,42 @@ def _set_path(data: dict, dotted: str, value: Any) -> None:
 
 def load_config(cls: type[T], file: str | Path | None = None,
                 overrides: list[str] | None = None, base: dict | None = None) -> T:  # fmt: skip
-    """``base`` (e.g. per-suite defaults) <- YAML ``file`` <- ``key.sub=value`` overrides."""
+    """``base`` (e.g. per-suite defaults) <- YAML ``file`` <- ``key.sub=value`` overrides. A
+    file may start from another with ``extends: other.yaml`` (relative to its own folder)."""
     data: dict = dataclasses.asdict(cls()) if base is None else dict(base)
     if file is not None:
-        path = Path(file)
-        if not path.exists():
-            raise ConfigError(f"config file {path} does not exist")
-        try:
-            loaded = yaml.safe_load(path.read_text()) or {}
-        except yaml.YAMLError as e:
-            raise ConfigError(f"{path}: not valid YAML: {e}") from None
-        if not isinstance(loaded, dict):
-            raise ConfigError(f"{path}: expected a mapping at the top level")
-        data = _merge(data, loaded)
+        data = _merge(data, read_config_file(file))
     for item in overrides or []:
         if "=" not in item:
             raise ConfigError(f"override {item!r} must look like key=value")
         key, raw = item.split("=", 1)
         _set_path(data, key.strip(), yaml.safe_load(raw))
     return from_dict(cls, data, where=str(file) if file else "config")
+
+
+def read_config_file(file: str | Path) -> dict:
+    """A hyper-parameter file's mapping, on top of the file it ``extends`` (recursively)."""
+    return _read_yaml(Path(file), ())
+
+
+def _read_yaml(path: Path, chain: tuple[Path, ...]) -> dict:
+    if not path.exists():
+        raise ConfigError(f"config file {path} does not exist"
+                          + (f" (extended by {chain[-1]})" if chain else ""))  # fmt: skip
+    if path.resolve() in chain:
+        raise ConfigError(f"{path}: 'extends' goes round in a circle")
+    try:
+        loaded = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as e:
+        raise ConfigError(f"{path}: not valid YAML: {e}") from None
+    if not isinstance(loaded, dict):
+        raise ConfigError(f"{path}: expected a mapping at the top level")
+    parent = loaded.pop("extends", None)
+    if parent is None:
+        return loaded
+    if not isinstance(parent, str):
+        raise ConfigError(f"{path}: 'extends' must name one YAML file, got {parent!r}")
+    return _merge(_read_yaml(path.parent / parent, (*chain, path.resolve())), loaded)
 
 
 def _merge(base: dict, new: dict) -> dict:

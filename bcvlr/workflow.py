@@ -517,7 +517,13 @@ def bcvlr_variant(plan: Plan, name: str, task: str) -> str:
     variant = "full"
     cfg = m.per_task("config", task)
     if cfg:
-        variant = (load_config_file(resolve_path(cfg)) or {}).get("variant", variant)
+        from bcvlr.config import ConfigError as MethodConfigError
+        from bcvlr.config import read_config_file
+
+        try:  # the method's own reader, which follows `extends`
+            variant = read_config_file(resolve_path(cfg)).get("variant", variant)
+        except MethodConfigError as e:
+            raise ConfigError(str(e)) from None
     for item in m.overrides(task):
         key, _, value = item.partition("=")
         if key.strip() == "variant":

@@ -21,7 +21,8 @@ def test_a_scaled_down_config_is_reduced_even_at_the_full_budget(tmp_path, reduc
 
 
 @pytest.mark.parametrize(("path", "expected"), [
-    ("config/bcvlr/mini.yaml", True), ("config/bcvlr/tiny.yaml", True), (None, False)])  # fmt: skip
+    ("config/bcvlr/mini.yaml", True), ("config/bcvlr/mini_ft.yaml", True),
+    ("config/bcvlr/tiny.yaml", True), (None, False)])  # fmt: skip
 def test_the_cpu_configs_say_they_are_scaled_down(path, expected):
     task = get_task("metaworld_drawer_open")
     cfg = load_config(bcvlr.Config, path, [], base=bcvlr.default_config(task))

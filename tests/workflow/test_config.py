@@ -252,3 +252,13 @@ def test_validate_config_command(tmp_path):
     assert r.returncode == 2 and "tasks[0]: unknown task 'nope'" in r.stderr
     r = subprocess.run([*cmd, "config/test.yaml"], capture_output=True, text=True, cwd=REPO)
     assert r.returncode == 0 and "bcvlr: 1 run(s)" in r.stdout
+
+
+def test_the_variant_is_read_through_extends(tmp_path):
+    """A method's config file that extends another picks the pretraining stages the variant
+    of the file it extends needs."""
+    (tmp_path / "base.yaml").write_text("variant: wo_la\n")
+    (tmp_path / "child.yaml").write_text("extends: base.yaml\nonline: {bc_updates: 5}\n")
+    config = wf.load_config_file(REPO / "config/config.yaml")
+    config["methods"]["bcvlr"]["config"] = str(tmp_path / "child.yaml")
+    assert wf.bcvlr_variant(wf.Plan(config), "bcvlr", "metaworld_reach") == "wo_la"

@@ -1,0 +1,38 @@
+"""bcvlr.config: YAML files on dataclass defaults, the files they extend, and overrides."""
+
+from dataclasses import dataclass, field
+
+import pytest
+
+from bcvlr.config import ConfigError, load_config
+
+
+@dataclass
+class Inner:
+    lr: float = 1e-3
+    updates: int = 10
+
+
+@dataclass
+class Outer:
+    name: str = "default"
+    inner: Inner = field(default_factory=Inner)
+
+
+def test_a_file_extends_another_and_overrides_come_last(tmp_path):
+    (tmp_path / "base.yaml").write_text("name: base\ninner: {lr: 0.5, updates: 20}\n")
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub/child.yaml").write_text("extends: ../base.yaml\ninner: {updates: 30}\n")
+    cfg = load_config(Outer, tmp_path / "sub/child.yaml", ["name=cli"])
+    assert cfg == Outer(name="cli", inner=Inner(lr=0.5, updates=30))
+
+
+@pytest.mark.parametrize(("text", "error"), [
+    ("extends: missing.yaml\n", r"missing.yaml does not exist \(extended by .*child.yaml\)"),
+    ("extends: child.yaml\n", "'extends' goes round in a circle"),
+    ("extends: [a.yaml, b.yaml]\n", "'extends' must name one YAML file"),
+])  # fmt: skip
+def test_a_bad_extends_is_named(tmp_path, text, error):
+    (tmp_path / "child.yaml").write_text(text)
+    with pytest.raises(ConfigError, match=error):
+        load_config(Outer, tmp_path / "child.yaml")

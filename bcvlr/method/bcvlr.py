@@ -868,7 +868,8 @@ def online(task: Task, seed: int, cfg: Config, harness, videos: VideoDataset,
         while step < total_steps:
             # Lines 19-25: collect one cycle (random actions in the first one).
             t0 = time.perf_counter()
-            for _ in range(min(oc.cycle_steps, total_steps - step)):
+            cycle_end = step + min(oc.cycle_steps, total_steps - step)
+            while step < cycle_end:
                 # without pretrained latent actions the policy means nothing yet: random too
                 if cycle == 0 and (oc.random_first_cycle or cfg.variant == "wo_la"):
                     actions = random_actions(task, n_envs, gen)
@@ -879,7 +880,8 @@ def online(task: Task, seed: int, cfg: Config, harness, videos: VideoDataset,
                 obs = out.obs
                 step += 1
                 bar.update(frames_per_step)
-                evaluate_if_due()
+                if step < cycle_end:  # a point at the cycle's end: after its updates, below
+                    evaluate_if_due()
             harness.run.add_timing("collect", time.perf_counter() - t0)
             probing = oc.replay_probe_windows and cfg.variant != "wo_la"
             probed = {}

@@ -40,6 +40,9 @@ def test_tiny_run_through_every_stage(task_name, tmp_path):
     metrics = pd.read_csv(run / "metrics.csv")
     assert "eval/return" in set(metrics.metric)
     assert not metrics.duplicated(["step", "metric"]).any()
+    # the end of the budget is a cycle's end: evaluated after that cycle's updates, not before
+    last = metrics[metrics.step == metrics.step.max()].metric.tolist()
+    assert last.index("eval/return") > last.index("train/replay")
     for stage, artifact in (("features", "features.pt"), ("latent_actions", "latent_actions.pt")):
         assert (run / "pretrain" / stage / artifact).exists()
         stage_metrics = pd.read_csv(run / "pretrain" / stage / "metrics.csv")

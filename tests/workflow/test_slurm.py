@@ -24,7 +24,8 @@ def cluster(tmp_path_factory):
         pytest.skip("SLURM is not installed and installing it needs root (apt-get)")
     state = tmp_path_factory.mktemp("slurm")
     # ports of our own, so that a cluster someone else runs here is left alone
-    cluster_env = env(SLURM_LOCAL_DIR=str(state), SLURM_LOCAL_PORT="6917")
+    # OMP_NUM_THREADS=1, as the README has users export: the node must still get every CPU
+    cluster_env = env(SLURM_LOCAL_DIR=str(state), SLURM_LOCAL_PORT="6917", OMP_NUM_THREADS="1")
     r = subprocess.run(["bash", str(SCRIPT), "start"], env=cluster_env, capture_output=True,
                        text=True, timeout=300)  # fmt: skip
     if r.returncode != 0:

@@ -36,6 +36,11 @@ class WindowReplay:
     def __len__(self) -> int:
         return int(np.minimum(self.count, self.per_env).sum())
 
+    @property
+    def stored_transitions(self) -> int:
+        """The transitions the replay holds now; ``transitions`` counts every one ever added."""
+        return int(self.has_next.sum())
+
     def _put(self, env: int, obs: np.ndarray, action, has_next: bool) -> None:
         p = self.pos[env]
         self.obs[env, p] = obs

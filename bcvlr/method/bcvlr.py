@@ -890,7 +890,7 @@ def online(task: Task, seed: int, cfg: Config, harness, videos: VideoDataset,
                                         newest=oc.cycle_steps)  # fmt: skip
             # Lines 26-30: finetune p (and w) and train d on the replay (eq. 3).
             t0 = time.perf_counter()
-            n_ft = oc.ft_updates or max(1, math.ceil(oc.ft_epochs * replay.transitions
+            n_ft = oc.ft_updates or max(1, math.ceil(oc.ft_epochs * replay.stored_transitions
                                                      / oc.ft_batch_size))  # fmt: skip
             for _ in range(n_ft):
                 o, a = replay.sample(oc.ft_batch_size, la.window)
@@ -906,8 +906,8 @@ def online(task: Task, seed: int, cfg: Config, harness, videos: VideoDataset,
             frames = step * frames_per_step
             if probing:  # the whole replay, which eq. 3 has trained p on
                 probed |= _probe_replay(replay, task, cfg, agent, device, harness, "probe_replay")
-            harness.log(step, frames, ft | bc | probed | {"train/ft_updates": n_ft,
-                                                          "train/replay": replay.transitions})  # fmt: skip
+            harness.log(step, frames, ft | bc | probed | {
+                "train/ft_updates": n_ft, "train/replay": replay.stored_transitions})  # fmt: skip
             evaluate_if_due()
             if cycle % oc.checkpoint_every_cycles == 0 or step >= total_steps:
                 checkpoint()

@@ -99,3 +99,13 @@ def test_windows_of_the_newest_entries_only_and_at_most_limit():
     assert sorted(tuple(r) for r in obs.reshape(len(obs), 2).astype(int)) == expected
     assert len(replay.windows(2)[0]) == 2 * 31
     assert len(replay.windows(2, limit=10)[0]) == 10
+
+
+def test_a_full_replay_holds_its_capacity_of_transitions_not_every_one_added():
+    replay = WindowReplay(16, 2, (1, 1, 1), DISCRETE, seed=0)
+    replay.start(frames([0, 100]))
+    stream(replay, 0, 5)
+    assert replay.stored_transitions == replay.transitions == 10
+    stream(replay, 5, 20)
+    assert replay.transitions == 50
+    assert replay.stored_transitions == 16  # 8 slots per env, each the start of a transition

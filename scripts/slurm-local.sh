@@ -69,6 +69,9 @@ start_munge() {
     die "munged did not come up"
 }
 
+# nproc obeys OMP_NUM_THREADS, which users export per process: count the CPUs without it
+node_cpus() { env -u OMP_NUM_THREADS -u OMP_THREAD_LIMIT nproc; }
+
 write_config() {
     mkdir -p "$DIR"/{state,spool,log}
     local mem
@@ -76,8 +79,7 @@ write_config() {
     mem=$(slurmd -C 2>/dev/null | sed -n 's/.*RealMemory=\([0-9]*\).*/\1/p')
     mem=$(( ${mem:-4000} * 95 / 100 ))
     local cpus
-    # nproc obeys OMP_NUM_THREADS, which users export per process: count the CPUs without it
-    cpus=$(env -u OMP_NUM_THREADS -u OMP_THREAD_LIMIT nproc)
+    cpus=$(node_cpus)
     cat >"$CONF" <<EOF
 ClusterName=bcvlr-local
 SlurmctldHost=localhost
@@ -155,7 +157,7 @@ cmd_start() {
         scontrol update NodeName=localhost State=RESUME >/dev/null 2>&1 || true
         sleep 1
     done
-    log "up: 1 node, $(env -u OMP_NUM_THREADS -u OMP_THREAD_LIMIT nproc) CPUs, 1 fake GPU. export SLURM_CONF=$CONF"
+    log "up: 1 node, $(node_cpus) CPUs, 1 fake GPU. export SLURM_CONF=$CONF"
 }
 
 stop_pid() {

@@ -578,14 +578,14 @@ class LatentActionProbe:
             return F.one_hot(torch.from_numpy(actions).long(), self.num_actions).double()
         return torch.from_numpy(actions).double()
 
-    def _fit_and_score(self, xf: torch.Tensor, xe: torch.Tensor) -> dict[str, float]:
+    def _fit_and_score(self, xf: torch.Tensor, xe: torch.Tensor, yf: torch.Tensor,
+                       ye: torch.Tensor) -> dict[str, float]:  # fmt: skip
         # standardised with the fit set's statistics, so that the ridge penalty means the same
         # whatever the inputs' scale (latents of std ~1e-3 would otherwise score ~0)
         mean, std = xf.mean(0), xf.std(0).clamp_min(1e-12)
         ones = torch.ones(1, dtype=xf.dtype)
         xf = torch.cat([(xf - mean) / std, ones.expand(len(xf), 1)], 1)
         xe = torch.cat([(xe - mean) / std, ones.expand(len(xe), 1)], 1)
-        yf, ye = self._targets(self.fit_set[1]), self._targets(self.eval_set[1])
         pred = xe @ _ridge(xf, yf, _select_penalty(xf, yf))
         if self.discrete:
             return {"action_accuracy": (pred.argmax(1) == ye.argmax(1)).double().mean().item()}
@@ -601,10 +601,12 @@ class LatentActionProbe:
         the part of the action only the motion between the frames shows."""
         zf, scene_f = self._encode(self.fit_set[0], encoder, model, device)
         ze, scene_e = self._encode(self.eval_set[0], encoder, model, device)
-        scores = self._fit_and_score(zf, ze)
+        y = self._targets(self.fit_set[1]), self._targets(self.eval_set[1])
+        scores = self._fit_and_score(zf, ze, *y)
         key = "action_accuracy" if self.discrete else "action_r2"
-        scene = self._fit_and_score(scene_f, scene_e)[key]
-        both = self._fit_and_score(torch.cat([scene_f, zf], 1), torch.cat([scene_e, ze], 1))[key]
+        scene = self._fit_and_score(scene_f, scene_e, *y)[key]
+        both = self._fit_and_score(torch.cat([scene_f, zf], 1), torch.cat([scene_e, ze], 1),
+                                   *y)[key]  # fmt: skip
         scores |= {f"scene_{key}": scene, f"scene_latent_{key}": both,
                    f"beyond_scene_{key}": both - scene}  # fmt: skip
         return {f"{self.prefix}/{k}": v for k, v in scores.items()}

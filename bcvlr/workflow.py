@@ -28,6 +28,8 @@ from typing import Any
 
 import yaml
 
+from bcvlr.config import ConfigError as MethodConfigError
+from bcvlr.config import read_config_file
 from bcvlr.tasks import SUITES, TASKS, UnknownTaskError, get_task
 
 REPO = Path(__file__).resolve().parents[1]
@@ -253,7 +255,6 @@ def load_config_file(path: str | os.PathLike) -> dict:
 def deep_check(config: Mapping[str, Any]) -> None:
     """Resolve every available method's hyper-parameters for every task it runs on, as the
     jobs will (imports the methods, so torch: called once per workflow, not per job)."""
-    from bcvlr.config import ConfigError as MethodConfigError
     from bcvlr.config import load_config
     from bcvlr.methods import load_method
 
@@ -517,9 +518,6 @@ def bcvlr_variant(plan: Plan, name: str, task: str) -> str:
     variant = "full"
     cfg = m.per_task("config", task)
     if cfg:
-        from bcvlr.config import ConfigError as MethodConfigError
-        from bcvlr.config import read_config_file
-
         try:  # the method's own reader, which follows `extends`
             variant = read_config_file(resolve_path(cfg)).get("variant", variant)
         except MethodConfigError as e:

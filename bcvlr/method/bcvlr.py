@@ -722,19 +722,29 @@ class OnlineLearner:
         agent, oc = self.agent, self.cfg.online
         agent.lam.train(self.train_idm)  # VQ codebooks and BatchNorm move only when p trains
         feats = encode_windows(agent.encoder, obs, grad=self.train_encoder)
-        z, wm_loss, vq_loss = agent.lam.losses(feats)
+        # beta = 0 (Fig. 7) gives w and the VQ no gradient and nothing to pass on to p or f, so
+        # neither is run: on a CPU w's U-Net is most of an update's cost (docs/fidelity.md)
+        with_wm = oc.beta != 0
+        if with_wm:
+            z, wm_loss, vq_loss = agent.lam.losses(feats)
+        else:
+            z = agent.lam.latent(feats)
         if not self.train_idm:
             z = z.detach()
         act_loss = action_loss(agent, z, actions)
-        loss = act_loss + oc.beta * (wm_loss + vq_loss)
+        loss = act_loss + oc.beta * (wm_loss + vq_loss) if with_wm else act_loss
+        wm_optim = self.wm_optim if with_wm else None
         self.ft_optim.zero_grad(set_to_none=True)
-        if self.wm_optim is not None:
-            self.wm_optim.zero_grad(set_to_none=True)
+        if wm_optim is not None:
+            wm_optim.zero_grad(set_to_none=True)
         loss.backward()
         self.ft_optim.step()
-        if self.wm_optim is not None:
-            self.wm_optim.step()
-        return {"loss/action": act_loss.item(), "loss/ft_world_model": wm_loss.item()}
+        if wm_optim is not None:
+            wm_optim.step()
+        metrics = {"loss/action": act_loss.item()}
+        if with_wm:
+            metrics["loss/ft_world_model"] = wm_loss.item()
+        return metrics
 
     def bc_step(self, video_obs: torch.Tensor) -> dict[str, float]:
         """Eq. 4: pi(f(o_t)) regresses the (unquantised) latent action p labels the video

@@ -67,6 +67,32 @@ def test_finetune_with_world_model_finetuning_moves_w():
     assert any("weight" in k for k in changed(before, agent.lam.world_model))
 
 
+def test_finetune_without_the_world_model_term_gives_the_same_update_and_leaves_w_and_vq():
+    # beta = 0 skips w and the VQ; its update of f, p and d is the one the full path makes
+    # when their terms weigh (next to) nothing
+    updated = {}
+    for beta in ("0.0", "1.0e-30"):
+        cfg, task, agent, shape = make_agent("reacher_easy", encoder_training="ft",
+                                             **{"online.beta": beta,
+                                                "online.wm_ft": "finetune"})  # fmt: skip
+        learner = bcvlr.OnlineLearner(cfg, agent)
+        lam = snapshot(agent.lam)
+        metrics = learner.finetune_step(windows(cfg, shape), torch.rand(8, 2,
+                                        generator=torch.Generator().manual_seed(2)) * 2 - 1)  # fmt: skip
+        moved = changed(lam, agent.lam)
+        if beta == "0.0":
+            assert "loss/ft_world_model" not in metrics
+            assert not any(k.startswith(("world_model.", "vq.")) for k in moved)
+        else:
+            assert any(k.startswith("vq.") for k in moved)  # the full path ran: EMA moved
+        assert any(k.startswith("idm.") for k in moved)
+        updated[beta] = {n: snapshot(getattr(agent, n)) for n in ("encoder", "decoder")}
+        updated[beta]["idm"] = snapshot(agent.lam.idm)
+    for part, params in updated["0.0"].items():
+        for key, value in params.items():
+            torch.testing.assert_close(value, updated["1.0e-30"][part][key], msg=f"{part}.{key}")
+
+
 def test_wo_ft_trains_only_the_decoder():
     cfg, task, agent, shape = make_agent("reacher_easy", variant="wo_ft")
     learner = bcvlr.OnlineLearner(cfg, agent)

@@ -20,6 +20,7 @@ import dataclasses
 import math
 import time
 from collections.abc import Callable, Iterable, Sequence
+from contextlib import closing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -413,15 +414,15 @@ def pretrain_features(cfg: Config, videos: Sequence[VideoDataset], seed: int, ou
         if state is not None:
             learner.modules.load_state_dict(state["modules"])
             learner.optim.load_state_dict(state["optim"])
-        batches = VideoBatches(videos, learner.window, fc.batch_size, seed + stage.resumes)
         bar = stage.bar(fc.updates, "features")
-        for update in range(stage.step, fc.updates):
-            metrics = learner.update(batches.sample(device), update)
-            stage.advance(update + 1, metrics, bar)
-            if stage.checkpoint_due(update + 1):
-                stage.checkpoint(update + 1, {"modules": learner.modules.state_dict(),
-                                              "optim": learner.optim.state_dict()})  # fmt: skip
-        batches.close()
+        with closing(VideoBatches(videos, learner.window, fc.batch_size,
+                                  seed + stage.resumes)) as batches:  # fmt: skip
+            for update in range(stage.step, fc.updates):
+                metrics = learner.update(batches.sample(device), update)
+                stage.advance(update + 1, metrics, bar)
+                if stage.checkpoint_due(update + 1):
+                    stage.checkpoint(update + 1, {"modules": learner.modules.state_dict(),
+                                                  "optim": learner.optim.state_dict()})  # fmt: skip
         return stage.finish({"encoder": learner.encoder.state_dict(), "obs_shape": obs_shape,
                              "config": dataclasses.asdict(cfg)}, "features.pt")  # fmt: skip
 
@@ -491,23 +492,23 @@ def pretrain_latent_actions(cfg: Config, videos: Sequence[VideoDataset], feature
             model.load_state_dict(state["model"])
             encoder.load_state_dict(state["encoder"])
             learner.optim.load_state_dict(state["optim"])
-        batches = VideoBatches(videos, la.window, la.batch_size, seed + 1000 + stage.resumes)
-        if state is None and la.idm_input_norm == "standardize":
-            stage.log(0, fit_idm_input_norm(model, encoder, batches, la, device))
-        probe = LatentActionProbe.from_videos(videos[0], la, seed) if la.probe_every else None
-        bar = stage.bar(la.updates, "latent actions")
-        model.train()
-        for update in range(stage.step, la.updates):
-            if probe is not None and update % la.probe_every == 0:
-                stage.log(update, probe.score(encoder, model, device))
-            stage.advance(update + 1, learner.update(batches.sample(device)), bar)
-            if stage.checkpoint_due(update + 1):
-                stage.checkpoint(update + 1, {"model": model.state_dict(),
-                                              "encoder": encoder.state_dict(),
-                                              "optim": learner.optim.state_dict()})  # fmt: skip
+        with closing(VideoBatches(videos, la.window, la.batch_size,
+                                  seed + 1000 + stage.resumes)) as batches:  # fmt: skip
+            if state is None and la.idm_input_norm == "standardize":
+                stage.log(0, fit_idm_input_norm(model, encoder, batches, la, device))
+            probe = LatentActionProbe.from_videos(videos[0], la, seed) if la.probe_every else None
+            bar = stage.bar(la.updates, "latent actions")
+            model.train()
+            for update in range(stage.step, la.updates):
+                if probe is not None and update % la.probe_every == 0:
+                    stage.log(update, probe.score(encoder, model, device))
+                stage.advance(update + 1, learner.update(batches.sample(device)), bar)
+                if stage.checkpoint_due(update + 1):
+                    stage.checkpoint(update + 1, {"model": model.state_dict(),
+                                                  "encoder": encoder.state_dict(),
+                                                  "optim": learner.optim.state_dict()})  # fmt: skip
         if probe is not None:
             stage.log(la.updates, probe.score(encoder, model, device))
-        batches.close()
         return stage.finish({"model": model.state_dict(), "encoder": encoder.state_dict(),
                              "obs_shape": obs_shape, "config": dataclasses.asdict(cfg)},
                             "latent_actions.pt")  # fmt: skip

@@ -144,8 +144,12 @@ class OnlineConfig:
     # Not in the paper: "standardize" makes pi predict, and d read, latent actions standardised
     # by their per-dimension mean and std over the videos at the start of the online stage.
     # Small pretraining budgets leave latents whose variation (std ~0.03) is below the step
-    # noise of Adam at lr 1e-3, so pi fits only their mean (docs/fidelity.md).
-    latent_norm: Literal["none", "standardize"] = "none"
+    # noise of Adam at lr 1e-3, so pi fits only their mean (docs/fidelity.md). "robust": the
+    # median and the MAD (scaled to a std) instead, and eq. 4's standardised targets clipped to
+    # +-LATENT_CLIP: with f finetuned online, a few video windows unlike any the agent has seen
+    # get latents 1e4-1e5 times the others', whose std then squashes every other target to ~0
+    # (docs/experiments.md, attempt 13).
+    latent_norm: Literal["none", "standardize", "robust"] = "none"
     latent_norm_batches: int = 16
     # With latent_norm: fit the statistics again in every cycle (online or offline decoding),
     # after eq. 3 and before eq. 4, not only once: eq. 3 moves p (and f, when finetuned), so
@@ -187,7 +191,8 @@ class Config:
             raise ValueError("features.objective contrastive_recon needs features.encoder impala "
                              f"(its maps keep the frame size), not {self.features.encoder!r}")  # fmt: skip
         if self.online.latent_norm_refit and self.online.latent_norm == "none":
-            raise ValueError("online.latent_norm_refit needs online.latent_norm: standardize")
+            raise ValueError("online.latent_norm_refit needs online.latent_norm: standardize "
+                             "or robust")  # fmt: skip
         if self.variant == "wo_lf" and self.encoder_training == "frozen":
             # w/o lf trains the encoder through the other objectives (Section 4.4)
             self.encoder_training = "ft"
@@ -694,6 +699,19 @@ def action_loss(agent: Agent, z: torch.Tensor, actions: torch.Tensor) -> torch.T
     return F.mse_loss(pred, actions.float())
 
 
+LATENT_CLIP = 10.0  # latent_norm "robust": eq. 4's targets, in robust standard deviations
+MAD_TO_STD = 1.4826  # the MAD of a normal distribution times this is its std
+
+
+def latent_statistics(z: torch.Tensor, robust: bool) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-dimension centre and scale of latents (N, D): mean and std, or median and scaled
+    MAD, which a few huge latents do not move."""
+    if not robust:
+        return z.mean(0), z.std(0)
+    median = z.median(0).values
+    return median, MAD_TO_STD * (z - median).abs().median(0).values
+
+
 class OnlineLearner:
     """Optimisers and update steps of the online stage; the loop lives in ``online``."""
 
@@ -758,7 +776,10 @@ class OnlineLearner:
             target = agent.lam.latent(feats)
             if code_mode:  # the authors' IDM always quantises too, moving the EMA codebook
                 agent.lam.vq(target)
-        loss = F.mse_loss(agent.policy(feats[:, -2]), agent.normalize(target))
+        target = agent.normalize(target)
+        if self.cfg.online.latent_norm == "robust":
+            target = target.clamp(-LATENT_CLIP, LATENT_CLIP)
+        loss = F.mse_loss(agent.policy(feats[:, -2]), target)
         self.bc_optim.zero_grad(set_to_none=True)
         loss.backward()
         self.bc_optim.step()
@@ -774,7 +795,7 @@ class OnlineLearner:
         z = torch.cat([agent.lam.latent(encode_windows(agent.encoder, video_batches.sample(device),
                                                        grad=False))
                        for _ in range(self.cfg.online.latent_norm_batches)])  # fmt: skip
-        mean, std = z.mean(0), z.std(0)
+        mean, std = latent_statistics(z, robust=self.cfg.online.latent_norm == "robust")
         if keep_functions:
             agent.restandardize(mean, std.clamp_min(1e-6))
         else:
@@ -850,7 +871,7 @@ def online(task: Task, seed: int, cfg: Config, harness, videos: VideoDataset,
     fresh_idm = not pretrained_idm(cfg, latent_actions)
     if state is None and la.idm_input_norm == "standardize" and fresh_idm:
         harness.log(0, 0, fit_idm_input_norm(agent.lam, agent.encoder, video_batches, la, device))
-    if state is None and oc.latent_norm == "standardize":
+    if state is None and oc.latent_norm != "none":
         harness.log(0, 0, learner.standardize_latents(video_batches, device))
     # Line 15-17: latent BC warm-up before any interaction (skipped without pretrained p).
     if state is None and cfg.variant != "wo_la":

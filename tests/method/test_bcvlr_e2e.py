@@ -99,7 +99,7 @@ def test_each_stage_resumes_after_a_kill(tmp_path):
         ("offline", offline_dir, base + ["online", *common, *online_args, "--method-name",
                                          "bcvlr_offline", "--set", "online.offline_labelled=200",
                                          "--set", "online.checkpoint_every_cycles=1",
-                                         "--set", "online.latent_norm=standardize",
+                                         "--set", "online.latent_norm=robust",
                                          "--set", "online.latent_norm_refit=true"]),
     ]  # fmt: skip
     for name, out, cmd in stages:

@@ -171,6 +171,29 @@ def test_latent_standardisation_whitens_the_videos_latents_and_keeps_eq3_eq4_con
     assert {"z_mean", "z_std"} <= set(agent.state_dict())
 
 
+def test_robust_latent_statistics_ignore_a_few_huge_latents():
+    g = torch.Generator().manual_seed(0)
+    z = torch.randn(4000, 3, generator=g) * torch.tensor([0.05, 1.0, 3.0]) + 2.0
+    z[:4] = 1e5  # 0.1 % of the windows, as on attempt 13's videos
+    mean, std = bcvlr.latent_statistics(z, robust=True)
+    torch.testing.assert_close(mean, torch.full((3,), 2.0), atol=0.1, rtol=0)
+    torch.testing.assert_close(std, torch.tensor([0.05, 1.0, 3.0]), rtol=0.1, atol=0)
+    _, plain_std = bcvlr.latent_statistics(z, robust=False)
+    assert (plain_std > 1000).all()  # what the plain statistics make of the same latents
+
+
+def test_robust_latent_norm_clips_the_bc_targets():
+    cfg, _, agent, shape = make_agent("reacher_easy", **{"online.latent_norm": "robust"})
+    learner = bcvlr.OnlineLearner(cfg, agent)
+    obs = windows(cfg, shape)
+    agent.z_std.fill_(1e-9)  # every standardised target is far beyond the clip
+    with torch.no_grad():
+        pred = agent.policy(bcvlr.encode_windows(agent.encoder, obs, False)[:, -2])
+        z = agent.normalize(agent.lam.latent(bcvlr.encode_windows(agent.encoder, obs, False)))
+    expected = torch.nn.functional.mse_loss(pred, z.clamp(-bcvlr.LATENT_CLIP, bcvlr.LATENT_CLIP))
+    assert learner.bc_step(obs)["loss/bc"] == pytest.approx(expected.item(), rel=1e-5)
+
+
 def test_without_latent_standardisation_the_latent_space_is_p_s_own():
     _, _, agent, _ = make_agent("reacher_easy")
     z = torch.randn(4, agent.z_mean.numel())

@@ -1,9 +1,8 @@
 #!/usr/bin/env bash
 # The test command: sets up the virtualenv if needed, then lint + the whole test suite.
 # Test files run in parallel (pytest-xdist), a whole file per worker so that its module
-# fixtures are built once, the slowest files first (tests/conftest.py), with one torch thread
-# per worker: on this 2-core VM, 17 min instead of roughly 20-30. BCVLR_TEST_WORKERS=0 runs
-# them in one process (e.g. with -x or --pdb).
+# fixtures are built once, with one torch thread per worker: on this 2-core VM, 17 min
+# instead of roughly 20-30. BCVLR_TEST_WORKERS=0 runs them in one process (e.g. with -x or --pdb).
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 source "$ROOT/scripts/setup-env.sh"
@@ -11,4 +10,4 @@ cd "$ROOT"
 ruff check .
 workers="${BCVLR_TEST_WORKERS:-$(python -c 'import os; print(min(4, len(os.sched_getaffinity(0))))')}"
 export OMP_NUM_THREADS="${OMP_NUM_THREADS:-1}"
-python -m pytest -n "$workers" --dist loadfile --no-loadscope-reorder --durations=25 "$@"
+python -m pytest -n "$workers" --dist loadfile --durations=15 "$@"

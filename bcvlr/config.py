@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import re
 import types
 import typing
 from pathlib import Path
@@ -101,6 +102,22 @@ def to_dict(obj: Any) -> dict:
     return dataclasses.asdict(obj)
 
 
+class _Loader(yaml.SafeLoader):
+    """YAML 1.1 reads 1e-5 (an exponent without a dot) as a string; as in YAML 1.2, it is a
+    number here, in files and in --set values alike."""
+
+
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?(?:[0-9][0-9_]*(?:\.[0-9_]*)?|\.[0-9_]+)[eE][-+]?[0-9]+$"),
+    list("-+0123456789."),
+)
+
+
+def parse_yaml(text: str) -> Any:
+    return yaml.load(text, Loader=_Loader)  # noqa: S506 (a SafeLoader)
+
+
 def _set_path(data: dict, dotted: str, value: Any) -> None:
     *parents, leaf = dotted.split(".")
     node = data
@@ -122,7 +139,7 @@ def load_config(cls: type[T], file: str | Path | None = None,
         if "=" not in item:
             raise ConfigError(f"override {item!r} must look like key=value")
         key, raw = item.split("=", 1)
-        _set_path(data, key.strip(), yaml.safe_load(raw))
+        _set_path(data, key.strip(), parse_yaml(raw))
     return from_dict(cls, data, where=str(file) if file else "config")
 
 
@@ -138,7 +155,7 @@ def _read_yaml(path: Path, chain: tuple[Path, ...]) -> dict:
     if path.resolve() in chain:
         raise ConfigError(f"{path}: 'extends' goes round in a circle")
     try:
-        loaded = yaml.safe_load(path.read_text()) or {}
+        loaded = parse_yaml(path.read_text()) or {}
     except yaml.YAMLError as e:
         raise ConfigError(f"{path}: not valid YAML: {e}") from None
     if not isinstance(loaded, dict):

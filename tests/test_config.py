@@ -27,6 +27,15 @@ def test_a_file_extends_another_and_overrides_come_last(tmp_path):
     assert cfg == Outer(name="cli", inner=Inner(lr=0.5, updates=30))
 
 
+def test_exponents_without_a_dot_are_numbers_in_files_and_overrides(tmp_path):
+    (tmp_path / "c.yaml").write_text("inner: {lr: 3e-4}\n")
+    assert load_config(Outer, tmp_path / "c.yaml").inner.lr == 3e-4
+    assert load_config(Outer, None, ["inner.lr=1e-5"]).inner.lr == 1e-5
+    assert load_config(Outer, None, ["name=1e5x"]).name == "1e5x"  # not a number: a string
+    with pytest.raises(ConfigError, match="expected a number"):
+        load_config(Outer, None, ["inner.lr=e5"])
+
+
 @pytest.mark.parametrize(("text", "error"), [
     ("extends: missing.yaml\n", r"missing.yaml does not exist \(extended by .*child.yaml\)"),
     ("extends: child.yaml\n", "'extends' goes round in a circle"),

@@ -135,12 +135,26 @@ def load_config(cls: type[T], file: str | Path | None = None,
     data: dict = dataclasses.asdict(cls()) if base is None else dict(base)
     if file is not None:
         data = _merge(data, read_config_file(file))
+    where = str(file) if file else "config"
+    overridden: dict[str, str] = {}  # the prefix of an error about an override -> the override
     for item in overrides or []:
         if "=" not in item:
             raise ConfigError(f"override {item!r} must look like key=value")
         key, raw = item.split("=", 1)
-        _set_path(data, key.strip(), parse_yaml(raw))
-    return from_dict(cls, data, where=str(file) if file else "config")
+        key = key.strip()
+        _set_path(data, key, parse_yaml(raw))
+        parent, _, leaf = key.rpartition(".")
+        section = f"{where}.{parent}" if parent else where
+        overridden[f"{where}.{key}:"] = overridden[f"{where}.{key}["] = item
+        overridden[f"{section}: unknown key {leaf!r}"] = item
+    try:
+        return from_dict(cls, data, where=where)
+    except ConfigError as e:  # name the override a bad value came from, not the file
+        for prefix, item in overridden.items():
+            if str(e).startswith(prefix):
+                detail = str(e).split(": ", 1)[1] if prefix.endswith(":") else str(e)[len(where) :]
+                raise ConfigError(f"--set {item}: {detail.lstrip('.: ')}") from None
+        raise
 
 
 def read_config_file(file: str | Path) -> dict:

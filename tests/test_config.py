@@ -32,8 +32,21 @@ def test_exponents_without_a_dot_are_numbers_in_files_and_overrides(tmp_path):
     assert load_config(Outer, tmp_path / "c.yaml").inner.lr == 3e-4
     assert load_config(Outer, None, ["inner.lr=1e-5"]).inner.lr == 1e-5
     assert load_config(Outer, None, ["name=1e5x"]).name == "1e5x"  # not a number: a string
-    with pytest.raises(ConfigError, match="expected a number"):
-        load_config(Outer, None, ["inner.lr=e5"])
+    with pytest.raises(ConfigError, match=r"^--set inner.lr=e5: expected a number"):
+        load_config(Outer, tmp_path / "c.yaml", ["inner.lr=e5"])
+
+
+def test_a_bad_override_is_named_as_the_override_not_as_the_file(tmp_path):
+    (tmp_path / "c.yaml").write_text("inner: {lr: 0.1}\n")
+    with pytest.raises(
+        ConfigError, match=r"^--set inner.lrr=1: inner: unknown key 'lrr' \(did you mean 'lr'"
+    ):
+        load_config(Outer, tmp_path / "c.yaml", ["inner.lrr=1"])
+    with pytest.raises(ConfigError, match=r"^--set nmae=x: unknown key 'nmae'"):
+        load_config(Outer, tmp_path / "c.yaml", ["nmae=x"])
+    (tmp_path / "bad.yaml").write_text("inner: {lr: fast}\n")  # the file's own error names it
+    with pytest.raises(ConfigError, match=r"bad.yaml.inner.lr: expected a number"):
+        load_config(Outer, tmp_path / "bad.yaml", ["name=x"])
 
 
 @pytest.mark.parametrize(("text", "error"), [

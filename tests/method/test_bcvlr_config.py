@@ -117,9 +117,9 @@ def test_config_typos_fail_naming_the_key(tmp_path):
     bad.write_text("online:\n  bc_updatse: 3\n")
     with pytest.raises(ConfigError, match=r"unknown key 'bc_updatse' \(did you mean 'bc_updates'"):
         load_config(bcvlr.Config, bad, base=bcvlr.default_config(get_task("coinrun")))
-    with pytest.raises(ConfigError, match=r"online.beta: expected a number"):
+    with pytest.raises(ConfigError, match=r"^--set online.beta=high: expected a number"):
         load_config(bcvlr.Config, None, ["online.beta=high"])
-    with pytest.raises(ConfigError, match="variant: 'wo_xx' is not one of"):
+    with pytest.raises(ConfigError, match="^--set variant=wo_xx: 'wo_xx' is not one of"):
         load_config(bcvlr.Config, None, ["variant=wo_xx"])
     # v decodes f's maps at their size: a strided encoder would fail only at the first update
     with pytest.raises(ConfigError, match="contrastive_recon needs features.encoder impala"):

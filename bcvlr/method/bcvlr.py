@@ -30,6 +30,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from bcvlr.config import read_config_file
 from bcvlr.data import VideoDataset, WindowSampler
 from bcvlr.data.window_replay import WindowReplay
 from bcvlr.envs import make_reward_free
@@ -201,9 +202,7 @@ class Config:
 def default_config(task: Task) -> dict:
     """The paper's hyper-parameters for the task's suite, with the per-task overrides of the
     captions of Tables 11 and 12."""
-    import yaml
-
-    data = yaml.safe_load((CONFIG_DIR / f"{task.suite}.yaml").read_text())
+    data = read_config_file(CONFIG_DIR / f"{task.suite}.yaml")
     overrides = data.pop("task_overrides", {}) or {}
     for pattern, section in overrides.items():
         if (

@@ -347,6 +347,10 @@ def _cpu_name() -> str:
 
 
 def _commit(repo: Path) -> str:
+    """The checkout's commit; an export without its own .git (inside another repository, say)
+    has none, and must not be labelled with the enclosing repository's."""
+    if not (repo / ".git").exists():
+        return "unknown commit"
     out = subprocess.run(["git", "-C", str(repo), "rev-parse", "--short", "HEAD"],
                          capture_output=True, text=True, check=False)  # fmt: skip
     return out.stdout.strip() or "unknown commit"

@@ -289,7 +289,7 @@ def train(task: Task | str, seed: int, cfg: Config, harness,
 
     state = harness.start()
     step = 0 if state is None else int(state["step"])
-    env = make(task, num_envs=1, seed=_env_seed(seed, step))
+    env = make(task, num_envs=1, seed=_env_seed(seed, step), frames=not states)
     try:
         obs = env.reset()
         x = env.states() if states else obs

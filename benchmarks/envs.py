@@ -3,8 +3,9 @@
     python -m benchmarks.envs [--suite dmc] [--steps 200] [--repeats 5]
 
 Prints a table: per *policy* step (action repeat and the 64x64 render included) the median
-milliseconds of a single env, and env steps per second of the vectorised setting (Procgen: 64
-envs in one ProcgenGym3Env; MuJoCo suites: one subprocess per core).
+milliseconds of a single env; for the MuJoCo suites the same without rendering (``frames=False``,
+what state-based experts step and are evaluated on); and env steps per second of the vectorised
+setting (Procgen: 64 envs in one ProcgenGym3Env; MuJoCo suites: one subprocess per core).
 """
 
 from __future__ import annotations
@@ -63,12 +64,18 @@ def main() -> None:
         tasks = [t for t in tasks if t.name in args.task]
     print(f"# {platform.node()} {platform.processor() or platform.machine()} "
           f"{os.cpu_count()} cores, {time.strftime('%Y-%m-%d')}, median of {args.repeats}")  # fmt: skip
-    print(f"{'task':<24} {'ms/step (1 env)':>16} {'steps/s (1 env)':>16} {'vec envs':>9} "
-          f"{'steps/s (vec)':>14}")  # fmt: skip
+    print(f"{'task':<24} {'ms/step (1 env)':>16} {'steps/s (1 env)':>16} {'ms (no frames)':>15} "
+          f"{'vec envs':>9} {'steps/s (vec)':>14}")  # fmt: skip
     for task in tasks:
         single = make(task, num_envs=1, seed=0)
         ms = 1e3 * median_of(args.repeats, lambda env=single: time_steps(env, args.steps, rng))
         single.close()
+        frameless = "-"
+        if task.suite != "procgen":
+            bare = make(task, num_envs=1, seed=0, frames=False)
+            sec = median_of(args.repeats, lambda env=bare: time_steps(env, args.steps, rng))
+            frameless = f"{1e3 * sec:.2f}"
+            bare.close()
         if task.suite == "procgen":
             n, vec = task.num_envs, make(task, num_envs=task.num_envs, seed=0)
         else:
@@ -76,8 +83,8 @@ def main() -> None:
         per_step = median_of(args.repeats,
                              lambda env=vec: time_steps(env, max(args.steps // 4, 10), rng))  # fmt: skip
         vec.close()
-        print(f"{task.name:<24} {ms:>16.2f} {1e3 / ms:>16.0f} {n:>9} {n / per_step:>14.0f}",
-              flush=True)  # fmt: skip
+        print(f"{task.name:<24} {ms:>16.2f} {1e3 / ms:>16.0f} {frameless:>15} {n:>9} "
+              f"{n / per_step:>14.0f}", flush=True)  # fmt: skip
 
 
 if __name__ == "__main__":

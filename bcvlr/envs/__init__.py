@@ -77,10 +77,13 @@ def make(
     seed: int = 0,
     render: RenderSettings | None = None,
     processes: bool = False,
+    frames: bool = True,
     **suite_kwargs,
 ) -> VecEnv:
     """N parallel, seeded copies of ``task``. ``num_envs`` defaults to the registry's (64 for
-    Procgen, 1 otherwise); ``processes`` runs MuJoCo envs one per subprocess."""
+    Procgen, 1 otherwise); ``processes`` runs MuJoCo envs one per subprocess; ``frames=False``
+    renders no frames after steps (all-zero observations), for policies acting on
+    ``env.states()``: the simulator itself steps exactly as with frames."""
     task = get_task(task) if isinstance(task, str) else task
     n = task.num_envs if num_envs is None else num_envs
     if n < 1:
@@ -88,6 +91,8 @@ def make(
     if task.suite == "procgen":
         if render is not None:
             raise ValueError("procgen renders its own 64x64 frames; render settings do not apply")
+        if not frames:
+            raise ValueError("procgen has no low-dimensional states: its envs always give frames")
         from bcvlr.envs.procgen import ProcgenVecEnv
 
         return ProcgenVecEnv(task, n, seed, **suite_kwargs)
@@ -110,7 +115,8 @@ def make(
     import mujoco
 
     settings = render.to_dict(renderer) | {"mujoco": mujoco.__version__}
-    return FrameStackVecEnv(task, makers, (3, render.height, render.width), settings, processes)
+    return FrameStackVecEnv(task, makers, (3, render.height, render.width), settings, processes,
+                            frames)  # fmt: skip
 
 
 def make_reward_free(task: Task | str, num_envs: int | None = None, seed: int = 0,

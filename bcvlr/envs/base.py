@@ -127,7 +127,7 @@ class SingleEnv(Protocol):
     def close(self) -> None: ...
 
 
-def _repeat_step(env: SingleEnv, action: np.ndarray, repeat: int):
+def _repeat_step(env: SingleEnv, action: np.ndarray, repeat: int, frames: bool = True):
     total, success = 0.0, False
     for _ in range(repeat):
         reward, terminated, truncated, succ = env.step(action)
@@ -135,11 +135,12 @@ def _repeat_step(env: SingleEnv, action: np.ndarray, repeat: int):
         success |= succ
         if terminated or truncated:
             break
-    # Rendering dominates the cost of a step: render only the frame the policy sees.
-    return env.render(), total, terminated, truncated, success, env.state
+    # Rendering dominates the cost of a step: render only the frame the policy sees, and none
+    # for a policy that acts on states.
+    return env.render() if frames else None, total, terminated, truncated, success, env.state
 
 
-def _worker(conn, make_env: Callable[[], SingleEnv], repeat: int) -> None:
+def _worker(conn, make_env: Callable[[], SingleEnv], repeat: int, frames: bool) -> None:
     env = make_env()
     try:
         while True:
@@ -147,7 +148,7 @@ def _worker(conn, make_env: Callable[[], SingleEnv], repeat: int) -> None:
             if cmd == "reset":
                 conn.send((env.reset(), env.state))
             elif cmd == "step":
-                conn.send(_repeat_step(env, arg, repeat))
+                conn.send(_repeat_step(env, arg, repeat, frames))
             elif cmd == "close":
                 break
     except (EOFError, KeyboardInterrupt):
@@ -163,6 +164,9 @@ class FrameStackVecEnv:
 
     Stacking rule (shared with the video dataset sampler): at reset the stack is filled with the
     reset frame; afterwards the oldest frame drops out.
+
+    With ``frames=False`` (for policies that act on ``states()``) nothing is rendered after a
+    step and every observation is all zeros.
     """
 
     def __init__(
@@ -172,6 +176,7 @@ class FrameStackVecEnv:
         frame_shape: tuple[int, int, int],
         render_settings: dict,
         processes: bool = False,
+        frames: bool = True,
     ):
         self.task = task
         self.num_envs = len(makers)
@@ -183,12 +188,13 @@ class FrameStackVecEnv:
         self._stack = np.zeros((self.num_envs, *self.obs_shape), np.uint8)
         self._tracker = EpisodeTracker(self.num_envs)
         self._processes = processes
+        self._frames = frames
         if processes:
             ctx = mp.get_context("spawn")  # fork would duplicate EGL contexts
             self._conns, self._procs = [], []
             for make in makers:
                 parent, child = ctx.Pipe()
-                proc = ctx.Process(target=_worker, args=(child, make, task.action_repeat),
+                proc = ctx.Process(target=_worker, args=(child, make, task.action_repeat, frames),
                                    daemon=True)  # fmt: skip
                 proc.start()
                 child.close()
@@ -197,7 +203,9 @@ class FrameStackVecEnv:
         else:
             self._envs = [make() for make in makers]
 
-    def _push(self, i: int, frame: np.ndarray, reset: bool) -> None:
+    def _push(self, i: int, frame: np.ndarray | None, reset: bool) -> None:
+        if not self._frames:
+            return
         c = self.frame_shape[0]
         if reset:
             self._stack[i] = np.tile(frame, (self.task.frame_stack, 1, 1))
@@ -239,7 +247,7 @@ class FrameStackVecEnv:
                 conn.send(("step", a))
             results = [conn.recv() for conn in self._conns]
         else:
-            results = [_repeat_step(env, a, self.task.action_repeat)
+            results = [_repeat_step(env, a, self.task.action_repeat, self._frames)
                        for env, a in zip(self._envs, actions, strict=True)]  # fmt: skip
         n = self.num_envs
         reward = np.zeros(n, np.float32)

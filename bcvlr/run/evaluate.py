@@ -58,7 +58,7 @@ def evaluate(
     so short episodes are not over-represented (with 64 Procgen envs: one episode each)."""
     n = num_envs or (min(episodes, task.num_envs) if task.suite == "procgen" else 1)
     quota = math.ceil(episodes / n)
-    env = make(task, num_envs=n, seed=seed)
+    env = make(task, num_envs=n, seed=seed, frames=not use_states)
     try:
         obs = env.reset()
         done_eps: list[list] = [[] for _ in range(n)]

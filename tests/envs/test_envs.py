@@ -147,6 +147,37 @@ def test_subprocess_vecenv_matches_in_process():
         b.close()
 
 
+@pytest.mark.parametrize("name,processes", [("metaworld_reach", False), ("reacher_easy", True)])
+def test_frameless_envs_step_the_same_simulator_without_rendering(name, processes):
+    """frames=False (state-based experts) renders nothing after a step: all-zero observations,
+    and the same states, rewards, success and episode ends as with frames."""
+    with_frames = make(name, seed=4)
+    frameless = make(name, seed=4, processes=processes, frames=False)
+    try:
+        with_frames.reset()
+        assert not frameless.reset().any()
+        np.testing.assert_array_equal(with_frames.states(), frameless.states())
+        rng = np.random.default_rng(0)
+        size = with_frames.action_space.size
+        ended = 0
+        for _ in range(get_task(name).episode_length + 2):  # across an auto-reset
+            act = rng.uniform(-1, 1, (1, size))
+            a, b = with_frames.step(act), frameless.step(act)
+            assert a.obs.any() and not b.obs.any()
+            np.testing.assert_array_equal(with_frames.states(), frameless.states())
+            np.testing.assert_array_equal(a.reward, b.reward)
+            np.testing.assert_array_equal(a.success, b.success)
+            np.testing.assert_array_equal(a.done, b.done)
+            assert a.episodes == b.episodes
+            ended += len(b.episodes)
+        assert ended == 1
+    finally:
+        with_frames.close()
+        frameless.close()
+    with pytest.raises(ValueError, match="procgen has no low-dimensional states"):
+        make("coinrun", num_envs=1, frames=False)
+
+
 def test_render_differences_name_what_a_dataset_renders_otherwise():
     from bcvlr.envs import render_differences
 

@@ -71,14 +71,13 @@ def main() -> None:
         ms = 1e3 * median_of(args.repeats, lambda env=single: time_steps(env, args.steps, rng))
         single.close()
         frameless = "-"
-        if task.suite != "procgen":
+        if task.suite == "procgen":
+            n, vec = task.num_envs, make(task, num_envs=task.num_envs, seed=0)
+        else:
             bare = make(task, num_envs=1, seed=0, frames=False)
             sec = median_of(args.repeats, lambda env=bare: time_steps(env, args.steps, rng))
             frameless = f"{1e3 * sec:.2f}"
             bare.close()
-        if task.suite == "procgen":
-            n, vec = task.num_envs, make(task, num_envs=task.num_envs, seed=0)
-        else:
             n, vec = args.vec_envs, make(task, num_envs=args.vec_envs, seed=0, processes=True)
         per_step = median_of(args.repeats,
                              lambda env=vec: time_steps(env, max(args.steps // 4, 10), rng))  # fmt: skip

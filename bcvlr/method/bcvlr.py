@@ -113,6 +113,9 @@ class LatentActionConfig:
     # latent actions of held-out labelled video transitions (0 disables; needs labels).
     probe_every: int = 1000
     probe_windows: int = 1024
+    # ... and the authors' probe decoder, an MLP, with at most this many updates (theirs: 3
+    # epochs over up to 65,536 windows at batch 128); 0: the linear probe alone.
+    probe_decoder_updates: int = 1536
 
 
 @dataclass
@@ -187,6 +190,9 @@ class Config:
     def validate(self) -> None:
         if self.latent_actions.window not in (2, 3):
             raise ValueError("latent_actions.window must be 2 or 3")
+        if self.latent_actions.probe_decoder_updates < 0:
+            raise ValueError("latent_actions.probe_decoder_updates must be >= 0 (0: no MLP "
+                             f"probe), not {self.latent_actions.probe_decoder_updates}")  # fmt: skip
         if self.features.objective == "contrastive_recon" and self.features.encoder != "impala":
             # v decodes the feature maps at their own size: only the IMPALA encoder keeps 64x64
             raise ValueError("features.objective contrastive_recon needs features.encoder impala "
@@ -519,22 +525,28 @@ def pretrain_latent_actions(cfg: Config, videos: Sequence[VideoDataset], feature
 
 
 SCENE_POOL = 4  # the probe's scene: f(o_t) average-pooled to 4x4 per channel
+PROBE_DECODER_HIDDEN = 128  # the authors' decoder: 2 hidden layers of 128 (utils.create_decoder)
+PROBE_DECODER_BATCH = 128
 
 
 class LatentActionProbe:
-    """How much of the true action the latent actions carry (the authors' diagnostic): a
-    ridge-regression probe from z to the action (one-hot for discrete actions), fitted on the
-    windows of even-numbered video episodes and scored on odd ones (R^2, or accuracy). It
-    reads the dataset's labels, which training never does."""
+    """How much of the true action the latent actions carry (the authors' diagnostic), fitted
+    on the windows of even-numbered video episodes and scored on odd ones (R^2, or accuracy):
+    a ridge regression from z to the action (one-hot for discrete actions) and, unless
+    ``decoder_updates`` is 0, the authors' decoder, an MLP (keys ``mlp_...``). It reads the
+    dataset's labels, which training never does."""
 
     def __init__(self, fit: tuple[np.ndarray, np.ndarray], held_out: tuple[np.ndarray, np.ndarray],
-                 discrete: bool, num_actions: int, prefix: str = "probe"):  # fmt: skip
+                 discrete: bool, num_actions: int, prefix: str = "probe",
+                 decoder_updates: int = 0):  # fmt: skip
         self.fit_set, self.eval_set = fit, held_out
         self.discrete, self.num_actions, self.prefix = discrete, num_actions, prefix
+        self.decoder_updates = decoder_updates
 
     @classmethod
     def from_replay(cls, replay: WindowReplay, window: int, windows: int, task: Task,
-                    prefix: str, newest: int | None = None) -> LatentActionProbe:  # fmt: skip
+                    prefix: str, newest: int | None = None,
+                    decoder_updates: int = 0) -> LatentActionProbe:  # fmt: skip
         """On the agent's own transitions (the ``newest`` entries of each env, or all), each
         window once, fitted on even episodes and scored on odd ones (within a single episode:
         its first half, then its second)."""
@@ -543,7 +555,8 @@ class LatentActionProbe:
         if odd.all() or not odd.any():
             odd = np.arange(len(odd)) >= len(odd) // 2
         return cls((obs[~odd], acts[~odd]), (obs[odd], acts[odd]),
-                   task.action_space.is_discrete, task.action_space.size, prefix)  # fmt: skip
+                   task.action_space.is_discrete, task.action_space.size, prefix,
+                   decoder_updates)  # fmt: skip
 
     @classmethod
     def from_videos(cls, videos: VideoDataset, la: LatentActionConfig,
@@ -561,7 +574,8 @@ class LatentActionProbe:
             return None
         task = videos.task
         return cls((batch.obs[~odd], acts[~odd]), (batch.obs[odd], acts[odd]),
-                   task.action_space.is_discrete, task.action_space.size)  # fmt: skip
+                   task.action_space.is_discrete, task.action_space.size,
+                   decoder_updates=la.probe_decoder_updates)  # fmt: skip
 
     def _encode(self, obs, encoder, model, device) -> tuple[torch.Tensor, torch.Tensor]:
         """Each window's z and its scene: f of the frame the action is taken in, average-pooled
@@ -584,14 +598,22 @@ class LatentActionProbe:
         return torch.from_numpy(actions).double()
 
     def _fit_and_score(self, xf: torch.Tensor, xe: torch.Tensor, yf: torch.Tensor,
-                       ye: torch.Tensor) -> dict[str, float]:  # fmt: skip
+                       ye: torch.Tensor, use_mlp: bool = False) -> dict[str, float]:  # fmt: skip
         # standardised with the fit set's statistics, so that the ridge penalty means the same
-        # whatever the inputs' scale (latents of std ~1e-3 would otherwise score ~0)
+        # whatever the inputs' scale (latents of std ~1e-3 would otherwise score ~0), and the
+        # MLP's default learning rate too; held-out inputs clipped to the fit set's range: a
+        # near-dead feature channel (std 2e-6 in the fit set) put one held-out window 5,600
+        # stds out, and its extrapolation scored the scene at R^2 -3
         mean, std = xf.mean(0), xf.std(0).clamp_min(1e-12)
-        ones = torch.ones(1, dtype=xf.dtype)
-        xf = torch.cat([(xf - mean) / std, ones.expand(len(xf), 1)], 1)
-        xe = torch.cat([(xe - mean) / std, ones.expand(len(xe), 1)], 1)
-        pred = xe @ _ridge(xf, yf, _select_penalty(xf, yf))
+        xf, xe = (xf - mean) / std, (xe - mean) / std
+        xe = xe.clamp(xf.min(0).values, xf.max(0).values)
+        if use_mlp:
+            pred = _mlp_decode(xf, yf, xe, self.discrete, self.decoder_updates)
+        else:
+            ones = torch.ones(1, dtype=xf.dtype)
+            xf = torch.cat([xf, ones.expand(len(xf), 1)], 1)
+            xe = torch.cat([xe, ones.expand(len(xe), 1)], 1)
+            pred = xe @ _ridge(xf, yf, _select_penalty(xf, yf))
         if self.discrete:
             return {"action_accuracy": (pred.argmax(1) == ye.argmax(1)).double().mean().item()}
         # variance-weighted R^2: action dimensions an expert never varies (a fixed gripper
@@ -607,13 +629,16 @@ class LatentActionProbe:
         zf, scene_f = self._encode(self.fit_set[0], encoder, model, device)
         ze, scene_e = self._encode(self.eval_set[0], encoder, model, device)
         y = self._targets(self.fit_set[1]), self._targets(self.eval_set[1])
-        scores = self._fit_and_score(zf, ze, *y)
         key = "action_accuracy" if self.discrete else "action_r2"
-        scene = self._fit_and_score(scene_f, scene_e, *y)[key]
-        both = self._fit_and_score(torch.cat([scene_f, zf], 1), torch.cat([scene_e, ze], 1),
-                                   *y)[key]  # fmt: skip
-        scores |= {f"scene_{key}": scene, f"scene_latent_{key}": both,
-                   f"beyond_scene_{key}": both - scene}  # fmt: skip
+        both_f, both_e = torch.cat([scene_f, zf], 1), torch.cat([scene_e, ze], 1)
+        scores = {}
+        for use_mlp in (False, True) if self.decoder_updates else (False,):
+            name = "mlp_" if use_mlp else ""
+            scores |= {name + k: v for k, v in self._fit_and_score(zf, ze, *y, use_mlp).items()}
+            scene = self._fit_and_score(scene_f, scene_e, *y, use_mlp)[key]
+            both = self._fit_and_score(both_f, both_e, *y, use_mlp)[key]
+            scores |= {f"{name}scene_{key}": scene, f"{name}scene_latent_{key}": both,
+                       f"{name}beyond_scene_{key}": both - scene}  # fmt: skip
         return {f"{self.prefix}/{k}": v for k, v in scores.items()}
 
 
@@ -622,6 +647,45 @@ def _ridge(x: torch.Tensor, y: torch.Tensor, penalty: float) -> torch.Tensor:
     eye = torch.eye(x.shape[1], dtype=x.dtype)
     eye[-1, -1] = 0.0
     return torch.linalg.solve(x.T @ x + penalty * len(x) * eye, x.T @ y)
+
+
+def _mlp_decode(xf: torch.Tensor, yf: torch.Tensor, xe: torch.Tensor, discrete: bool,
+                max_updates: int) -> torch.Tensor:  # fmt: skip
+    """The authors' probe decoder (2 x 128 ReLU MLP, AdamW at its defaults, batch 128, MSE or
+    cross-entropy) fitted to (xf, yf), predicting xe. Ours: it starts at predicting the fit
+    set's mean (last layer zero, bias the mean), and its number of updates (0, 16, 32, 64 ..
+    ``max_updates``) is the one that predicts best on half of the fit set from the other half,
+    as the ridge penalty is chosen: the authors train 3 epochs on up to 65,536 windows, and as
+    many updates on a few hundred memorise them. Seeded: a score depends on its inputs alone."""
+    xf, yf, xe = xf.float(), yf.float(), xe.float()
+    loss_fn = (lambda p, t: F.cross_entropy(p, t.argmax(1))) if discrete else F.mse_loss
+    checks = {0, max_updates} | {2**k for k in range(4, max_updates.bit_length())}
+
+    def train(x, y, updates, check=None):  # -> (net, the best update count under ``check``)
+        with torch.random.fork_rng():
+            torch.manual_seed(0)
+            net = mlp(x.shape[1], PROBE_DECODER_HIDDEN, y.shape[1])
+            order = torch.randint(len(x), (updates, min(PROBE_DECODER_BATCH, len(x))))
+        with torch.no_grad():
+            net[-1].weight.zero_()
+            net[-1].bias.copy_(y.mean(0).clamp_min(1e-6).log() if discrete else y.mean(0))
+        optim, best = torch.optim.AdamW(net.parameters()), (math.inf, updates)
+        for update in range(updates + 1):
+            if check is not None and update in checks:
+                with torch.no_grad():
+                    best = min(best, (loss_fn(net(check[0]), check[1]).item(), update))
+            if update < updates:
+                loss = loss_fn(net(x[order[update]]), y[order[update]])
+                optim.zero_grad(set_to_none=True)
+                loss.backward()
+                optim.step()
+        return net, best[1]
+
+    a, b = slice(0, None, 2), slice(1, None, 2)
+    _, updates = train(xf[a], yf[a], max_updates, check=(xf[b], yf[b]))
+    net = train(xf, yf, updates)[0]
+    with torch.no_grad():
+        return net(xe).double()
 
 
 def _select_penalty(x: torch.Tensor, y: torch.Tensor,
@@ -956,7 +1020,8 @@ def _probe_replay(replay: WindowReplay, task: Task, cfg: Config, agent: Agent,
     """The online latent-action probe; its seconds go to run.json's ``probe`` phase."""
     t0 = time.perf_counter()
     probe = LatentActionProbe.from_replay(replay, cfg.latent_actions.window,
-                                          cfg.online.replay_probe_windows, task, prefix, newest)  # fmt: skip
+                                          cfg.online.replay_probe_windows, task, prefix, newest,
+                                          cfg.latent_actions.probe_decoder_updates)  # fmt: skip
     scores = probe.score(agent.encoder, agent.lam, device)
     harness.run.add_timing("probe", time.perf_counter() - t0)
     return scores

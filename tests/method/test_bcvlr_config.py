@@ -125,3 +125,5 @@ def test_config_typos_fail_naming_the_key(tmp_path):
     with pytest.raises(ConfigError, match="contrastive_recon needs features.encoder impala"):
         load_config(bcvlr.Config, None, ["features.encoder=conv"],
                     base=bcvlr.default_config(get_task("coinrun")))  # fmt: skip
+    with pytest.raises(ConfigError, match="probe_decoder_updates must be >= 0"):
+        load_config(bcvlr.Config, None, ["latent_actions.probe_decoder_updates=-1"])

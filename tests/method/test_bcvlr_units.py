@@ -267,6 +267,66 @@ def test_latent_action_probe_separates_what_z_adds_to_the_scene():
     assert scores["probe/beyond_scene_action_r2"] == pytest.approx(1 / 3, abs=0.05)
 
 
+def test_latent_action_probe_mlp_decodes_what_a_linear_probe_cannot():
+    """The authors' decoder is an MLP: an action that is a nonlinear function of z (its
+    distance from the middle) is read by it (R^2 ~1) and not by the ridge (~0)."""
+
+    class Latents(torch.nn.Module):
+        def latent(self, feats):
+            return feats[:, -1, 0, 0, :1].double() / 255
+
+    g = torch.Generator().manual_seed(0)
+    obs = torch.randint(0, 256, (1000, 2, 1, 2, 2), generator=g, dtype=torch.uint8).numpy()
+    acts = np.abs(obs[:, -1, 0, 0, :1] / 255 - 0.5).astype("float32")
+    probe = bcvlr.LatentActionProbe((obs[::2], acts[::2]), (obs[1::2], acts[1::2]),
+                                    discrete=False, num_actions=1, decoder_updates=512)  # fmt: skip
+    scores = probe.score(torch.nn.Identity(), Latents(), torch.device("cpu"))
+    assert scores["probe/action_r2"] < 0.05
+    assert scores["probe/mlp_action_r2"] > 0.9
+    assert {"probe/mlp_scene_action_r2", "probe/mlp_beyond_scene_action_r2"} <= scores.keys()
+
+
+def test_latent_action_probe_mlp_scores_about_zero_on_latents_that_carry_nothing():
+    """128 latents unrelated to the action, 512 fit windows: this probe's first version (a
+    random start, the update count chosen in tenths of 1,536) memorised them (R^2 -0.51
+    here); starting at the mean and stopping where the other half of the fit set says keeps
+    it near zero. Without updates, no MLP keys."""
+
+    class Latents(torch.nn.Module):
+        def latent(self, feats):
+            return feats[:, -1].flatten(1).float() / 255
+
+    g = torch.Generator().manual_seed(0)
+    obs = torch.randint(0, 256, (1024, 2, 1, 8, 16), generator=g, dtype=torch.uint8).numpy()
+    acts = torch.rand(1024, 3, generator=g).numpy()
+    fit, held_out = (obs[::2], acts[::2]), (obs[1::2], acts[1::2])
+    args = (torch.nn.Identity(), Latents(), torch.device("cpu"))
+    probe = bcvlr.LatentActionProbe(fit, held_out, discrete=False, num_actions=3,
+                                    decoder_updates=512)  # fmt: skip
+    scores = probe.score(*args)
+    assert -0.05 < scores["probe/mlp_action_r2"] < 0.05
+    probe.decoder_updates = 0
+    ridge_only = probe.score(*args)
+    assert not any("mlp" in k for k in ridge_only)
+    assert ridge_only["probe/action_r2"] == scores["probe/action_r2"]
+
+
+@pytest.mark.parametrize("mlp", [False, True])
+def test_latent_action_probe_does_not_extrapolate_a_nearly_dead_input(mlp):
+    """An input that barely varies in the fit set (std 3e-7) and is far out on one held-out
+    window (a near-dead feature channel): it scored the scene at R^2 -3 before held-out
+    inputs were clipped to the fit set's range."""
+    g = torch.Generator().manual_seed(0)
+    signal = torch.rand(1000, 1, generator=g, dtype=torch.float64)
+    dead = 1e-6 * (signal + 0.1 * torch.randn(1000, 1, generator=g, dtype=torch.float64))
+    dead[1] = 0.1  # held out (odd), ~3e5 stds out
+    x, y = torch.cat([signal, dead], 1), signal
+    probe = bcvlr.LatentActionProbe((None, None), (None, None), discrete=False, num_actions=1,
+                                    decoder_updates=256)  # fmt: skip
+    scores = probe._fit_and_score(x[::2], x[1::2], y[::2], y[1::2], mlp)
+    assert scores["action_r2"] > 0.9
+
+
 def test_idm_input_standardisation_whitens_each_feature_channel_over_the_batches():
     cfg, _, agent, shape = make_agent("metaworld_reach")
     # an untrained encoder's features: small variation around a mean, as on the mini config

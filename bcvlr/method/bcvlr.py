@@ -116,6 +116,10 @@ class LatentActionConfig:
     # ... and the authors' probe decoder, an MLP, with at most this many updates (theirs: 3
     # epochs over up to 65,536 windows at batch 128); 0: the linear probe alone.
     probe_decoder_updates: int = 1536
+    # The video probe's target: the action taken this many steps before the window's last
+    # transition (0: a_t, the authors'). In Metaworld the hand follows its mocap target with a
+    # lag, so the change from o_t to o_t+1 shows a_t-1 more than a_t (docs/experiments.md, E9).
+    probe_action_lag: int = 0
 
 
 @dataclass
@@ -190,6 +194,9 @@ class Config:
     def validate(self) -> None:
         if self.latent_actions.window not in (2, 3):
             raise ValueError("latent_actions.window must be 2 or 3")
+        if self.latent_actions.probe_action_lag < 0:
+            raise ValueError("latent_actions.probe_action_lag must be >= 0, not "
+                             f"{self.latent_actions.probe_action_lag}")  # fmt: skip
         if self.latent_actions.probe_decoder_updates < 0:
             raise ValueError("latent_actions.probe_decoder_updates must be >= 0 (0: no MLP "
                              f"probe), not {self.latent_actions.probe_decoder_updates}")  # fmt: skip
@@ -564,16 +571,17 @@ class LatentActionProbe:
         if not videos.has_actions:
             return None
         labels = videos.open_labels()
-        sampler = WindowSampler(videos, window=la.window, batch_size=la.probe_windows,
+        lag = la.probe_action_lag  # windows of window + lag frames; p reads the last `window`
+        sampler = WindowSampler(videos, window=la.window + lag, batch_size=la.probe_windows,
                                 seed=seed + 4242, prefetch=False)  # fmt: skip
         batch = sampler.sample_with_labels(labels)
         sampler.close()
-        acts = batch.actions[:, -1]
+        obs, acts = batch.obs[:, lag:], batch.actions[:, -1 - lag]
         odd = batch.index.episode % 2 == 1
         if odd.all() or not odd.any():
             return None
         task = videos.task
-        return cls((batch.obs[~odd], acts[~odd]), (batch.obs[odd], acts[odd]),
+        return cls((obs[~odd], acts[~odd]), (obs[odd], acts[odd]),
                    task.action_space.is_discrete, task.action_space.size,
                    decoder_updates=la.probe_decoder_updates)  # fmt: skip
 

@@ -127,3 +127,5 @@ def test_config_typos_fail_naming_the_key(tmp_path):
                     base=bcvlr.default_config(get_task("coinrun")))  # fmt: skip
     with pytest.raises(ConfigError, match="probe_decoder_updates must be >= 0"):
         load_config(bcvlr.Config, None, ["latent_actions.probe_decoder_updates=-1"])
+    with pytest.raises(ConfigError, match="probe_action_lag must be >= 0"):
+        load_config(bcvlr.Config, None, ["latent_actions.probe_action_lag=-1"])

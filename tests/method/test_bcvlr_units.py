@@ -7,8 +7,10 @@ import pytest
 import torch
 
 from bcvlr.config import load_config
+from bcvlr.data import VideoDataset
 from bcvlr.method import bcvlr
 from bcvlr.tasks import get_task
+from tests.data.video_helpers import decode, write
 
 TINY = "config/bcvlr/tiny.yaml"
 
@@ -292,6 +294,21 @@ def test_latent_action_probe_mlp_decodes_what_a_linear_probe_cannot():
     assert scores["probe/action_r2"] < 0.05
     assert scores["probe/mlp_action_r2"] > 0.9
     assert {"probe/mlp_scene_action_r2", "probe/mlp_beyond_scene_action_r2"} <= scores.keys()
+
+
+@pytest.mark.parametrize("lag", [0, 1, 2])
+def test_video_probe_targets_the_action_lag_steps_before_the_last_transition(tmp_path, lag):
+    """Frames encode (episode, t) and actions episode * 1000 + t: every probe window is the
+    last `window` frames of one episode and its target is a_(t - lag), where a_t moves
+    o_t to o_t+1 (the window's last two frames)."""
+    write(tmp_path / "ds", [12, 9, 15, 11])
+    la = bcvlr.LatentActionConfig(window=2, probe_windows=64, probe_action_lag=lag)
+    probe = bcvlr.LatentActionProbe.from_videos(VideoDataset(tmp_path / "ds"), la, seed=0)
+    for obs, acts in (probe.fit_set, probe.eval_set):
+        episode, t = decode(obs)  # (windows, 2)
+        assert (episode[:, 0] == episode[:, 1]).all() and (t[:, 1] == t[:, 0] + 1).all()
+        assert (acts == episode[:, 0] * 1000 + t[:, 0] - lag).all()
+        assert (t[:, 0] >= lag).all()
 
 
 @pytest.mark.parametrize("mlp", [False, True])

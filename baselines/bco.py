@@ -49,7 +49,6 @@ from __future__ import annotations
 import dataclasses
 import math
 import time
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -63,6 +62,7 @@ from bcvlr.envs import make_reward_free
 from bcvlr.nets.augment import RandomShift
 from bcvlr.nets.idm import ActionNet, InverseDynamics
 from bcvlr.run.device import resolve_device
+from bcvlr.run.seeding import seeded
 from bcvlr.tasks import Task, get_task
 
 SUITES = ("procgen", "dmc", "metaworld")
@@ -293,15 +293,6 @@ class Schedule:
 
     def end(self, phase: int) -> int:
         return min(self.total, self.pre + phase * self.per_iteration)
-
-
-@contextmanager
-def seeded(seed: int):
-    """Initialise nets from the run seed without touching the RNG streams that the harness
-    seeds, or restores on a resume."""
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        yield
 
 
 def _env_seed(seed: int, phase: int) -> int:

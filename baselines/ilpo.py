@@ -58,6 +58,7 @@ from bcvlr.data import ShapeError, VideoDataset, WindowSampler
 from bcvlr.envs import make_reward_free
 from bcvlr.nets.mlp import mlp
 from bcvlr.run.device import resolve_device
+from bcvlr.run.seeding import seeded
 from bcvlr.run.stage import Stage, completed_artifact, load_artifact
 from bcvlr.tasks import Task, get_task
 
@@ -362,7 +363,8 @@ def train_lpn(cfg: Config, videos: VideoDataset, seed: int, out: Path,
     if (done := completed_artifact(out, LPN_ARTIFACT)) is not None:
         return done
     device = resolve_device(cfg.device)
-    lpn = LatentPolicyNetwork(videos.stacked_shape, lc).to(device)
+    with seeded(seed):
+        lpn = LatentPolicyNetwork(videos.stacked_shape, lc).to(device)
     optim = torch.optim.Adam(lpn.parameters(), lr=lc.lr, betas=(lc.beta1, 0.999))
     with Stage(out, "lpn", cfg=stage_cfg, seed=seed, progress=progress,
                checkpoint_every=lc.checkpoint_every, log_every=lc.log_every) as stage:  # fmt: skip

@@ -70,6 +70,7 @@ from bcvlr.nets.ssl import CurlContrastive, soft_update
 from bcvlr.nets.unet import WorldModelUNet
 from bcvlr.nets.vq import VectorQuantizer
 from bcvlr.run.device import resolve_device
+from bcvlr.run.seeding import seeded
 from bcvlr.run.stage import Stage, completed_artifact
 from bcvlr.tasks import ActionSpace, Task, get_task
 
@@ -246,7 +247,7 @@ def pretrain(task: Task, cfg: Config, videos: VideoDataset, seed: int, out: Path
             raise ValueError(f"{out} holds a pretrained labeller made with other settings; "
                              "remove it (or use another --runs-root) to pretrain again")  # fmt: skip
         return done
-    with bco.seeded(seed):
+    with seeded(seed):
         labeller = Labeller(videos.stacked_shape, task.action_space, cfg).to(device)
     optim = torch.optim.Adam([p for p in labeller.parameters() if p.requires_grad], lr=cfg.lr)
     shift = RandomShift(cfg.shift_pad)
@@ -350,7 +351,7 @@ def run(task: Task | str, seed: int, cfg: Config, harness,
         device = resolve_device(cfg.device)
         pretrained = pretrain(task, cfg, videos, seed, harness.path / "pretrain",
                               harness.progress, device)  # fmt: skip
-        with bco.seeded(seed):
+        with seeded(seed):
             learner = UPESV(task, videos.stacked_shape, cfg, device)
         if pretrained is not None:  # a resumed run's checkpoint replaces it
             state = torch.load(pretrained, map_location=device, weights_only=False)

@@ -42,6 +42,7 @@ from bcvlr.nets.ssl import CurlContrastive, PrototypeTemporal, ReconstructionDec
 from bcvlr.nets.unet import WorldModelUNet
 from bcvlr.nets.vq import VectorQuantizer
 from bcvlr.run.device import module_device, resolve_device
+from bcvlr.run.seeding import seeded
 from bcvlr.run.stage import Stage, completed_artifact
 from bcvlr.tasks import Task
 
@@ -424,7 +425,8 @@ def pretrain_features(cfg: Config, videos: Sequence[VideoDataset], seed: int, ou
     fc = cfg.features
     device = resolve_device(cfg.device)
     obs_shape = videos[0].stacked_shape
-    learner = FeatureLearner(cfg, obs_shape, device)
+    with seeded(seed):
+        learner = FeatureLearner(cfg, obs_shape, device)
     with Stage(out, "features", cfg=dataclasses.asdict(cfg), seed=seed, progress=progress,
                checkpoint_every=cfg.checkpoint_every) as stage:  # fmt: skip
         state = stage.start()
@@ -500,7 +502,8 @@ def pretrain_latent_actions(cfg: Config, videos: Sequence[VideoDataset], feature
     la = cfg.latent_actions
     device = resolve_device(cfg.device)
     obs_shape = videos[0].stacked_shape
-    learner = LatentActionLearner(cfg, load_encoder(cfg, features, obs_shape, device), device)
+    with seeded(seed):  # f too, when it is not pretrained (w/o lf)
+        learner = LatentActionLearner(cfg, load_encoder(cfg, features, obs_shape, device), device)
     encoder, model = learner.encoder, learner.model
     with Stage(out, "latent_actions", cfg=dataclasses.asdict(cfg), seed=seed,
                progress=progress, checkpoint_every=cfg.checkpoint_every) as stage:  # fmt: skip

@@ -4,6 +4,8 @@ random streams it would have without the kill."""
 from __future__ import annotations
 
 import random
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
@@ -25,3 +27,13 @@ def set_rng_state(state: dict[str, Any]) -> None:
     random.setstate(state["python"])
     np.random.set_state(state["numpy"])
     torch.set_rng_state(state["torch"])
+
+
+@contextmanager
+def seeded(seed: int) -> Iterator[None]:
+    """Initialise nets from the run seed without touching the RNG streams that a harness or a
+    stage seeds, or restores on a resume. Torch seeds itself at random in every process, so a
+    net built before those streams are seeded would start differently in every run."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        yield

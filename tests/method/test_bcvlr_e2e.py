@@ -66,6 +66,28 @@ def test_tiny_run_through_every_stage(task_name, tmp_path):
     assert {"bc_warmup", "collect", "update", "probe"} <= info["timings"]["phases"].keys()
 
 
+def test_pretraining_is_the_same_for_the_same_seed(tmp_path):
+    """Torch seeds itself at random in every process: both pretraining stages must build their
+    nets from the run seed, whatever the RNG held before (they once built them unseeded)."""
+    videos = random_videos("reacher_easy", tmp_path / "videos", steps=120)
+    cfg = load_config(bcvlr.Config, TINY, ["features.updates=3", "latent_actions.updates=3",
+                                           "latent_actions.probe_every=0"],
+                      base=bcvlr.default_config(get_task("reacher_easy")))  # fmt: skip
+    weights = []
+    for run, noise in enumerate((1, 2)):
+        torch.manual_seed(noise)
+        out = tmp_path / f"run{run}"
+        feats = bcvlr.pretrain_features(cfg, [videos], 0, out / "f", progress=False)
+        torch.manual_seed(noise)
+        la = bcvlr.pretrain_latent_actions(cfg, [videos], feats, 0, out / "la", progress=False)
+        weights.append([torch.load(p, weights_only=False) for p in (feats, la)])
+    for first, second in zip(*weights, strict=True):
+        state = first.get("model", first.get("encoder", first))
+        other = second.get("model", second.get("encoder", second))
+        assert state.keys() == other.keys()
+        assert all(torch.equal(state[k], other[k]) for k in state)
+
+
 def _kill_when(path: Path, proc: subprocess.Popen, predicate, timeout: float = 240) -> None:
     deadline = time.time() + timeout
     while time.time() < deadline and proc.poll() is None:

@@ -182,6 +182,20 @@ def _start(args: list[str]) -> subprocess.Popen:
                             stderr=subprocess.DEVNULL)  # fmt: skip
 
 
+def test_lpn_is_the_same_for_the_same_seed(videos, tmp_path):
+    """The LPN is built from the run seed, whatever the RNG held before (it was once built
+    before its stage seeded torch, which seeds itself at random per process)."""
+    cfg, data = _cfg("reacher_easy", ["lpn.epochs=0.05"]), videos("reacher_easy")
+    weights = []
+    for noise in (1, 2):
+        torch.manual_seed(noise)
+        path = ilpo.train_lpn(cfg, data, 0, tmp_path / f"lpn{noise}", progress=False)
+        weights.append(torch.load(path, weights_only=False))
+    first, second = (w["model"] for w in weights)
+    assert first.keys() == second.keys()
+    assert all(torch.equal(first[k], second[k]) for k in first)
+
+
 def test_each_stage_resumes_after_a_kill(videos, tmp_path):
     """The LPN stage, then the online stage: each SIGKILLed after its first checkpoint, rerun with
     the same command, and the run ends with every row exactly once."""

@@ -174,6 +174,9 @@ class OnlineConfig:
     # scripted expert's actions are a function of the scene, so the video probe can score
     # high on latents without any motion. 0: off.
     replay_probe_windows: int = 1024
+    # ... with the MLP decoder too (latent_actions.probe_decoder_updates) when this is at
+    # least 1: it takes ~4x the ridge's time, twice per cycle, so the ridge alone by default
+    replay_probe_decoder_updates: int = 0
 
 
 @dataclass
@@ -198,6 +201,9 @@ class Config:
         if self.latent_actions.probe_action_lag < 0:
             raise ValueError("latent_actions.probe_action_lag must be >= 0, not "
                              f"{self.latent_actions.probe_action_lag}")  # fmt: skip
+        if self.online.replay_probe_decoder_updates < 0:
+            raise ValueError("online.replay_probe_decoder_updates must be >= 0, not "
+                             f"{self.online.replay_probe_decoder_updates}")  # fmt: skip
         if self.latent_actions.probe_decoder_updates < 0:
             raise ValueError("latent_actions.probe_decoder_updates must be >= 0 (0: no MLP "
                              f"probe), not {self.latent_actions.probe_decoder_updates}")  # fmt: skip
@@ -1032,7 +1038,7 @@ def _probe_replay(replay: WindowReplay, task: Task, cfg: Config, agent: Agent,
     t0 = time.perf_counter()
     probe = LatentActionProbe.from_replay(replay, cfg.latent_actions.window,
                                           cfg.online.replay_probe_windows, task, prefix, newest,
-                                          cfg.latent_actions.probe_decoder_updates)  # fmt: skip
+                                          cfg.online.replay_probe_decoder_updates)  # fmt: skip
     scores = probe.score(agent.encoder, agent.lam, device)
     harness.run.add_timing("probe", time.perf_counter() - t0)
     return scores

@@ -28,7 +28,7 @@ def test_tiny_run_through_every_stage(task_name, tmp_path):
     sets = ["online.num_envs=4"] if task.suite == "procgen" else []
     if task.suite == "metaworld":  # options of the mini runs, through the real code path
         sets += ["latent_actions.idm_input_norm=standardize", "online.latent_norm=standardize",
-                 "online.latent_norm_refit=true"]  # fmt: skip
+                 "online.latent_norm_refit=true", "online.replay_probe_decoder_updates=16"]  # fmt: skip
     cfg = load_config(bcvlr.Config, TINY, sets, base=bcvlr.default_config(task))
     budget = 4 * 60 if task.suite == "procgen" else 200
     with Harness("bcvlr", task, 0, config={}, runs_root=tmp_path / "runs", budget=budget,
@@ -62,6 +62,8 @@ def test_tiny_run_through_every_stage(task_name, tmp_path):
     for prefix in ("probe_new/", "probe_replay/"):  # before and after eq. 3 in each cycle
         replay_probe = metrics[metrics.metric.str.startswith(prefix)]
         assert len(replay_probe) and replay_probe.value.notna().all()
+        # the MLP decoder on the agent's transitions only where asked for (Metaworld here)
+        assert replay_probe.metric.str.contains("/mlp_").any() == (task.suite == "metaworld")
     # every phase of the online stage is timed, the probes' seconds included
     assert {"bc_warmup", "collect", "update", "probe"} <= info["timings"]["phases"].keys()
 

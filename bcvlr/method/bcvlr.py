@@ -198,15 +198,11 @@ class Config:
     def validate(self) -> None:
         if self.latent_actions.window not in (2, 3):
             raise ValueError("latent_actions.window must be 2 or 3")
-        if self.latent_actions.probe_action_lag < 0:
-            raise ValueError("latent_actions.probe_action_lag must be >= 0, not "
-                             f"{self.latent_actions.probe_action_lag}")  # fmt: skip
-        if self.online.replay_probe_decoder_updates < 0:
-            raise ValueError("online.replay_probe_decoder_updates must be >= 0, not "
-                             f"{self.online.replay_probe_decoder_updates}")  # fmt: skip
-        if self.latent_actions.probe_decoder_updates < 0:
-            raise ValueError("latent_actions.probe_decoder_updates must be >= 0 (0: no MLP "
-                             f"probe), not {self.latent_actions.probe_decoder_updates}")  # fmt: skip
+        for group, name in (("latent_actions", "probe_action_lag"),
+                            ("latent_actions", "probe_decoder_updates"),
+                            ("online", "replay_probe_decoder_updates")):  # fmt: skip
+            if (value := getattr(getattr(self, group), name)) < 0:
+                raise ValueError(f"{group}.{name} must be >= 0, not {value}")
         if self.features.objective == "contrastive_recon" and self.features.encoder != "impala":
             # v decodes the feature maps at their own size: only the IMPALA encoder keeps 64x64
             raise ValueError("features.objective contrastive_recon needs features.encoder impala "

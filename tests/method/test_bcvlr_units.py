@@ -311,6 +311,41 @@ def test_video_probe_targets_the_action_lag_steps_before_the_last_transition(tmp
         assert (t[:, 0] >= lag).all()
 
 
+def test_latent_action_probe_refits_the_scene_only_when_it_changes(monkeypatch):
+    """f is frozen through latent-action pretraining: a second probe point with new latents
+    but the same scene refits z and scene+z only, and scores the scene exactly as a fresh
+    probe does; a changed scene is refitted."""
+
+    class Latents(torch.nn.Module):
+        def __init__(self, pixel):
+            super().__init__()
+            self.pixel = pixel
+
+        def latent(self, feats):
+            return feats[:, -1, 0, 0, self.pixel : self.pixel + 1].double()
+
+    g = torch.Generator().manual_seed(0)
+    obs = torch.randint(0, 256, (600, 2, 1, 8, 8), generator=g, dtype=torch.uint8).numpy()
+    acts = (obs[:, -1, 0, 0, :2] / 255).astype("float32")
+    sets = (obs[::2], acts[::2]), (obs[1::2], acts[1::2])
+    probe = bcvlr.LatentActionProbe(*sets, discrete=False, num_actions=2, decoder_updates=64)
+    fits = []
+    real_fit = probe._fit_and_score
+    monkeypatch.setattr(probe, "_fit_and_score", lambda *a: fits.append(a[0].shape) or real_fit(*a))
+    cpu = torch.device("cpu")
+    first = probe.score(torch.nn.Identity(), Latents(0), cpu)
+    assert len(fits) == 6  # z, scene, scene+z; ridge and MLP
+    second = probe.score(torch.nn.Identity(), Latents(1), cpu)
+    assert len(fits) == 10  # the scene's two fits reused
+    fresh = bcvlr.LatentActionProbe(*sets, discrete=False, num_actions=2, decoder_updates=64)
+    assert second == fresh.score(torch.nn.Identity(), Latents(1), cpu)
+    assert second["probe/action_r2"] != first["probe/action_r2"]
+    for name in ("scene_action_r2", "mlp_scene_action_r2"):
+        assert second[f"probe/{name}"] == first[f"probe/{name}"]
+    probe.score(lambda x: x.flip(-1), Latents(1), cpu)  # another encoder: another scene
+    assert len(fits) == 16
+
+
 @pytest.mark.parametrize("mlp", [False, True])
 def test_latent_action_probe_does_not_extrapolate_a_nearly_dead_input(mlp):
     """An input that barely varies in the fit set (std 3e-7) and is far out on one held-out

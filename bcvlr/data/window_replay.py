@@ -80,10 +80,11 @@ class WindowReplay:
                 self._put(i, self._pending[i], actions[i], False)
         self._pending = next_obs.copy()
 
-    def sample(self, batch: int, window: int = 2,
-               rng: np.random.Generator | None = None) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
-        """(obs (B, window, *obs_shape), action of the last transition (B, ...)); drawn with
-        ``rng`` when given (a diagnostic's own stream), else the replay's."""
+    def sample(self, batch: int, window: int = 2, rng: np.random.Generator | None = None,
+               action_lead: int = 0) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
+        """(obs (B, window, *obs_shape), action of the last transition (B, ...), or of the
+        transition ``action_lead`` steps before it); drawn with ``rng`` when given (a
+        diagnostic's own stream), else the replay's."""
         rng = self._rng if rng is None else rng
         sizes = np.minimum(self.count, self.per_env)
         starts_per_env = np.maximum(sizes - (window - 1), 0)
@@ -110,15 +111,17 @@ class WindowReplay:
             raise ValueError("could not sample enough windows: episodes shorter than the window?")
         idx = (offs[:, None] + np.arange(window)) % self.per_env
         obs = self.obs[envs[:, None], idx]
-        return obs, self.act[envs, idx[:, -2]]
+        return obs, self.act[envs, idx[:, -2 - action_lead]]
 
     def windows(
-        self, window: int = 2, newest: int | None = None, limit: int | None = None
-    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        self, window: int = 2, newest: int | None = None, limit: int | None = None,
+        action_lead: int = 0,
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:  # fmt: skip
         """Every window among the ``newest`` entries of each env (all it holds if None), each
         once, as (obs, action, episode): ``episode`` numbers the stretches between episode
         ends, so that a diagnostic can split windows by episode and score none it was fitted
-        on. With ``limit``, at most that many, evenly spaced over the stream."""
+        on. With ``limit``, at most that many, evenly spaced over the stream. The action is
+        that of the last transition, or of the one ``action_lead`` steps before it."""
         envs, offs, episodes = [], [], []
         for env in range(self.num_envs):
             held = int(min(self.count[env], self.per_env))
@@ -140,7 +143,7 @@ class WindowReplay:
             keep = np.unique(np.linspace(0, len(first) - 1, limit).round().astype(np.int64))
             env_of, first, episode = env_of[keep], first[keep], episode[keep]
         idx = (first[:, None] + np.arange(window)) % self.per_env
-        return self.obs[env_of[:, None], idx], self.act[env_of, idx[:, -2]], episode
+        return self.obs[env_of[:, None], idx], self.act[env_of, idx[:, -2 - action_lead]], episode
 
     def state_dict(self) -> dict:
         return {k: getattr(self, k) for k in ("obs", "act", "has_next", "pos", "count",

@@ -161,6 +161,11 @@ class OnlineConfig:
     # (docs/experiments.md, attempt 13).
     latent_norm: Literal["none", "standardize", "robust"] = "none"
     latent_norm_batches: int = 16
+    # Not in the paper: the latent action of o_t (what pi predicts there, and what eq. 3 pairs
+    # with a_t) is that of the transition this many steps later, o_t+k -> o_t+k+1. Metaworld's
+    # hand follows its mocap target a step late, so a_t shows in o_t+1 -> o_t+2 far more than
+    # in o_t -> o_t+1 (docs/experiments.md, E9). 0: the paper's pairing.
+    action_lead: int = 0
     # With latent_norm: fit the statistics again in every cycle (online or offline decoding),
     # after eq. 3 and before eq. 4, not only once: eq. 3 moves p (and f, when finetuned), so
     # the first statistics fit only the pretrained p. d and pi are re-parametrised so that they compute the same as before.
@@ -201,7 +206,8 @@ class Config:
             raise ValueError("latent_actions.window must be 2 or 3")
         for group, name in (("latent_actions", "probe_action_lag"),
                             ("latent_actions", "probe_decoder_updates"),
-                            ("online", "replay_probe_decoder_updates")):  # fmt: skip
+                            ("online", "replay_probe_decoder_updates"),
+                            ("online", "action_lead")):  # fmt: skip
             if (value := getattr(getattr(self, group), name)) < 0:
                 raise ValueError(f"{group}.{name} must be >= 0, not {value}")
         if self.features.objective == "contrastive_recon" and self.features.encoder != "impala":
@@ -559,12 +565,14 @@ class LatentActionProbe:
 
     @classmethod
     def from_replay(cls, replay: WindowReplay, window: int, windows: int, task: Task,
-                    prefix: str, newest: int | None = None,
-                    decoder_updates: int = 0) -> LatentActionProbe:  # fmt: skip
+                    prefix: str, newest: int | None = None, decoder_updates: int = 0,
+                    action_lead: int = 0) -> LatentActionProbe:  # fmt: skip
         """On the agent's own transitions (the ``newest`` entries of each env, or all), each
         window once, fitted on even episodes and scored on odd ones (within a single episode:
-        its first half, then its second)."""
-        obs, acts, episode = replay.windows(window, newest, windows)
+        its first half, then its second); z of the last transition against the action eq. 3
+        pairs it with (``action_lead`` steps before it)."""
+        obs, acts, episode = replay.windows(window + action_lead, newest, windows, action_lead)
+        obs = obs[:, action_lead:]
         odd = episode % 2 == 1
         if odd.all() or not odd.any():
             odd = np.arange(len(odd)) >= len(odd) // 2
@@ -808,6 +816,8 @@ class OnlineLearner:
     def __init__(self, cfg: Config, agent: Agent):
         oc = cfg.online
         self.cfg, self.agent = cfg, agent
+        # windows carry `lead` frames more than p reads: o_t, which a_t and pi belong to, first
+        self.lead = oc.action_lead
         self.train_encoder = cfg.encoder_training == "ft" or cfg.variant == "wo_lf"
         self.train_idm = cfg.variant != "wo_ft"
         # w/o ft keeps the pretrained latent-action model whole; w/o la must learn w online
@@ -830,7 +840,7 @@ class OnlineLearner:
         """Eq. 3 on replay windows: d(p(f(o))) -> a, plus beta * (world model + VQ)."""
         agent, oc = self.agent, self.cfg.online
         agent.lam.train(self.train_idm)  # VQ codebooks and BatchNorm move only when p trains
-        feats = encode_windows(agent.encoder, obs, grad=self.train_encoder)
+        feats = encode_windows(agent.encoder, obs[:, self.lead :], grad=self.train_encoder)
         # beta = 0 (Fig. 7) gives w and the VQ no gradient and nothing to pass on to p or f, so
         # neither is run: on a CPU w's U-Net is most of an update's cost (docs/fidelity.md)
         with_wm = oc.beta != 0
@@ -863,13 +873,13 @@ class OnlineLearner:
         agent.lam.train(code_mode)
         with torch.no_grad():
             feats = encode_windows(agent.encoder, video_obs, grad=False)
-            target = agent.lam.latent(feats)
+            target = agent.lam.latent(feats[:, self.lead :])
             if code_mode:  # the authors' IDM always quantises too, moving the EMA codebook
                 agent.lam.vq(target)
         target = agent.normalize(target)
         if self.cfg.online.latent_norm == "robust":
             target = target.clamp(-LATENT_CLIP, LATENT_CLIP)
-        loss = F.mse_loss(agent.policy(feats[:, -2]), target)
+        loss = F.mse_loss(agent.policy(feats[:, -2 - self.lead]), target)
         self.bc_optim.zero_grad(set_to_none=True)
         loss.backward()
         self.bc_optim.step()
@@ -883,7 +893,7 @@ class OnlineLearner:
         agent = self.agent
         agent.lam.eval()
         z = torch.cat([agent.lam.latent(encode_windows(agent.encoder, video_batches.sample(device),
-                                                       grad=False))
+                                                       grad=False)[:, self.lead :])
                        for _ in range(self.cfg.online.latent_norm_batches)])  # fmt: skip
         mean, std = latent_statistics(z, robust=self.cfg.online.latent_norm == "robust")
         if keep_functions:
@@ -946,7 +956,8 @@ def online(task: Task, seed: int, cfg: Config, harness, videos: VideoDataset,
         replay.load_state_dict(state["replay"])
         gen.set_state(state["generator"])
         step, cycle = state["step"], state["cycle"]
-    video_batches = VideoBatches([videos], la.window, oc.bc_batch_size, seed + 2000 + cycle)
+    window = la.window + oc.action_lead  # the frames eq. 3 and eq. 4 read (p: the last la.window)
+    video_batches = VideoBatches([videos], window, oc.bc_batch_size, seed + 2000 + cycle)
 
     def checkpoint() -> None:
         harness.checkpoint(step, {"agent": agent.state_dict(), "learner": learner.state_dict(),
@@ -1017,7 +1028,7 @@ def online(task: Task, seed: int, cfg: Config, harness, videos: VideoDataset,
             n_ft = oc.ft_updates or max(1, math.ceil(oc.ft_epochs * replay.stored_transitions
                                                      / oc.ft_batch_size))  # fmt: skip
             for _ in range(n_ft):
-                o, a = replay.sample(oc.ft_batch_size, la.window)
+                o, a = replay.sample(oc.ft_batch_size, window, action_lead=oc.action_lead)
                 ft = learner.finetune_step(torch.from_numpy(o).to(device),
                                            torch.from_numpy(a).to(device))  # fmt: skip
             if oc.latent_norm_refit:  # eq. 3 moved p: eq. 4's targets get p's current scale
@@ -1048,7 +1059,8 @@ def _probe_replay(replay: WindowReplay, task: Task, cfg: Config, agent: Agent,
     t0 = time.perf_counter()
     probe = LatentActionProbe.from_replay(replay, cfg.latent_actions.window,
                                           cfg.online.replay_probe_windows, task, prefix, newest,
-                                          cfg.online.replay_probe_decoder_updates)  # fmt: skip
+                                          cfg.online.replay_probe_decoder_updates,
+                                          cfg.online.action_lead)  # fmt: skip
     scores = probe.score(agent.encoder, agent.lam, device)
     harness.run.add_timing("probe", time.perf_counter() - t0)
     return scores
@@ -1069,13 +1081,14 @@ def offline_decoding(task: Task, cfg: Config, agent: Agent, learner: OnlineLearn
     ``checkpoint(cycles_done)`` saves the agent; a resumed run starts at ``start_cycle``."""
     oc, la = cfg.online, cfg.latent_actions
     labels = videos.open_labels()
-    sampler = WindowSampler(videos, window=la.window, batch_size=oc.ft_batch_size,
+    sampler = WindowSampler(videos, window=la.window + oc.action_lead,
+                            batch_size=oc.ft_batch_size,
                             seed=harness.seed + 3000 + start_cycle)  # fmt: skip
     limit = oc.offline_labelled
     cycles = max(1, harness.budget // (oc.cycle_steps * oc.num_envs * task.action_repeat))
     for cycle in range(start_cycle, cycles):
         for _ in range(oc.ft_updates or 1):
-            batch = _labelled_batch(sampler, labels, limit, oc.ft_batch_size)
+            batch = _labelled_batch(sampler, labels, limit, oc.ft_batch_size, oc.action_lead)
             ft = learner.finetune_step(torch.from_numpy(batch[0]).to(device),
                                        torch.from_numpy(batch[1]).to(device))  # fmt: skip
         if oc.latent_norm_refit:  # as online: eq. 3 moved p, eq. 4's targets get its scale
@@ -1090,9 +1103,10 @@ def offline_decoding(task: Task, cfg: Config, agent: Agent, learner: OnlineLearn
     harness.finish()
 
 
-def _labelled_batch(sampler: WindowSampler, labels, limit: int, size: int):
+def _labelled_batch(sampler: WindowSampler, labels, limit: int, size: int, action_lead: int = 0):
     """Windows whose (last) transition lies among the first ``limit`` transitions of the
-    dataset, in episode order: the N action-labelled expert transitions of Table 10."""
+    dataset, in episode order: the N action-labelled expert transitions of Table 10; each
+    with the action of its last transition, or of the one ``action_lead`` steps before."""
     ds = sampler.dataset
     transitions = np.concatenate([ds.episode_lengths(c) for c in range(ds.num_chunks)]) - 1
     before = np.concatenate([[0], np.cumsum(transitions)])  # transitions before each episode
@@ -1102,7 +1116,7 @@ def _labelled_batch(sampler: WindowSampler, labels, limit: int, size: int):
         last = before[b.index.episode] + b.index.step + b.obs.shape[1] - 2
         keep = last < limit
         obs.append(b.obs[keep])
-        acts.append(b.actions[keep][:, -1])
+        acts.append(b.actions[keep][:, -1 - action_lead])
         have += int(keep.sum())
         if have >= size:
             return np.concatenate(obs)[:size], np.concatenate(acts)[:size]

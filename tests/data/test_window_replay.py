@@ -109,3 +109,17 @@ def test_a_full_replay_holds_its_capacity_of_transitions_not_every_one_added():
     stream(replay, 5, 20)
     assert replay.transitions == 50
     assert replay.stored_transitions == 16  # 8 slots per env, each the start of a transition
+
+
+def test_with_an_action_lead_the_action_is_the_one_lead_steps_before_the_last_transition():
+    """(o_t, o_t+1, o_t+2) with a lead of 1 comes with a_t (taken from the first frame), and
+    no window crosses an episode end for it (63 and 163 are still pending)."""
+    replay = two_episodes_per_env()
+    obs, act = replay.sample(512, 3, action_lead=1)
+    ids = obs.reshape(len(obs), 3).astype(int)
+    assert (act == ids[:, 0]).all()
+    assert {tuple(r) for r in ids} == {(0, 1, 2), (1, 2, 3), (2, 3, 50), (60, 61, 62),
+                                       (100, 101, 102), (101, 102, 103), (102, 103, 150),
+                                       (160, 161, 162)}  # fmt: skip
+    obs, act, _ = replay.windows(3, action_lead=1)
+    assert (act == obs.reshape(len(obs), 3)[:, 0]).all() and len(obs) == 8

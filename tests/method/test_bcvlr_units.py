@@ -132,6 +132,34 @@ def test_encoder_finetuned_via_ft_moves():
     assert changed(before, agent.encoder)
 
 
+@pytest.mark.parametrize("task_name", ["metaworld_reach", "coinrun"])
+def test_an_action_lead_pairs_o_t_with_the_latent_of_the_next_transition(task_name):
+    """online.action_lead 1: windows carry one frame more, first. Eq. 3 on them is exactly eq. 3
+    of the paper's pairing on the window without that frame; eq. 4 clones the same latent
+    from pi of o_t, a frame before the one the paper's pairing would use."""
+    cfg, task, agent, shape = make_agent(task_name, **{"online.action_lead": 1})
+    lead_learner = bcvlr.OnlineLearner(cfg, agent)
+    twin = copy.deepcopy(agent)
+    plain_cfg = copy.deepcopy(cfg)
+    plain_cfg.online.action_lead = 0
+    plain_learner = bcvlr.OnlineLearner(plain_cfg, twin)
+    g = torch.Generator().manual_seed(3)
+    obs = torch.randint(0, 256, (8, cfg.latent_actions.window + 1, *shape), generator=g,
+                        dtype=torch.uint8)  # fmt: skip
+    act = (torch.randint(0, 15, (8,), generator=g) if task.action_space.is_discrete
+           else torch.rand(8, task.action_space.size, generator=g) * 2 - 1)  # fmt: skip
+    assert lead_learner.finetune_step(obs, act) == plain_learner.finetune_step(obs[:, 1:], act)
+    for name, value in twin.state_dict().items():
+        assert torch.equal(agent.state_dict()[name], value), name
+    agent.lam.eval()
+    with torch.no_grad():
+        feats = bcvlr.encode_windows(agent.encoder, obs, False)
+        # o_t is the third frame from the end (a window of 3 starts at o_t-1 for p)
+        expected = torch.nn.functional.mse_loss(agent.policy(feats[:, -3]),
+                                                agent.lam.latent(feats[:, 1:]))  # fmt: skip
+    assert lead_learner.bc_step(obs)["loss/bc"] == pytest.approx(expected.item(), rel=1e-5)
+
+
 def test_acting_is_in_the_action_space():
     g = torch.Generator().manual_seed(0)
     _, _, agent, shape = make_agent("coinrun")

@@ -131,3 +131,5 @@ def test_config_typos_fail_naming_the_key(tmp_path):
         load_config(bcvlr.Config, None, ["latent_actions.probe_action_lag=-1"])
     with pytest.raises(ConfigError, match="replay_probe_decoder_updates must be >= 0"):
         load_config(bcvlr.Config, None, ["online.replay_probe_decoder_updates=-1"])
+    with pytest.raises(ConfigError, match="online.action_lead must be >= 0"):
+        load_config(bcvlr.Config, None, ["online.action_lead=-1"])

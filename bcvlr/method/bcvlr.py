@@ -561,7 +561,9 @@ class LatentActionProbe:
         self.fit_set, self.eval_set = fit, held_out
         self.discrete, self.num_actions, self.prefix = discrete, num_actions, prefix
         self.decoder_updates = decoder_updates
-        self._scene_scores: dict[tuple[str, bool, int], float] = {}  # of the latest scene only
+        # the scene-only scores of the latest scene (its digest), per (MLP, decoder updates)
+        self._scene_digest = ""
+        self._scene_scores: dict[tuple[bool, int], float] = {}
 
     @classmethod
     def from_replay(cls, replay: WindowReplay, window: int, windows: int, task: Task,
@@ -654,27 +656,24 @@ class LatentActionProbe:
         y = self._targets(self.fit_set[1]), self._targets(self.eval_set[1])
         key = "action_accuracy" if self.discrete else "action_r2"
         both_f, both_e = torch.cat([scene_f, zf], 1), torch.cat([scene_e, ze], 1)
+        # f is frozen through latent-action pretraining, so every probe point but the first
+        # would refit the same scene-only decoders on the same inputs (both fits are
+        # deterministic): they are refitted only when the scene has changed
+        digest = hashlib.sha1(scene_f.numpy().tobytes() + scene_e.numpy().tobytes()).hexdigest()
+        if digest != self._scene_digest:
+            self._scene_digest, self._scene_scores = digest, {}
         scores = {}
         for use_mlp in (False, True) if self.decoder_updates else (False,):
             name = "mlp_" if use_mlp else ""
             scores |= {name + k: v for k, v in self._fit_and_score(zf, ze, *y, use_mlp).items()}
-            scene = self._scene_score(scene_f, scene_e, y, use_mlp, key)
+            cached = (use_mlp, self.decoder_updates)
+            if cached not in self._scene_scores:
+                self._scene_scores[cached] = self._fit_and_score(scene_f, scene_e, *y, use_mlp)[key]
+            scene = self._scene_scores[cached]
             both = self._fit_and_score(both_f, both_e, *y, use_mlp)[key]
             scores |= {f"{name}scene_{key}": scene, f"{name}scene_latent_{key}": both,
                        f"{name}beyond_scene_{key}": both - scene}  # fmt: skip
         return {f"{self.prefix}/{k}": v for k, v in scores.items()}
-
-    def _scene_score(self, scene_f: torch.Tensor, scene_e: torch.Tensor,
-                     y: tuple[torch.Tensor, torch.Tensor], use_mlp: bool, key: str) -> float:  # fmt: skip
-        """The scene-only probe, refitted only when the scene has changed: f is frozen through
-        latent-action pretraining, so every probe point but the first would refit the same
-        decoders on the same inputs (both fits are deterministic)."""
-        digest = hashlib.sha1(scene_f.numpy().tobytes() + scene_e.numpy().tobytes()).hexdigest()
-        cache_key = (digest, use_mlp, self.decoder_updates)
-        if cache_key not in self._scene_scores:
-            self._scene_scores = {k: v for k, v in self._scene_scores.items() if k[0] == digest}
-            self._scene_scores[cache_key] = self._fit_and_score(scene_f, scene_e, *y, use_mlp)[key]
-        return self._scene_scores[cache_key]
 
 
 def _ridge(x: torch.Tensor, y: torch.Tensor, penalty: float) -> torch.Tensor:
@@ -818,6 +817,7 @@ class OnlineLearner:
         self.cfg, self.agent = cfg, agent
         # windows carry `lead` frames more than p reads: o_t, which a_t and pi belong to, first
         self.lead = oc.action_lead
+        self.window = cfg.latent_actions.window + self.lead  # the frames eq. 3 and eq. 4 read
         self.train_encoder = cfg.encoder_training == "ft" or cfg.variant == "wo_lf"
         self.train_idm = cfg.variant != "wo_ft"
         # w/o ft keeps the pretrained latent-action model whole; w/o la must learn w online
@@ -892,8 +892,9 @@ class OnlineLearner:
         ``keep_functions``, d and pi are re-parametrised so that they compute the same."""
         agent = self.agent
         agent.lam.eval()
-        z = torch.cat([agent.lam.latent(encode_windows(agent.encoder, video_batches.sample(device),
-                                                       grad=False)[:, self.lead :])
+        z = torch.cat([agent.lam.latent(encode_windows(agent.encoder,
+                                                       video_batches.sample(device)[:, self.lead :],
+                                                       grad=False))
                        for _ in range(self.cfg.online.latent_norm_batches)])  # fmt: skip
         mean, std = latent_statistics(z, robust=self.cfg.online.latent_norm == "robust")
         if keep_functions:
@@ -956,8 +957,7 @@ def online(task: Task, seed: int, cfg: Config, harness, videos: VideoDataset,
         replay.load_state_dict(state["replay"])
         gen.set_state(state["generator"])
         step, cycle = state["step"], state["cycle"]
-    window = la.window + oc.action_lead  # the frames eq. 3 and eq. 4 read (p: the last la.window)
-    video_batches = VideoBatches([videos], window, oc.bc_batch_size, seed + 2000 + cycle)
+    video_batches = VideoBatches([videos], learner.window, oc.bc_batch_size, seed + 2000 + cycle)
 
     def checkpoint() -> None:
         harness.checkpoint(step, {"agent": agent.state_dict(), "learner": learner.state_dict(),
@@ -1028,7 +1028,7 @@ def online(task: Task, seed: int, cfg: Config, harness, videos: VideoDataset,
             n_ft = oc.ft_updates or max(1, math.ceil(oc.ft_epochs * replay.stored_transitions
                                                      / oc.ft_batch_size))  # fmt: skip
             for _ in range(n_ft):
-                o, a = replay.sample(oc.ft_batch_size, window, action_lead=oc.action_lead)
+                o, a = replay.sample(oc.ft_batch_size, learner.window, action_lead=learner.lead)
                 ft = learner.finetune_step(torch.from_numpy(o).to(device),
                                            torch.from_numpy(a).to(device))  # fmt: skip
             if oc.latent_norm_refit:  # eq. 3 moved p: eq. 4's targets get p's current scale
@@ -1079,16 +1079,15 @@ def offline_decoding(task: Task, cfg: Config, agent: Agent, learner: OnlineLearn
     """Table 10: eq. 3 and eq. 4 on N action-labelled expert transitions, no interaction. The
     cycle count equals the online stage's so both see the same number of updates.
     ``checkpoint(cycles_done)`` saves the agent; a resumed run starts at ``start_cycle``."""
-    oc, la = cfg.online, cfg.latent_actions
+    oc = cfg.online
     labels = videos.open_labels()
-    sampler = WindowSampler(videos, window=la.window + oc.action_lead,
-                            batch_size=oc.ft_batch_size,
+    sampler = WindowSampler(videos, window=learner.window, batch_size=oc.ft_batch_size,
                             seed=harness.seed + 3000 + start_cycle)  # fmt: skip
     limit = oc.offline_labelled
     cycles = max(1, harness.budget // (oc.cycle_steps * oc.num_envs * task.action_repeat))
     for cycle in range(start_cycle, cycles):
         for _ in range(oc.ft_updates or 1):
-            batch = _labelled_batch(sampler, labels, limit, oc.ft_batch_size, oc.action_lead)
+            batch = _labelled_batch(sampler, labels, limit, oc.ft_batch_size, learner.lead)
             ft = learner.finetune_step(torch.from_numpy(batch[0]).to(device),
                                        torch.from_numpy(batch[1]).to(device))  # fmt: skip
         if oc.latent_norm_refit:  # as online: eq. 3 moved p, eq. 4's targets get its scale

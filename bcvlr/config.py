@@ -147,8 +147,6 @@ def load_config(cls: type[T], file: str | Path | None = None,
         section = f"{where}.{parent}" if parent else where
         overridden[f"{where}.{key}:"] = overridden[f"{where}.{key}["] = item
         overridden[f"{section}: unknown key {leaf!r}"] = item
-        # a dataclass's validate() names the key it rejects, from its own level or the top's
-        overridden[f"{section}: {leaf} "] = overridden[f"{where}: {key} "] = item
     try:
         return from_dict(cls, data, where=where)
     except ConfigError as e:  # name the override a bad value came from, not the file

@@ -49,43 +49,6 @@ def test_a_bad_override_is_named_as_the_override_not_as_the_file(tmp_path):
         load_config(Outer, tmp_path / "bad.yaml", ["name=x"])
 
 
-@dataclass
-class CheckedInner:
-    rate: float = 0.5
-
-    def validate(self) -> None:
-        if not 0 <= self.rate <= 1:
-            raise ValueError(f"rate must be in [0, 1], not {self.rate}")
-
-
-@dataclass
-class Checked:
-    inner: Inner = field(default_factory=Inner)
-    nested: CheckedInner = field(default_factory=CheckedInner)
-    steps: int = 1
-
-    def validate(self) -> None:
-        for key, value in (("steps", self.steps), ("inner.updates", self.inner.updates)):
-            if value < 0:
-                raise ValueError(f"{key} must be >= 0, not {value}")
-
-
-def test_a_value_that_validate_rejects_is_named_as_its_override(tmp_path):
-    with pytest.raises(ConfigError, match=r"^--set steps=-1: steps must be >= 0, not -1$"):
-        load_config(Checked, None, ["steps=-1"])
-    with pytest.raises(
-        ConfigError, match=r"^--set inner.updates=-2: inner.updates must be >= 0, not -2$"
-    ):
-        load_config(Checked, None, ["inner.updates=-2"])
-    with pytest.raises(
-        ConfigError, match=r"^--set nested.rate=2: nested: rate must be in \[0, 1\], not 2.0$"
-    ):
-        load_config(Checked, None, ["nested.rate=2"])
-    (tmp_path / "c.yaml").write_text("steps: -3\n")  # from the file: the file is named
-    with pytest.raises(ConfigError, match=r"c.yaml: steps must be >= 0, not -3$"):
-        load_config(Checked, tmp_path / "c.yaml", ["inner.updates=1"])
-
-
 @pytest.mark.parametrize(("text", "error"), [
     ("extends: missing.yaml\n", r"missing.yaml does not exist \(extended by .*child.yaml\)"),
     ("extends: child.yaml\n", "'extends' goes round in a circle"),

@@ -3,17 +3,11 @@
     python -m benchmarks.bcvlr_reference --authors-repo PATH [--authors-deps DIR]
         [--task finger_spin] [--steps 5] [--threads 1]
 
-PATH is your own checkout of the authors' repository; nothing is downloaded and none of it is
-copied here. Their update steps need `funcy` and `tensordict`, and use `doy` (their optimiser
-factory and logger) when it imports: pip install --no-deps --target DIR funcy tensordict pyvers
-doy rich markdown-it-py mdurl, and pass DIR as --authors-deps (without doy, its
-LRScheduler.make is reproduced: AdamW, one parameter group; and logging is skipped). Modules off
-the update path (wandb, omegaconf, their paths and env_utils) are replaced by empty stand-ins.
-
-Their training steps live inline in run_offline.py / run_online.py, scripts that load data and
-start wandb at import. So their loop bodies are taken from those files' syntax trees and executed
-verbatim, bound to their networks (built by their utils.create_dynamics_models, create_policy,
-create_decoder) and their optimisers, on the same synthetic uint8 batches as ours. Ours are the
+PATH is your own checkout of the authors' repository and DIR the folder of their dependencies
+(bcvlr/reference/authors.py says how to make it); nothing is downloaded and none of it is copied
+here. Their loop bodies run verbatim, bound to their networks (built by their
+utils.create_dynamics_models, create_policy, create_decoder) and their optimisers, on the same
+synthetic uint8 batches as ours. Ours are the
 bodies of bcvlr's pretrain_features / pretrain_latent_actions loops and OnlineLearner's
 finetune_step / bc_step. Ours and theirs alternate update by update (A B A B ...), so machine
 load falls on both alike; each row reports medians and the ratio theirs/ours."""
@@ -21,9 +15,7 @@ load falls on both alike; each row reports medians and the ratio theirs/ours."""
 from __future__ import annotations
 
 import argparse
-import ast
 import contextlib
-import io
 import os
 import platform
 import statistics
@@ -32,15 +24,26 @@ import sys
 import time
 import types
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
-import yaml
 from torch import nn
 
 from bcvlr.config import load_config
 from bcvlr.method import bcvlr
+from bcvlr.reference.authors import (
+    AuthorsCodeMissing,
+    adamw_scheduler,
+    compile_body,
+    define,
+    load_authors,
+    loop_body,
+    their_batches,
+    their_model_config,
+    their_nets,
+)
+from bcvlr.reference.authors import logger as authors_logger
 from bcvlr.run.device import resolve_device
 from bcvlr.tasks import get_task
 
@@ -48,139 +51,10 @@ Step = Callable[[], object]
 
 
 # ---------------------------------------------------------------------------------------------
-# Loading the authors' code
-# ---------------------------------------------------------------------------------------------
-class _StandIn(types.ModuleType):
-    """A module whose every attribute is an empty class: enough for their import-time names
-    (type hints such as ``DictConfig | None``, ``from rich.syntax import Syntax``)."""
-
-    def __getattr__(self, name: str):
-        if name.startswith("__"):
-            raise AttributeError(name)
-        return type(name, (), {"__init__": lambda self, *a, **k: None})
-
-
-def _import_or_stand_in(name: str, stood_in: list[str]) -> None:
-    try:
-        __import__(name)
-    except ImportError:
-        sys.modules[name] = _StandIn(name)
-        stood_in.append(name)
-
-
-def load_authors(repo: Path, deps: Path | None, device: torch.device) -> types.SimpleNamespace:
-    """Their modules (config, data_loader, models, utils, replay_buffer_tensordict) and the
-    source trees of their two run scripts."""
-    if deps is not None:
-        sys.path.insert(0, str(deps))
-    for needed in ("funcy", "tensordict"):
-        try:
-            __import__(needed)
-        except ImportError:
-            sys.exit(f"the authors' models need {needed!r}: pip install --target DIR funcy "
-                     "tensordict pyvers, then pass --authors-deps DIR")  # fmt: skip
-    sys.path.insert(0, str(repo))
-    stood_in: list[str] = []
-    for name in ("wandb", "rich", "rich.syntax", "omegaconf", "doy"):
-        _import_or_stand_in(name, stood_in)
-    # paths asserts ./expert_data exists and env_utils imports procgen: neither is on the path
-    for name in ("paths", "env_utils"):
-        sys.modules[name] = _StandIn(name)
-        stood_in.append(name)
-    import config  # their config.py
-
-    config.DEVICE = device  # theirs picks cuda:2 whenever CUDA exists
-    # utils before models: models imports utils, which imports names from models
-    import data_loader
-    import replay_buffer_tensordict
-    import utils
-
-    trees = {f: ast.parse((repo / f).read_text(), filename=str(repo / f))
-             for f in ("run_offline.py", "run_online.py")}  # fmt: skip
-    return types.SimpleNamespace(config=config, utils=utils, data_loader=data_loader,
-                                 replay=replay_buffer_tensordict, trees=trees, repo=repo,
-                                 stood_in=stood_in, yaml=_numbers(yaml.safe_load(
-                                     (repo / "config.yaml").read_text())))  # fmt: skip
-
-
-def _numbers(tree):
-    """config.yaml as OmegaConf reads it: YAML 1.1 leaves "3e-4" a string, OmegaConf a float."""
-    if isinstance(tree, dict):
-        return {k: _numbers(v) for k, v in tree.items()}
-    with contextlib.suppress(TypeError, ValueError):
-        return float(tree) if isinstance(tree, str) else tree
-    return tree
-
-
-def _function(tree: ast.Module, name: str) -> ast.FunctionDef:
-    for node in ast.walk(tree):
-        if isinstance(node, ast.FunctionDef) and node.name == name:
-            return node
-    raise LookupError(f"no function {name} in the authors' script")
-
-
-def _loop_body(tree: ast.Module, function: str, index: int) -> list[ast.stmt]:
-    """The statements of the index-th loop (in source order) of one of their functions."""
-    loops = sorted((n for n in ast.walk(_function(tree, function))
-                    if isinstance(n, ast.While | ast.For)), key=lambda n: n.lineno)  # fmt: skip
-    return loops[index].body
-
-
-def _compile(stmts: list[ast.stmt], env: dict, filename: str, prelude: str = "pass") -> Step:
-    """Their statements as the body of a function whose globals are ``env``; tracebacks point
-    at their file and lines."""
-    module = ast.parse(f"def _step():\n    {prelude}\n")
-    module.body[0].body += stmts  # type: ignore[attr-defined]
-    exec(compile(ast.fix_missing_locations(module), filename, "exec"), env)
-    return env["_step"]
-
-
-def _define(tree: ast.Module, name: str, env: dict, filename: str) -> None:
-    exec(compile(ast.Module([_function(tree, name)], type_ignores=[]), filename, "exec"), env)
-
-
-def _adamw_scheduler(authors, lr: float, modules: list[nn.Module]):
-    """doy.LRScheduler.make(all=(constant schedule, modules)): what their scripts call."""
-    doy = sys.modules["doy"]
-    if "doy" not in authors.stood_in:
-        return doy.LRScheduler.make(all=(doy.PiecewiseLinearSchedule([0, 10**9], [lr, lr]),
-                                         modules))  # fmt: skip
-    params = [p for m in modules for p in m.parameters()]
-    opt = torch.optim.AdamW([{"params": params, "lr": lr}])
-    return opt, types.SimpleNamespace(step=lambda step: None, get_state=dict)
-
-
-# ---------------------------------------------------------------------------------------------
 # The stages, ours and theirs, on shared synthetic batches
 # ---------------------------------------------------------------------------------------------
 def uint8(*shape: int, device: torch.device) -> torch.Tensor:
     return torch.randint(0, 256, shape, dtype=torch.uint8, device=device)
-
-
-def their_batches(authors, obs: torch.Tensor, ta: torch.Tensor | None = None) -> Iterator:
-    """What their get_iter yields from a sampled uint8 batch: a TensorDict on the device with
-    normalised float frames (the sampling itself is left out on both sides)."""
-    from tensordict import TensorDict
-
-    while True:
-        fields = {"obs": obs} if ta is None else {"obs": obs, "ta": ta}
-        batch = TensorDict(fields, batch_size=len(obs)).to(obs.device)
-        batch["obs"] = authors.replay.normalize_obs(batch["obs"])
-        yield batch
-
-
-def their_model_config(authors, action_dim: int):
-    c, y = authors.config, authors.yaml["model"]
-    vq = c.VQConfig(**y["vq"])
-    return c.ModelConfig(wm_scale=y["wm_scale"], idm_impala_scale=y["idm_impala_scale"],
-                         policy_impala_scale=y["policy_impala_scale"], vq=vq,
-                         la_dim=vq.num_codebooks * vq.num_discrete_latents * vq.emb_dim,
-                         ta_dim=action_dim)  # fmt: skip
-
-
-def their_nets(authors, action_dim: int):
-    with contextlib.redirect_stdout(io.StringIO()):  # their IDM prints "ok"
-        return authors.utils.create_dynamics_models(their_model_config(authors, action_dim))
 
 
 def stages(cfg: bcvlr.Config, task, authors, device: torch.device):
@@ -193,9 +67,7 @@ def stages(cfg: bcvlr.Config, task, authors, device: torch.device):
     off, on = authors.trees["run_offline.py"], authors.trees["run_online.py"]
     off_file, on_file = str(authors.repo / "run_offline.py"), str(authors.repo / "run_online.py")
 
-    # their wandb logger is a doy.Logger: it calls .item() on every value (wandb.log left out)
-    doy = sys.modules["doy"]
-    logger = (lambda *a, **k: None) if "doy" in authors.stood_in else doy.Logger(use_wandb=False)
+    logger = authors_logger(authors)
 
     def params(*modules: nn.Module) -> int:
         return sum(p.numel() for m in modules for p in m.parameters())
@@ -214,7 +86,7 @@ def stages(cfg: bcvlr.Config, task, authors, device: torch.device):
         idm.train()
         env = {"train_encoder_iter": their_batches(authors, obs), "idm": idm,
                "contrast_record": []}  # fmt: skip
-        theirs = _compile(_loop_body(off, "offline_pretraining", 0), env, off_file)
+        theirs = compile_body(loop_body(off, "offline_pretraining", 0), env, off_file)
         sizes = (
             params(
                 learner.encoder,
@@ -239,11 +111,11 @@ def stages(cfg: bcvlr.Config, task, authors, device: torch.device):
         # theirs: run_offline.py's train_step (IDM label, WM label, AdamW via doy, clip 2)
         idm, wm = their_nets(authors, a_dim)
         wm.conv = idm.conv  # as run_offline.py shares the encoder
-        opt_t, sched = _adamw_scheduler(authors, y["offline_pt"]["lr"], [wm, idm])
+        opt_t, sched = adamw_scheduler(authors, y["offline_pt"]["lr"], [wm, idm])
         env = {"idm": idm, "wm": wm, "opt": opt_t, "lr_sched": sched, "step": 0, "torch": torch,
                "train_iter": their_batches(authors, obs), "logger": logger,
                "step_repre_max": 0}  # fmt: skip
-        _define(off, "train_step", env, off_file)
+        define(off, "train_step", env, off_file)
         sizes = (
             params(learner.model),
             params(idm.conv_stack, idm.fc, idm.policy_head, wm) - params(wm.conv),
@@ -271,9 +143,9 @@ def stages(cfg: bcvlr.Config, task, authors, device: torch.device):
                    idm.parameters(), decoder.parameters()), lr=y["decoder_lr"]),
                "wm_opt_wm": torch.optim.Adam(wm.parameters(), lr=y["wm_opt_lr"]),
                "collect_iter": their_batches(authors, obs, acts)}  # fmt: skip
-        _define(on, "wm_collect_loss", env, on_file)
+        define(on, "wm_collect_loss", env, on_file)
         idm.train()
-        theirs = _compile(_loop_body(on, "finetuning_policylearning_each_iteration", 0), env,
+        theirs = compile_body(loop_body(on, "finetuning_policylearning_each_iteration", 0), env,
                           on_file, prelude="count = 0")  # fmt: skip
         sizes = (
             params(agent.lam, agent.decoder),
@@ -300,17 +172,17 @@ def stages(cfg: bcvlr.Config, task, authors, device: torch.device):
         if warmup:
             # run_offline.py's optional_pre_imitation loop body: AdamW via doy, IDM labels
             # outside no_grad (so backward runs through its head too)
-            env["opt"], env["lr_sched"] = _adamw_scheduler(
+            env["opt"], env["lr_sched"] = adamw_scheduler(
                 authors, y["latent_policy_imitaiton"]["lr"], [policy]
             )
             env["step"] = 1
             idm.eval()  # their pre-imitation puts the IDM in eval mode
-            theirs = _compile(_loop_body(off, "optional_pre_imitation", 0), env, off_file)
+            theirs = compile_body(loop_body(off, "optional_pre_imitation", 0), env, off_file)
         else:
             # run_online.py's second while-loop body: Adam lr 1e-3, labels under no_grad
             env["policy_opt"] = torch.optim.Adam(policy.parameters(), lr=y["policy_lr"])
             idm.train()
-            theirs = _compile(_loop_body(on, "finetuning_policylearning_each_iteration", 1),
+            theirs = compile_body(loop_body(on, "finetuning_policylearning_each_iteration", 1),
                               env, on_file, prelude="count = 0")  # fmt: skip
         sizes = (params(agent.policy), params(policy) - params(policy.conv))
         return ours, theirs, sizes
@@ -370,7 +242,10 @@ def main() -> None:
         sys.exit("the authors' continuous code is for DMC tasks")
     cfg = load_config(bcvlr.Config, None, base=bcvlr.default_config(task))
     device = resolve_device(cfg.device)
-    authors = load_authors(args.authors_repo.resolve(), args.authors_deps, device)
+    try:
+        authors = load_authors(args.authors_repo.resolve(), args.authors_deps, device)
+    except AuthorsCodeMissing as err:
+        sys.exit(str(err))
     dev = torch.cuda.get_device_name() if device.type == "cuda" else _cpu_name()
     load0 = os.getloadavg()
     print(f"# {task.name}, {dev}, {os.cpu_count()} cores, torch {torch.__version__}, "

@@ -99,8 +99,9 @@ class LatentActionConfig:
     idm_channels: tuple[int, ...] = (64, 128, 128)
     idm_hidden: int = 256
     wm_base_channels: int = 24
-    # The authors' world model squashes its output with tanh/2; the paper states no bound.
-    wm_bounded_output: bool = False
+    # The authors' world model squashes its output with tanh/2; the paper states no bound, so
+    # the code's choice is the default.
+    wm_bounded_output: bool = True
     # False: w outputs f(o_t+1) (the paper's eq. 2 and the authors' U-Net). True (ours): w
     # outputs f(o_t) + a change whose last layer starts at zero, so it copies from the first
     # update and its loss is the frames' change alone, which only z can explain.
@@ -297,7 +298,9 @@ class LatentActionModel(nn.Module):
         z = self.latent(feats)
         z_q, vq_loss, _ = self.vq(z)
         pred = self.world_model(feats[:, :-1].flatten(1, 2), z_q)
-        return z, F.mse_loss(pred, feats[:, -1]), vq_loss
+        # the target is a constant, as in the authors' code: with f trained through this loss
+        # a target with gradient lets f collapse to a constant that w predicts exactly
+        return z, F.mse_loss(pred, feats[:, -1].detach()), vq_loss
 
 
 class LatentPolicy(nn.Module):
@@ -781,11 +784,10 @@ class Agent(nn.Module):
         if self.discrete:  # a categorical sample, in collection and evaluation alike
             probs = F.softmax(out, dim=-1).cpu()
             return torch.multinomial(probs, 1, generator=generator).squeeze(1).numpy()
-        mean = out.clamp(-1, 1).cpu()
-        if explore:
-            noise = torch.randn(mean.shape, generator=generator) * self.explore_std
-            mean = (mean + noise).clamp(-1, 1)
-        return mean.numpy().astype(np.float32)
+        action = out.cpu()
+        if explore:  # the noise goes on the unclipped mean, as the authors' TruncatedNormal
+            action = action + torch.randn(action.shape, generator=generator) * self.explore_std
+        return action.clamp(-1, 1).numpy().astype(np.float32)
 
 
 def action_loss(agent: Agent, z: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:

@@ -5,7 +5,9 @@ and the world model work on (implementation-facts.md, "Encoder f").
   with padding 1 and ReLU: 9x64x64 -> 32x32x32.
 - ``impala`` (Procgen): a 3x3 conv to 16 channels and two IMPALA residual blocks, no
   downsampling: 3x64x64 -> 16x64x64.
-Inputs are uint8-range floats, scaled to [-0.5, 0.5] here.
+Inputs are uint8-range floats, scaled to [-0.5, 0.5] here. Both of the authors' repositories
+initialise f with DrQv2's orthogonal init (ReLU gain, zero bias); PyTorch's default leaves a
+fresh encoder's features ~30x less spread (docs/fidelity.md).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import torch
 from torch import nn
 
 from bcvlr.nets.impala import ConvSequence
+from bcvlr.nets.mlp import orthogonal_init
 
 EncoderKind = Literal["conv", "impala"]
 
@@ -37,6 +40,7 @@ class FeatureEncoder(nn.Module):
             self.net = ConvSequence(c, channels, downsample=False)
         else:
             raise ValueError(f"unknown encoder kind {kind!r}")
+        self.net.apply(orthogonal_init)
         with torch.no_grad():
             self.feature_shape: tuple[int, int, int] = tuple(
                 self.net(torch.zeros(1, *obs_shape)).shape[1:]

@@ -945,7 +945,8 @@ def online(task: Task, seed: int, cfg: Config, harness, videos: VideoDataset,
     learner = OnlineLearner(cfg, agent)
     n_envs = oc.num_envs
     frames_per_step = n_envs * task.action_repeat
-    total_steps = harness.budget // frames_per_step  # vectorised steps
+    # whole vectorised steps up to or past the budget, so its last point is reached and evaluated
+    total_steps = math.ceil(harness.budget / frames_per_step)
     replay = WindowReplay(oc.replay_capacity, n_envs, videos.stacked_shape, task.action_space,
                           seed=seed)  # fmt: skip
     gen = torch.Generator().manual_seed(seed)
@@ -1086,7 +1087,7 @@ def offline_decoding(task: Task, cfg: Config, agent: Agent, learner: OnlineLearn
     sampler = WindowSampler(videos, window=learner.window, batch_size=oc.ft_batch_size,
                             seed=harness.seed + 3000 + start_cycle)  # fmt: skip
     limit = oc.offline_labelled
-    cycles = max(1, harness.budget // (oc.cycle_steps * oc.num_envs * task.action_repeat))
+    cycles = math.ceil(harness.budget / (oc.cycle_steps * oc.num_envs * task.action_repeat))
     for cycle in range(start_cycle, cycles):
         for _ in range(oc.ft_updates or 1):
             batch = _labelled_batch(sampler, labels, limit, oc.ft_batch_size, learner.lead)

@@ -76,6 +76,7 @@ TABLE_12 = [
     ("World model loss coefficient beta", 1e-5, lambda c, t: c.online.beta),
     ("World model ft lr", 1e-5, lambda c, t: c.online.wm_ft_lr),
     ("Behavior cloning update times", 1000, lambda c, t: c.online.bc_updates),
+    ("Latent policy lr", 1e-3, lambda c, t: c.online.policy_lr),
     ("(caption) latent BC before the online stage", 60000,
      lambda c, t: c.online.bc_warmup_updates),
 ]  # fmt: skip

@@ -14,6 +14,8 @@ import torch
 
 from bcvlr.config import load_config
 from bcvlr.method import bcvlr
+from bcvlr.results import load_run
+from bcvlr.results.aggregate import score_at
 from bcvlr.run.harness import Harness
 from bcvlr.tasks import get_task
 from tests.method.helpers import random_videos
@@ -67,6 +69,28 @@ def test_tiny_run_through_every_stage(task_name, tmp_path):
         assert replay_probe.metric.str.contains("/mlp_").any() == (task.suite == "metaworld")
     # every phase of the online stage is timed, the probes' seconds included
     assert {"bc_warmup", "collect", "update", "probe"} <= info["timings"]["phases"].keys()
+
+
+def test_procgen_budget_off_the_vector_size_is_evaluated_at_or_past_it(tmp_path):
+    """A budget that is not a multiple of num_envs: the run takes whole vectorised steps past
+    it (ceil), so its last evaluation is at >= budget and is the table's score for the budget
+    (with floor division it stopped 2 steps short and the 100-step evaluation stood for it)."""
+    task = get_task("starpilot")  # short evaluation episodes, whatever the policy does
+    videos = random_videos(task.name, tmp_path / "videos", steps=60)
+    sets = ["online.num_envs=4", "online.cycle_steps=20", "online.replay_probe_windows=0",
+            "online.bc_warmup_updates=1", "online.ft_updates=1", "online.bc_updates=1",
+            "features.updates=3", "latent_actions.updates=3", "latent_actions.probe_every=0"]  # fmt: skip
+    cfg = load_config(bcvlr.Config, TINY, sets, base=bcvlr.default_config(task))
+    budget = 4 * 30 + 2
+    with Harness("bcvlr", task, 0, config={}, runs_root=tmp_path / "runs", budget=budget,
+                 eval_every=50, eval_episodes=1, progress=False) as harness:  # fmt: skip
+        bcvlr.run(task, 0, cfg, harness, videos=videos)
+    run = load_run(harness.path)
+    assert run.complete
+    evals = run.scores()
+    # the table's cell for the budget reads the evaluation past it, 31 x 4 env steps
+    assert score_at(run, task.budget) == (evals.value.iloc[-1], 124)
+    assert list(evals.frames) == [52, 100, 124]
 
 
 def test_pretraining_is_the_same_for_the_same_seed(tmp_path):

@@ -1,0 +1,116 @@
+"""The equivalence harness's command: ``compare`` runs both sides and prints the table;
+``record`` keeps the authors' side as the CI fixture."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+import types
+import warnings
+from pathlib import Path
+
+import torch
+
+from bcvlr.reference import equivalence as E
+
+FIXTURE = Path(__file__).resolve().parents[2] / "tests" / "fixtures" / "equivalence" / "continuous.pt"
+
+
+def _load(args: argparse.Namespace) -> types.SimpleNamespace:
+    from bcvlr.reference import authors
+
+    try:
+        loaded = authors.load_authors(args.authors_repo.resolve(), args.authors_deps,
+                                      torch.device("cpu"))  # fmt: skip
+    except authors.AuthorsCodeMissing as err:
+        sys.exit(str(err))
+    warnings.filterwarnings("ignore", message=".*duplicate parameters.*")  # their shared conv
+    return loaded
+
+
+def _print(eq: str, update: str, table, show_all: bool) -> float:
+    """Print the rows over the tolerance (all with ``show_all``); the largest unlisted one."""
+    worst = 0.0
+    for kind, name, diff in table:
+        why = E.listed(eq, kind, name) if diff > E.TOLERANCE else None
+        status = "equal" if diff <= E.TOLERANCE else f"listed: {why}" if why else "DIFFERS"
+        if diff > E.TOLERANCE or show_all:
+            print(f"{eq:<18} {update:<6} {kind:<6} {name:<44} {diff:>10.2e}  {status}")
+        if why is None:
+            worst = max(worst, diff)
+    return worst
+
+
+def compare(args: argparse.Namespace) -> None:
+    from bcvlr.reference import theirs
+
+    loaded = _load(args)
+    print(f"# ours vs the authors' code ({args.authors_repo}), {E.UPDATES} updates in lockstep, "
+          f"batch {E.BATCH}, torch {torch.__version__}, {time.strftime('%Y-%m-%d %H:%M')}; "
+          "largest relative difference max|ours - theirs| / max|theirs| per tensor")  # fmt: skip
+    print(f"{'equation':<18} {'update':<6} {'kind':<6} {'tensor':<44} {'rel. diff':>10}  status")
+    for eq in args.equations:
+        mine, prep = E.prepare(eq), E.prepare(eq)
+        side = theirs.theirs(prep, loaded)
+        if eq == "acting":
+            tables = [("-", E.rows(E.act_ours(mine.objects["agent"], mine), side))]
+        else:
+            modules = {k: v for k, v in E.ours_modules(mine).items()}
+            pairs = E.lockstep(E.ours(mine), side, E.UPDATES, modules)
+            tables = [(str(k + 1), E.rows(a, b)) for k, (a, b) in enumerate(pairs)]
+        worst, count = 0.0, 0
+        for update, table in tables:
+            worst = max(worst, _print(eq, update, table, args.all))
+            count += len(table)
+        print(f"{eq:<18} {'all':<6} {'all':<6} {f'{count} rows, largest unlisted':<44} "
+              f"{worst:>10.2e}  {'equal' if worst <= E.TOLERANCE else 'DIFFERS'}", flush=True)  # fmt: skip
+    diff = theirs.augmentation_difference(loaded)
+    print(f"random shift, pad 4, same offsets, frames in [-0.5, 0.5]: theirs - ours mean |diff| "
+          f"{diff['mean_abs']:.3f}, max {diff['max_abs']:.3f} (listed: their grid interpolates)")
+
+
+def record(args: argparse.Namespace) -> None:
+    from bcvlr.reference import theirs
+
+    loaded = _load(args)
+    fixture = {"updates": 1, "batch": E.BATCH, "seed": E.SEED, "equations": {}}
+    for eq in args.equations:
+        side = theirs.theirs(E.prepare(eq, updates=1), loaded)
+        out = side if eq == "acting" else E.run(side, 1)
+        fixture["equations"][eq] = {
+            "losses": out.losses,
+            "tensors": {n: E.compact(t, n) for n, t in out.tensors.items()},
+            "grads": {n: E.compact(t, n) for n, t in out.grads.items()},
+        }
+        print(f"recorded {eq}: {len(out.tensors)} tensors, {len(out.grads)} gradients")
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = args.out.with_suffix(".tmp")
+    torch.save(fixture, tmp)
+    tmp.replace(args.out)
+    print(f"wrote {args.out} ({args.out.stat().st_size / 1e6:.1f} MB)")
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m bcvlr.reference",
+                                     description="BCV-LR's updates against the authors' code")  # fmt: skip
+    sub = parser.add_subparsers(dest="command", required=True)
+    for name, fn in (("compare", compare), ("record", record)):
+        p = sub.add_parser(name)
+        p.add_argument("--authors-repo", type=Path, required=True,
+                       help="a checkout of liuxin0824/BCV-LR")  # fmt: skip
+        p.add_argument("--authors-deps", type=Path, help="folder of their dependencies")
+        p.add_argument("--equations", nargs="+", default=list(E.EQUATIONS), choices=E.EQUATIONS)
+        p.add_argument("--threads", type=int, default=1)
+        p.set_defaults(fn=fn)
+        if name == "compare":
+            p.add_argument("--all", action="store_true", help="print every tensor, not only "
+                           "those that differ")  # fmt: skip
+        else:
+            p.add_argument("--out", type=Path, default=FIXTURE)
+    args = parser.parse_args(argv)
+    if not (args.authors_repo / "run_online.py").is_file():
+        parser.error(f"--authors-repo {args.authors_repo}: no run_online.py there (a checkout of "
+                     "liuxin0824/BCV-LR is expected)")  # fmt: skip
+    torch.set_num_threads(args.threads)
+    args.fn(args)

@@ -1,0 +1,429 @@
+"""BCV-LR's updates against the authors' continuous code (liuxin0824/BCV-LR), update by update.
+
+Each equation is prepared once on our side: our networks at small sizes, every weight and
+buffer filled from a seeded NumPy stream (so the same on any machine), batches of uint8 frames
+and random-shift views from the same stream. ``run_ours`` runs our update on them; with a
+checkout of the authors' code, ``run_theirs`` builds their networks, loads the same weights
+(mapped between the two VQ layouts), feeds the same batches and views, runs their update's own
+lines and maps every tensor back to our names. ``compare`` gives the largest relative
+difference per tensor: max |ours - theirs| / max |theirs|.
+
+    python -m bcvlr.reference compare --authors-repo PATH --authors-deps DIR   # both, live
+    python -m bcvlr.reference record --authors-repo PATH --authors-deps DIR    # the CI fixture
+
+``record`` keeps the authors' side in tests/fixtures/equivalence/ (large tensors as a fixed
+sample of entries with their norm), so tests/reference/test_equivalence.py checks ours without
+their code or a network.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fnmatch
+import math
+import types
+import zlib
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from bcvlr.config import load_config
+from bcvlr.method import bcvlr
+from bcvlr.tasks import get_task
+
+TASK = "reacher_hard"  # DMC, 2-d actions, the task their exp_results/ hold curves for
+OBS_SHAPE = (9, 64, 64)  # their encoder is fixed to 9x64x64 frames
+SEED = 0
+UPDATES = 2  # two updates: the second shows the optimiser's and the momentum copy's state
+BATCH = 8
+IDM_SCALE, WM_SCALE = 1, 4  # their IMPALA width multiplier and U-Net base width, small
+TOLERANCE = 1e-5  # largest relative difference (fp32, CPU) that counts as equal
+SAMPLED = 1024  # entries kept of a tensor larger than FULL in the fixture
+FULL = 4096
+
+EQUATIONS = ("features", "latent_actions", "finetune", "finetune_live_ema", "bc", "bc_idm_train",
+             "warmup", "acting")  # fmt: skip
+
+
+
+def config() -> bcvlr.Config:
+    """The paper's DMC config (reacher's caption overrides: beta and the world model's lr
+    1e-3) at the small sizes both sides are built with."""
+    task = get_task(TASK)
+    small = {
+        "features": {"batch_size": BATCH, "ema_every": 1},  # theirs: every update
+        "latent_actions": {"batch_size": BATCH, "idm_channels": [16 * IDM_SCALE, 32 * IDM_SCALE,
+                                                                 32 * IDM_SCALE],
+                           "wm_base_channels": WM_SCALE, "probe_every": 0},
+        "online": {"ft_batch_size": BATCH, "bc_batch_size": BATCH, "replay_probe_windows": 0},
+        "device": "cpu",
+    }  # fmt: skip
+    cfg = load_config(bcvlr.Config, None, base=bcvlr.default_config(task))
+    for group, values in small.items():
+        if isinstance(values, dict):
+            for k, v in values.items():
+                setattr(getattr(cfg, group), k, tuple(v) if isinstance(v, list) else v)
+        else:
+            setattr(cfg, group, values)
+    cfg.validate()
+    return cfg
+
+
+# ---------------------------------------------------------------------------------------------
+# Deterministic inputs
+# ---------------------------------------------------------------------------------------------
+def fill_(module: nn.Module, rng: np.random.Generator) -> None:
+    """Every parameter of ``module`` and its BatchNorm statistics from ``rng``: weights of
+    variance 1 / fan-in, small biases, norm layers near identity, statistics near (0, 1).
+    Other buffers (the VQ's, the latent standardisation's) keep their values."""
+    with torch.no_grad():
+        for m in module.modules():
+            buffers = m.named_buffers(recurse=False) if isinstance(m, nn.BatchNorm2d) else []
+            for name, t in list(m.named_parameters(recurse=False)) + list(buffers):
+                if not t.is_floating_point():
+                    continue
+                if isinstance(m, nn.BatchNorm2d | nn.LayerNorm) and name in ("weight", "running_var"):
+                    values = 1 + 0.1 * rng.standard_normal(t.shape)
+                elif t.dim() == 1 or name in ("bias", "running_mean"):
+                    values = 0.05 * rng.standard_normal(t.shape)
+                else:
+                    fan_in = t[0].numel()
+                    values = rng.standard_normal(t.shape) / math.sqrt(fan_in)
+                t.copy_(torch.from_numpy(values.astype(np.float32)))
+
+
+def fill_codebook_(vq: nn.Module, z: torch.Tensor, rng: np.random.Generator) -> None:
+    """A codebook at the scale of the latents ``z`` with EMA counts of a trained one (a zero
+    count divides by ~1e-5 on the first update, which no comparison survives)."""
+    n, m, d = vq.embedding.shape
+    scale = z.std().item()
+    emb = torch.from_numpy((scale * rng.standard_normal((n, m, d))).astype(np.float32))
+    count = torch.from_numpy(rng.uniform(0.5, 1.5, (n, m)).astype(np.float32))
+    with torch.no_grad():
+        vq.embedding.copy_(emb)
+        vq.ema_count.copy_(count)
+        vq.ema_weight.copy_(emb * count[..., None])
+    vq._awaiting_data_init = False
+
+
+def frames(rng: np.random.Generator, *shape: int) -> torch.Tensor:
+    return torch.from_numpy(rng.integers(0, 256, shape, dtype=np.uint8))
+
+
+def shift_offsets(rng: np.random.Generator, n: int, pad: int) -> np.ndarray:
+    """(n, 2) integer offsets (dy, dx) into the padded image, 0 .. 2 * pad."""
+    return rng.integers(0, 2 * pad + 1, (n, 2))
+
+
+def integer_shift(x: torch.Tensor, offsets: np.ndarray, pad: int) -> torch.Tensor:
+    """DrQ's random shift at given offsets: replicate-pad, then crop (N, C, H, W) floats."""
+    padded = F.pad(x.float(), (pad,) * 4, mode="replicate")
+    h, w = x.shape[-2:]
+    return torch.stack([padded[i, :, dy : dy + h, dx : dx + w]
+                        for i, (dy, dx) in enumerate(offsets)])  # fmt: skip
+
+
+class Replay(nn.Module):
+    """Stands in for an augmentation module: returns the given views in call order."""
+
+    def __init__(self, views: Iterable[torch.Tensor]):
+        super().__init__()
+        self.views: Iterator[torch.Tensor] = iter(views)
+
+    def forward(self, x: torch.Tensor, *args, **kwargs) -> torch.Tensor:
+        view = next(self.views)
+        if view.shape != x.shape:
+            raise AssertionError(f"view {tuple(view.shape)} for an input {tuple(x.shape)}")
+        return view.clone()
+
+
+def freeze_ema(vq: nn.Module) -> None:
+    """Keep a VQ in eval mode whatever ``train()`` its parent is put in (its EMA frozen)."""
+    vq.eval()
+    vq.train = types.MethodType(lambda self, mode=True: self, vq)  # type: ignore[method-assign]
+
+
+# ---------------------------------------------------------------------------------------------
+# Our side
+# ---------------------------------------------------------------------------------------------
+@dataclass
+class Prepared:
+    """One equation's inputs: our objects with their filled start state, and the data."""
+
+    equation: str
+    cfg: bcvlr.Config
+    objects: dict[str, object]
+    start: dict[str, dict[str, torch.Tensor]]  # our modules' state dicts before any update
+    batches: list[dict[str, torch.Tensor]]
+    views: list[list[torch.Tensor]] = field(default_factory=list)  # per update, raw floats
+
+
+@dataclass
+class Outcome:
+    losses: dict[str, list[float]]
+    tensors: dict[str, torch.Tensor]  # our names: parameters and buffers after the updates
+    grads: dict[str, torch.Tensor]  # the last update's gradients
+
+
+@dataclass
+class Side:
+    """One side, ready: ``step(k)`` runs update k and returns its losses; ``outcome`` maps
+    every tensor and the current gradients to our names; ``optimizers`` step every update."""
+
+    step: Callable[[int], dict[str, float]]
+    outcome: Callable[[], Outcome]
+    optimizers: list[torch.optim.Optimizer]
+
+
+def _snapshot(modules: dict[str, nn.Module]) -> dict[str, dict[str, torch.Tensor]]:
+    return {k: {n: t.detach().clone() for n, t in m.state_dict().items()}
+            for k, m in modules.items()}  # fmt: skip
+
+
+def _agent(cfg: bcvlr.Config, rng: np.random.Generator, obs: torch.Tensor) -> bcvlr.Agent:
+    agent = bcvlr.Agent(cfg, get_task(TASK), OBS_SHAPE)
+    fill_(agent, rng)
+    with torch.no_grad():
+        z = agent.lam.latent(bcvlr.encode_windows(agent.encoder, obs, grad=False))
+    fill_codebook_(agent.lam.vq, z, rng)
+    return agent
+
+
+def prepare(equation: str, seed: int = SEED, updates: int = UPDATES) -> Prepared:
+    cfg = config()
+    rng = np.random.default_rng([seed, EQUATIONS.index(equation)])
+    a_dim = get_task(TASK).action_space.size
+    batches = [{"obs": frames(rng, BATCH, 2, *OBS_SHAPE),
+                "actions": torch.from_numpy(rng.uniform(-1, 1, (BATCH, 2, a_dim))
+                                            .astype(np.float32))}
+               for _ in range(updates)]  # fmt: skip
+    if equation == "features":
+        learner = bcvlr.FeatureLearner(cfg, OBS_SHAPE, torch.device("cpu"))
+        fill_(learner.encoder, rng)
+        fill_(learner.head, rng)
+        learner.target_encoder.load_state_dict(learner.encoder.state_dict())
+        learner.head.target_projector.load_state_dict(learner.head.projector.state_dict())
+        pad = cfg.features.shift_pad
+        views = [[integer_shift(b["obs"][:, i], shift_offsets(rng, BATCH, pad), pad)
+                  for i in (0, 1)] for b in batches]  # fmt: skip
+        return Prepared(equation, cfg, {"learner": learner},
+                        _snapshot({"features": learner.modules}), batches, views)  # fmt: skip
+    if equation == "latent_actions":
+        encoder = bcvlr.build_encoder(cfg, OBS_SHAPE)
+        fill_(encoder, rng)
+        learner = bcvlr.LatentActionLearner(cfg, encoder, torch.device("cpu"))
+        fill_(learner.model, rng)
+        with torch.no_grad():
+            feats = bcvlr.encode_windows(encoder, batches[0]["obs"], grad=False)
+            fill_codebook_(learner.model.vq, learner.model.latent(feats), rng)
+        return Prepared(equation, cfg, {"learner": learner},
+                        _snapshot({"encoder": encoder, "lam": learner.model}), batches)  # fmt: skip
+    agent = _agent(cfg, rng, batches[0]["obs"])
+    learner = bcvlr.OnlineLearner(cfg, agent)
+    if equation == "finetune":
+        freeze_ema(agent.lam.vq)  # their second IDM pass would move it again (listed)
+    if equation == "bc_idm_train":  # the option that reproduces their labelling mode
+        cfg.online.idm_mode_in_bc = "train"
+    if equation == "warmup":  # their optimiser (AdamW 2e-4); ours is the paper's (listed)
+        learner.bc_optim = torch.optim.AdamW(agent.policy.parameters(), lr=2e-4)
+    return Prepared(equation, cfg, {"agent": agent, "learner": learner},
+                    _snapshot({"agent": agent}), batches)  # fmt: skip
+
+
+def ours(prep: Prepared) -> Side:
+    """Our update of the prepared equation (bcvlr's own learners, nothing else)."""
+    eq, batches = prep.equation, prep.batches
+    if eq == "features":
+        learner = prep.objects["learner"]
+        learner.aug = Replay(v for pair in prep.views for v in pair)
+        return Side(lambda k: learner.update(batches[k]["obs"], k),
+                    lambda: outcome({"features": learner.modules}), [learner.optim])  # fmt: skip
+    if eq == "latent_actions":
+        learner = prep.objects["learner"]
+        learner.model.train()
+        return Side(lambda k: learner.update(batches[k]["obs"]),
+                    lambda: outcome({"encoder": learner.encoder, "lam": learner.model}),
+                    [learner.optim])  # fmt: skip
+    agent, learner = prep.objects["agent"], prep.objects["learner"]
+    if eq.startswith("finetune"):
+        step = lambda k: learner.finetune_step(batches[k]["obs"], batches[k]["actions"][:, 0])  # noqa: E731
+        optimizers = [learner.ft_optim] + ([learner.wm_optim] if learner.wm_optim else [])
+    else:
+        step = lambda k: learner.bc_step(batches[k]["obs"])  # noqa: E731
+        optimizers = [learner.bc_optim]
+    return Side(step, lambda: outcome({"agent": agent}), optimizers)
+
+
+def ours_modules(prep: Prepared) -> dict[str, nn.Module]:
+    """Our modules under the prefixes their names carry."""
+    if prep.equation == "features":
+        return {"features": prep.objects["learner"].modules}
+    if prep.equation == "latent_actions":
+        return {"encoder": prep.objects["learner"].encoder, "lam": prep.objects["learner"].model}
+    return {"agent": prep.objects["agent"]}
+
+
+def outcome(modules: dict[str, nn.Module], losses: dict | None = None) -> Outcome:
+    tensors, grads = {}, {}
+    for prefix, m in modules.items():
+        tensors |= {f"{prefix}.{n}": t.detach().clone() for n, t in m.state_dict().items()}
+        grads |= {f"{prefix}.{n}": p.grad.detach().clone()
+                  for n, p in m.named_parameters() if p.grad is not None}  # fmt: skip
+    return Outcome(losses or {}, tensors, grads)
+
+
+def run(side: Side, updates: int) -> Outcome:
+    """``updates`` updates on one side alone; the outcome has every update's losses."""
+    losses: dict[str, list[float]] = {}
+    for k in range(updates):
+        for name, value in side.step(k).items():
+            losses.setdefault(name, []).append(value)
+    out = side.outcome()
+    out.losses = losses
+    return out
+
+
+@contextlib.contextmanager
+def before_steps(optimizers: list[torch.optim.Optimizer], hook: Callable[[], None]):
+    """Call ``hook`` before each ``step()`` of these optimisers (it decides what to do)."""
+    originals = [opt.step for opt in optimizers]
+
+    def wrap(original):
+        def step(*args, **kwargs):
+            hook()
+            return original(*args, **kwargs)
+
+        return step
+
+    for opt, original in zip(optimizers, originals, strict=True):
+        opt.step = wrap(original)  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        for opt, original in zip(optimizers, originals, strict=True):
+            opt.step = original  # type: ignore[method-assign]
+
+
+def set_grads(modules: dict[str, nn.Module], grads: dict[str, torch.Tensor]) -> None:
+    for prefix, m in modules.items():
+        for n, p in m.named_parameters():
+            if p.grad is not None and f"{prefix}.{n}" in grads:
+                p.grad.copy_(grads[f"{prefix}.{n}"])
+
+
+def lockstep(mine: Side, theirs: Side, updates: int, modules: dict[str, nn.Module]):
+    """Both sides update by update from the same weights. Before our optimisers step, their
+    update runs and our gradients are replaced by theirs, so that the next update starts from
+    the same weights again: each update's losses and gradients are compared on equal inputs,
+    and the parameters after it show that the optimiser steps agree (Adam divides by
+    |gradient| + eps, so fp32 rounding in near-zero gradients would otherwise grow into
+    parameter differences of up to the learning rate, update after update)."""
+    per_update = []
+    for k in range(updates):
+        captured: dict[str, object] = {}
+
+        def hook(k=k, captured=captured) -> None:
+            if captured:
+                return
+            captured["ours"] = mine.outcome().grads
+            captured["losses"] = theirs.step(k)
+            captured["theirs"] = theirs.outcome().grads
+            set_grads(modules, captured["theirs"])  # type: ignore[arg-type]
+
+        with before_steps(mine.optimizers, hook):
+            our_losses = mine.step(k)
+        a, b = mine.outcome(), theirs.outcome()
+        a.losses = {n: [v] for n, v in our_losses.items()}
+        b.losses = {n: [v] for n, v in captured["losses"].items()}  # type: ignore[union-attr]
+        a.grads, b.grads = captured["ours"], captured["theirs"]  # type: ignore[assignment]
+        per_update.append((a, b))
+    return per_update
+
+
+ACTING_OBS = 4  # fewer than 16 noise draws: torch draws them one by one, as theirs does
+
+
+def act_ours(agent: bcvlr.Agent, prep: Prepared) -> Outcome:
+    obs = prep.batches[0]["obs"][:ACTING_OBS, 0]
+    with torch.no_grad():
+        mean = agent.decoder(agent.policy(agent.encoder(obs)))
+    explore = agent.act(obs.numpy(), explore=True, generator=torch.Generator().manual_seed(0))
+    evaluate = agent.act(obs.numpy(), explore=False, generator=torch.Generator())
+    return Outcome({}, {"mean": mean, "explore": torch.from_numpy(explore),
+                        "evaluate": torch.from_numpy(evaluate)}, {})  # fmt: skip
+
+
+# ---------------------------------------------------------------------------------------------
+# Comparing
+# ---------------------------------------------------------------------------------------------
+def relative_difference(ours: torch.Tensor, theirs: torch.Tensor) -> float:
+    ours, theirs = ours.double().flatten(), theirs.double().flatten()
+    scale = theirs.abs().max().item() if theirs.numel() else 0.0
+    diff = (ours - theirs).abs().max().item() if theirs.numel() else 0.0
+    return diff / scale if scale > 0 else diff
+
+
+def compact(t: torch.Tensor, name: str) -> dict[str, torch.Tensor]:
+    """A tensor as the fixture keeps it: whole when small, else a fixed sample and its norm."""
+    flat = t.detach().double().flatten()
+    if flat.numel() <= FULL:
+        return {"values": flat.float()}
+    rng = np.random.default_rng(zlib.crc32(name.encode()))
+    index = torch.from_numpy(rng.choice(flat.numel(), SAMPLED, replace=False))
+    return {"index": index, "values": flat[index].float(), "norm": flat.norm().reshape(1)}
+
+
+def compact_difference(ours: torch.Tensor, kept: dict[str, torch.Tensor]) -> float:
+    """The relative difference of ``ours`` from a compact record: on its entries, and on the
+    whole tensor's norm when only a sample is kept."""
+    flat = ours.detach().double().flatten()
+    if "index" not in kept:
+        return relative_difference(flat, kept["values"])
+    sample = relative_difference(flat[kept["index"]], kept["values"])
+    norm = abs(flat.norm().item() - kept["norm"].item()) / max(kept["norm"].item(), 1e-30)
+    return max(sample, norm)
+
+
+def rows(ours: Outcome, theirs: Outcome) -> list[tuple[str, str, float]]:
+    """(kind, name, largest relative difference) for every loss, gradient and tensor theirs
+    has; one ours lacks differs infinitely."""
+    out = [("loss", k, relative_difference(torch.tensor(ours.losses[k]), torch.tensor(v)))
+           for k, v in theirs.losses.items()]  # fmt: skip
+    for kind, mine, their in (("grad", ours.grads, theirs.grads),
+                              ("tensor", ours.tensors, theirs.tensors)):  # fmt: skip
+        for name, t in their.items():
+            diff = relative_difference(mine[name], t) if name in mine else math.inf
+            out.append((kind, name, diff))
+    return out
+
+
+
+
+TWO_PASSES = "their eq. 3 runs p twice per update: the VQ's EMA moves twice, and w reads the codes of the once-moved codebook"
+BEFORE_BN = ("a conv bias before BatchNorm: its gradient is zero in exact arithmetic, both "
+             "sides hold rounding (< 1e-6 of the update's largest gradient)")
+# Tensors that may differ, as "kind:name" patterns by equation, and why (each in
+# docs/fidelity.md); "*" holds for every equation.
+LISTED: dict[str, list[tuple[str, str]]] = {
+    "*": [("grad:*world_model.down.*.0.bias", BEFORE_BN),
+          ("grad:*world_model.up.*.0.bias", BEFORE_BN)],
+    "finetune_live_ema": [("*:agent.lam.vq.*", TWO_PASSES),
+                          ("*:agent.lam.world_model.*", TWO_PASSES),
+                          ("loss:loss/ft_world_model", TWO_PASSES)],
+    "bc": [("*:agent.lam.vq.*", "their BC labels with p in train mode, so the VQ's EMA drifts "
+            "(ours: eval; online.idm_mode_in_bc: train reproduces theirs, equation bc_idm_train)")],
+    "warmup": [("grad:agent.lam.*", "their warm-up labels outside no_grad: p gets gradients "
+                "that no optimiser uses")],
+}
+
+
+def listed(equation: str, kind: str, name: str) -> str | None:
+    """Why this row of this equation may differ, or None."""
+    for pattern, why in LISTED.get(equation, []) + LISTED["*"]:
+        if fnmatch.fnmatchcase(f"{kind}:{name}", pattern):
+            return why
+    return None

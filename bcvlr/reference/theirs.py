@@ -1,0 +1,278 @@
+"""The authors' side of the equivalence harness (bcvlr/reference/equivalence.py): their
+networks loaded with our prepared weights, their update lines run on our batches, and every
+tensor mapped back to our names.
+
+Weights pair up by position: our modules' state dicts, in order, against the same parts of
+theirs, checked shape by shape. The one layout difference is the VQ's: LAPO's code views the
+128-d latent channel-major (codebook, dim, position), ours contiguous (codebook, position,
+dim), so every layer that writes or reads the latent is permuted along that axis.
+"""
+
+from __future__ import annotations
+
+import types
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import nn
+
+from bcvlr.reference import authors as A
+from bcvlr.reference.equivalence import (
+    ACTING_OBS,
+    IDM_SCALE,
+    TASK,
+    WM_SCALE,
+    Outcome,
+    Prepared,
+    Replay,
+    Side,
+    freeze_ema,
+    integer_shift,
+)
+from bcvlr.tasks import get_task
+
+
+def vq_index(latent_dim: int, codebooks: int, positions: int) -> torch.Tensor:
+    """index[j]: the unit of our latent that their unit j holds."""
+    d = latent_dim // (codebooks * positions)
+    return torch.tensor([n * positions * d + p * d + i for n in range(codebooks)
+                         for i in range(d) for p in range(positions)])  # fmt: skip
+
+
+@dataclass
+class Pair:
+    ours: str
+    module: nn.Module  # theirs, and the tensor's name in it: their VQ assigns new buffers
+    name: str  # every update, so a reference taken once would go stale
+    dim: int | None = None  # the latent's axis, when this tensor writes or reads the latent
+    tail: bool = False  # the latent is the last ``latent_dim`` entries along ``dim``
+
+    @property
+    def theirs(self) -> torch.Tensor:
+        *path, leaf = self.name.split(".")
+        owner = self.module
+        for part in path:
+            owner = getattr(owner, part)
+        return getattr(owner, leaf)
+
+
+class Mapping:
+    def __init__(self, latent_dim: int, index: torch.Tensor):
+        self.pairs: list[Pair] = []
+        self.latent_dim = latent_dim
+        self.index = index
+        self.inverse = torch.argsort(index)
+
+    def add(self, prefix: str, ours: nn.Module, theirs: Iterable[nn.Module],
+            skip: tuple[str, ...] = ()) -> None:  # fmt: skip
+        mine = [(n, t) for n, t in ours.state_dict(keep_vars=True).items() if n not in skip]
+        their = [(m, n, t) for m in theirs for n, t in m.state_dict(keep_vars=True).items()]
+        if len(mine) != len(their):
+            raise ValueError(f"{prefix}: {len(mine)} tensors of ours against {len(their)}")
+        for (name, a), (module, their_name, b) in zip(mine, their, strict=True):
+            if a.shape != b.shape:
+                raise ValueError(f"{prefix}.{name}: shape {tuple(a.shape)} against {tuple(b.shape)}")
+            self.pairs.append(Pair(f"{prefix}.{name}", module, their_name))
+
+    def permute(self, name: str, dim: int, tail: bool = False) -> None:
+        pair = next(p for p in self.pairs if p.ours == name)
+        pair.dim, pair.tail = dim, tail
+
+    def _move(self, t: torch.Tensor, pair: Pair, index: torch.Tensor) -> torch.Tensor:
+        t = t.clone()  # never a view of a live tensor: outcomes are snapshots
+        if pair.dim is None:
+            return t
+        size = t.shape[pair.dim]
+        part = slice(size - self.latent_dim, size) if pair.tail else slice(0, size)
+        block = t.narrow(pair.dim, part.start, part.stop - part.start)
+        block.copy_(block.index_select(pair.dim, index))
+        return t
+
+    def load(self, start: dict[str, torch.Tensor]) -> None:
+        with torch.no_grad():
+            for p in self.pairs:
+                p.theirs.copy_(self._move(start[p.ours], p, self.index))
+
+    def outcome(self, losses: dict[str, list[float]] | None = None) -> Outcome:
+        tensors, grads = {}, {}
+        for p in self.pairs:
+            t = p.theirs
+            tensors[p.ours] = self._move(t.detach(), p, self.inverse)
+            if isinstance(t, nn.Parameter) and t.grad is not None:
+                grads[p.ours] = self._move(t.grad.detach(), p, self.inverse)
+        return Outcome(losses or {}, tensors, grads)
+
+
+def _flat_start(prep: Prepared) -> dict[str, torch.Tensor]:
+    return {f"{k}.{n}": t for k, sd in prep.start.items() for n, t in sd.items()}
+
+
+def _record(obj, method: str, losses: dict[str, list[float]], key: str, pick=lambda r: r):
+    """Wrap ``obj.method`` so each call appends its loss to ``losses[key]``."""
+    original = getattr(obj, method)
+
+    def wrapped(*args, **kwargs):
+        out = original(*args, **kwargs)
+        losses.setdefault(key, []).append(pick(out).item())
+        return out
+
+    setattr(obj, method, wrapped)
+
+
+def _add_lam(mapping: Mapping, prefix: str, lam: nn.Module, idm, wm) -> None:
+    """Our LatentActionModel against their IDM head and world model (without its encoder)."""
+    mapping.add(prefix, lam, [idm.conv_stack, idm.fc, idm.policy_head, idm.vq, wm.down,
+                                       wm.up, wm.final_conv], skip=("input_mean", "input_std"))  # fmt: skip
+    for name, dim, tail in (("to_latent.weight", 0, False), ("to_latent.bias", 0, False),
+                            ("world_model.down.0.0.weight", 1, True),
+                            ("world_model.up.0.0.weight", 0, True)):  # fmt: skip
+        mapping.permute(f"{prefix}.{name}", dim, tail)
+
+
+def _latest(losses: dict[str, list[float]]) -> dict[str, float]:
+    return {k: v[-1] for k, v in losses.items()}
+
+
+def theirs(prep: Prepared, authors: types.SimpleNamespace) -> Side | Outcome:
+    """Their update lines on the prepared weights and batches, mapped back to our names (the
+    acting equation has no update: its outcome)."""
+    cfg, eq = prep.cfg, prep.equation
+    la, oc = cfg.latent_actions, cfg.online
+    a_dim = get_task(TASK).action_space.size
+    nets = dict(idm_impala_scale=IDM_SCALE, wm_scale=WM_SCALE)
+    idm, wm = A.their_nets(authors, a_dim, **nets)
+    mapping = Mapping(la.latent_dim, vq_index(la.latent_dim, la.vq_codebooks, la.vq_positions))
+    start = _flat_start(prep)
+    losses: dict[str, list[float]] = {}
+    off, on = authors.trees["run_offline.py"], authors.trees["run_online.py"]
+    off_file, on_file = str(authors.repo / "run_offline.py"), str(authors.repo / "run_online.py")
+
+    def batches(with_actions: bool = False):
+        return iter([next(A.their_batches(authors, b["obs"],
+                                          b["actions"] if with_actions else None))
+                     for b in prep.batches])  # fmt: skip
+
+    if eq == "features":
+        learner = prep.objects["learner"]
+        mapping.add("features", learner.modules, [idm.conv, idm.conv_target, idm.projector,
+                                                  idm.proto.predictor, idm.projector_target,
+                                                  idm.proto.protos])  # fmt: skip
+        mapping.load(start)
+        idm.aug = Replay(v / 255 - 0.5 for pair in prep.views for v in pair)
+        env = {"train_encoder_iter": batches(), "idm": idm, "contrast_record": []}
+        body = A.compile_body(A.loop_body(off, "offline_pretraining", 0), env, off_file)
+        return Side(lambda k: {"loss/prototype": body()["contrastive_loss"].item()},
+                    mapping.outcome, [idm.proto_optimizer])  # fmt: skip
+
+    if eq == "latent_actions":
+        wm.conv = idm.conv  # as run_offline.py shares the encoder
+        mapping.add("encoder", prep.objects["learner"].encoder, [idm.conv])
+        _add_lam(mapping, "lam", prep.objects["learner"].model, idm, wm)
+        mapping.load(start)
+        _record(wm, "label", losses, "loss/world_model")
+        _record(idm, "label", losses, "loss/vq", pick=lambda r: r[0])
+        opt, sched = A.adamw_scheduler(authors, la.idm_lr, [wm, idm])
+        env = {"idm": idm, "wm": wm, "opt": opt, "lr_sched": sched, "torch": torch,
+               "train_iter": batches(), "logger": A.logger(authors), "step_repre_max": 0}  # fmt: skip
+        A.define(off, "train_step", env, off_file)
+
+        def step(k: int) -> dict[str, float]:
+            env["step"] = k
+            env["train_step"]()
+            return _latest(losses)
+
+        return Side(step, mapping.outcome, [opt])
+
+    agent = prep.objects["agent"]
+    policy = authors.utils.create_policy(A.their_model_config(authors, a_dim, **nets),
+                                         action_dim=la.latent_dim)  # fmt: skip
+    decoder = authors.utils.create_decoder(in_dim=la.latent_dim, out_dim=a_dim,
+                                           device=authors.config.DEVICE,
+                                           hidden_sizes=oc.decoder_hidden)  # fmt: skip
+    mapping.add("agent.encoder", agent.encoder, [idm.conv])
+    _add_lam(mapping, "agent.lam", agent.lam, idm, wm)
+    mapping.add("agent.decoder", agent.decoder, [decoder])
+    mapping.add("agent.policy", agent.policy, [policy.trunk, policy.policy_head])
+    mapping.permute("agent.decoder.0.weight", 1)
+    last = [n for n, m in agent.policy.named_modules() if isinstance(m, nn.Linear)][-1]
+    mapping.permute(f"agent.policy.{last}.weight", 0)
+    mapping.permute(f"agent.policy.{last}.bias", 0)
+    mapping.load(start)
+    # online, their world model and policy hold copies of the encoder (loaded from files)
+    encoder = {n.removeprefix("agent.encoder.net."): t for n, t in start.items()
+               if n.startswith("agent.encoder.")}  # fmt: skip
+    wm.conv.conv.load_state_dict(encoder)
+    policy.conv.conv.load_state_dict(encoder)
+
+    if eq == "acting":
+        env = {"torch": torch, "config": authors.config, "data_loader": authors.data_loader,
+               "idm_decoder": decoder, "policy": policy, "utils": authors.utils}  # fmt: skip
+        A.define(on, "action_selection_hook", env, on_file)
+        A.define(on, "action_selection_eval", env, on_file)
+        obs = prep.batches[0]["obs"][:ACTING_OBS, 0].numpy()
+        torch.manual_seed(0)
+        explore = np.stack([env["action_selection_hook"](o) for o in obs])
+        mean = torch.from_numpy(np.stack([env["action_selection_eval"](o) for o in obs]))
+        # their evaluation sends the unclipped mean; MuJoCo clamps it to the control range
+        return Outcome({}, {"mean": mean, "explore": torch.from_numpy(explore),
+                            "evaluate": mean.clamp(-1, 1)}, {})  # fmt: skip
+
+    if eq.startswith("finetune"):
+        if eq == "finetune":
+            freeze_ema(idm.vq)
+        _record(wm, "label", losses, "loss/ft_world_model")
+        env = {"idm": idm, "wm": wm, "idm_decoder": decoder, "F": torch.nn.functional,
+               "cfg": types.SimpleNamespace(wm_loss_alpha=oc.beta),
+               "decoder_opt": torch.optim.Adam(authors.utils.chain(
+                   idm.parameters(), decoder.parameters()), lr=oc.decoder_lr),
+               "wm_opt_wm": torch.optim.Adam(wm.parameters(), lr=oc.wm_ft_lr),
+               "collect_iter": batches(with_actions=True)}  # fmt: skip
+        A.define(on, "wm_collect_loss", env, on_file)
+        idm.train()
+        body = A.compile_body(A.loop_body(on, "finetuning_policylearning_each_iteration", 0),
+                              env, on_file, prelude="count = 0")  # fmt: skip
+        def step(k: int) -> dict[str, float]:
+            action_loss = body()["loss"].item()
+            return _latest(losses) | {"loss/action": action_loss}
+
+        return Side(step, mapping.outcome, [env["decoder_opt"], env["wm_opt_wm"]])
+
+    env = {"idm": idm, "policy": policy, "torch": torch, "F": torch.nn.functional,
+           "logger": A.logger(authors), "expert_iter": batches(), "train_iter": batches()}  # fmt: skip
+    if eq in ("bc", "bc_idm_train"):
+        env["policy_opt"] = torch.optim.Adam(policy.parameters(), lr=oc.policy_lr)
+        idm.train()  # as the finetuning before it leaves it
+        body = A.compile_body(A.loop_body(on, "finetuning_policylearning_each_iteration", 1),
+                              env, on_file, prelude="count = 0")  # fmt: skip
+        opt = env["policy_opt"]
+    else:  # warm-up: run_offline.py's optional_pre_imitation
+        env["opt"], env["lr_sched"] = A.adamw_scheduler(
+            authors, authors.yaml["latent_policy_imitaiton"]["lr"], [policy])
+        env["step"] = 1  # not a multiple of 200: no test batch
+        idm.eval()
+        body = A.compile_body(A.loop_body(off, "optional_pre_imitation", 0), env, off_file)
+        opt = env["opt"]
+    return Side(lambda k: {"loss/bc": body()["loss"].item()}, mapping.outcome, [opt])
+
+
+def augmentation_difference(authors: types.SimpleNamespace, pad: int = 4, n: int = 64,
+                            seed: int = 0) -> dict[str, float]:  # fmt: skip
+    """Their random shift against DrQ's integer shift (ours) at the same offsets, on uniform
+    noise frames normalised to [-0.5, 0.5]: their grid is linspace(-1, 1) without DrQv2's
+    half-pixel offset, so grid_sample interpolates between neighbours and blends the border
+    with zeros."""
+    rng = np.random.default_rng(seed)
+    x = torch.from_numpy(rng.uniform(-0.5, 0.5, (n, 9, 64, 64)).astype(np.float32))
+    offsets = rng.integers(0, 2 * pad + 1, (n, 2))  # (dy, dx)
+    drawn = torch.from_numpy(offsets[:, ::-1].copy()).float().view(n, 1, 1, 2)  # their (x, y)
+    original = torch.randint
+    torch.randint = lambda *a, **k: drawn.clone()  # type: ignore[assignment]
+    try:
+        theirs_view = authors.utils.RandomShiftsAug_nobinliear(pad)(x)
+    finally:
+        torch.randint = original  # type: ignore[assignment]
+    ours_view = integer_shift(x, offsets, pad)
+    diff = (theirs_view - ours_view).abs()
+    return {"mean_abs": diff.mean().item(), "max_abs": diff.max().item()}

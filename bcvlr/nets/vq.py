@@ -28,10 +28,11 @@ class VQOutput(NamedTuple):
 class VectorQuantizer(nn.Module):
     """Nearest-neighbour quantiser with EMA codebooks and a straight-through estimator.
 
-    Layout: ``z.view(B, num_codebooks, num_discrete_latents, embedding_dim)``. LAPO interleaves
-    the dimensions differently (channel-major ``(codebooks*dim, positions)``); the two layouts
-    differ only by a fixed permutation of the 128 units, which the learned layers on either side
-    absorb, so the contiguous one is used for readability.
+    Layout: LAPO's and the authors', channel-major: ``z.view(B, num_codebooks, embedding_dim,
+    num_discrete_latents)``, so unit ``(n * embedding_dim + d) * num_discrete_latents + p`` is
+    dimension d of position p of codebook n. Any fixed layout trains the same in exact
+    arithmetic; theirs makes our layers and theirs hold the same weights unit for unit, so the
+    two compute the same to the last bit (tests/reference).
     """
 
     embedding: Tensor
@@ -85,7 +86,7 @@ class VectorQuantizer(nn.Module):
     def forward(self, z: Tensor) -> VQOutput:
         b = z.shape[0]
         n, m, d = self.embedding.shape
-        x = z.reshape(b, n, self.num_discrete_latents, d).transpose(0, 1)  # (N, B, P, D)
+        x = z.reshape(b, n, d, self.num_discrete_latents).permute(1, 0, 3, 2)  # (N, B, P, D)
         x_flat = x.detach().reshape(n, -1, d)  # (N, B*P, D)
         if self.training and self._awaiting_data_init:
             self._init_from(x_flat)
@@ -107,7 +108,7 @@ class VectorQuantizer(nn.Module):
         loss = self.commitment_cost * F.mse_loss(x, q.detach())
         z_q = q.detach() + (x - x.detach())  # value exactly q, gradient identity w.r.t. z
         return VQOutput(
-            z_q.transpose(0, 1).reshape(b, self.latent_dim),
+            z_q.permute(1, 0, 3, 2).reshape(b, self.latent_dim),
             loss,
             idx.view(n, b, self.num_discrete_latents).transpose(0, 1).reshape(b, -1),
         )
@@ -150,7 +151,7 @@ class VectorQuantizer(nn.Module):
         n, _, d = self.embedding.shape
         idx = indices.view(b, n, -1).transpose(0, 1).reshape(n, -1)
         q = torch.gather(self.embedding, 1, idx.unsqueeze(-1).expand(-1, -1, d))
-        return q.view(n, b, -1, d).transpose(0, 1).reshape(b, self.latent_dim)
+        return q.view(n, b, -1, d).permute(1, 0, 3, 2).reshape(b, self.latent_dim)
 
     def perplexity(self, indices: Tensor) -> Tensor:
         """Sum over codebooks of exp(entropy of code usage) in a batch: a collapse diagnostic."""

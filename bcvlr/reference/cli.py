@@ -4,6 +4,8 @@
 from __future__ import annotations
 
 import argparse
+import json
+import subprocess
 import sys
 import time
 import types
@@ -11,6 +13,7 @@ import warnings
 from pathlib import Path
 
 import torch
+from torch import nn
 
 from bcvlr.reference import equivalence as E
 
@@ -91,19 +94,46 @@ def record(args: argparse.Namespace) -> None:
     print(f"wrote {args.out} ({args.out.stat().st_size / 1e6:.1f} MB)")
 
 
+def spread(args: argparse.Namespace) -> None:
+    """The fresh-encoder feature spread of the authors' encoder, for tests/reference."""
+    loaded = _load(args)
+    shape = {"conv": (9, 64, 64), "impala": (3, 64, 64)}[args.kind]
+
+    def theirs() -> nn.Module:
+        encoder = loaded.models.ConvSequence_forencoder(shape)
+        return lambda x: encoder(x.float() / 255 - 0.5)
+
+    value = E.feature_spread(theirs, shape)
+    out = FIXTURE.with_name("spread.json")
+    data = json.loads(out.read_text()) if out.exists() else {}
+    data[args.kind] = {"spread": value, "repository": str(args.authors_repo.name),
+                       "commit": _commit(args.authors_repo)}  # fmt: skip
+    out.write_text(json.dumps(data, indent=1) + "\n")
+    print(f"{args.kind}: the authors' fresh encoder spreads its features by {value:.4f}; {out}")
+
+
+def _commit(repo: Path) -> str:
+    done = subprocess.run(["git", "-C", str(repo), "rev-parse", "--short", "HEAD"],
+                          capture_output=True, text=True, check=False)  # fmt: skip
+    return done.stdout.strip() or "unknown"
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m bcvlr.reference",
                                      description="BCV-LR's updates against the authors' code")  # fmt: skip
     sub = parser.add_subparsers(dest="command", required=True)
-    for name, fn in (("compare", compare), ("record", record)):
+    for name, fn in (("compare", compare), ("record", record), ("spread", spread)):
         p = sub.add_parser(name)
         p.add_argument("--authors-repo", type=Path, required=True,
-                       help="a checkout of liuxin0824/BCV-LR")  # fmt: skip
+                       help="a checkout of liuxin0824/BCV-LR (spread: or of BCV-LR-discrete)")  # fmt: skip
         p.add_argument("--authors-deps", type=Path, help="folder of their dependencies")
         p.add_argument("--equations", nargs="+", default=list(E.EQUATIONS), choices=E.EQUATIONS)
         p.add_argument("--threads", type=int, default=1)
         p.set_defaults(fn=fn)
-        if name == "compare":
+        if name == "spread":
+            p.add_argument("--kind", choices=("conv", "impala"), required=True,
+                           help="conv: the DMC repository's encoder; impala: Procgen's")  # fmt: skip
+        elif name == "compare":
             p.add_argument("--all", action="store_true", help="print every tensor, not only "
                            "those that differ")  # fmt: skip
         else:
@@ -111,6 +141,6 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     if not (args.authors_repo / "run_online.py").is_file():
         parser.error(f"--authors-repo {args.authors_repo}: no run_online.py there (a checkout of "
-                     "liuxin0824/BCV-LR is expected)")  # fmt: skip
+                     "the authors' repository is expected)")  # fmt: skip
     torch.set_num_threads(args.threads)
     args.fn(args)

@@ -3,9 +3,7 @@ networks loaded with our prepared weights, their update lines run on our batches
 tensor mapped back to our names.
 
 Weights pair up by position: our modules' state dicts, in order, against the same parts of
-theirs, checked shape by shape. The one layout difference is the VQ's: LAPO's code views the
-128-d latent channel-major (codebook, dim, position), ours contiguous (codebook, position,
-dim), so every layer that writes or reads the latent is permuted along that axis.
+theirs, checked shape by shape (the VQ's latent layout is theirs, so no unit is permuted).
 """
 
 from __future__ import annotations
@@ -34,20 +32,11 @@ from bcvlr.reference.equivalence import (
 from bcvlr.tasks import get_task
 
 
-def vq_index(latent_dim: int, codebooks: int, positions: int) -> torch.Tensor:
-    """index[j]: the unit of our latent that their unit j holds."""
-    d = latent_dim // (codebooks * positions)
-    return torch.tensor([n * positions * d + p * d + i for n in range(codebooks)
-                         for i in range(d) for p in range(positions)])  # fmt: skip
-
-
 @dataclass
 class Pair:
     ours: str
     module: nn.Module  # theirs, and the tensor's name in it: their VQ assigns new buffers
     name: str  # every update, so a reference taken once would go stale
-    dim: int | None = None  # the latent's axis, when this tensor writes or reads the latent
-    tail: bool = False  # the latent is the last ``latent_dim`` entries along ``dim``
 
     @property
     def theirs(self) -> torch.Tensor:
@@ -59,11 +48,8 @@ class Pair:
 
 
 class Mapping:
-    def __init__(self, latent_dim: int, index: torch.Tensor):
+    def __init__(self) -> None:
         self.pairs: list[Pair] = []
-        self.latent_dim = latent_dim
-        self.index = index
-        self.inverse = torch.argsort(index)
 
     def add(self, prefix: str, ours: nn.Module, theirs: Iterable[nn.Module],
             skip: tuple[str, ...] = ()) -> None:  # fmt: skip
@@ -76,32 +62,18 @@ class Mapping:
                 raise ValueError(f"{prefix}.{name}: shape {tuple(a.shape)} against {tuple(b.shape)}")
             self.pairs.append(Pair(f"{prefix}.{name}", module, their_name))
 
-    def permute(self, name: str, dim: int, tail: bool = False) -> None:
-        pair = next(p for p in self.pairs if p.ours == name)
-        pair.dim, pair.tail = dim, tail
-
-    def _move(self, t: torch.Tensor, pair: Pair, index: torch.Tensor) -> torch.Tensor:
-        t = t.clone()  # never a view of a live tensor: outcomes are snapshots
-        if pair.dim is None:
-            return t
-        size = t.shape[pair.dim]
-        part = slice(size - self.latent_dim, size) if pair.tail else slice(0, size)
-        block = t.narrow(pair.dim, part.start, part.stop - part.start)
-        block.copy_(block.index_select(pair.dim, index))
-        return t
-
     def load(self, start: dict[str, torch.Tensor]) -> None:
         with torch.no_grad():
             for p in self.pairs:
-                p.theirs.copy_(self._move(start[p.ours], p, self.index))
+                p.theirs.copy_(start[p.ours])
 
     def outcome(self, losses: dict[str, list[float]] | None = None) -> Outcome:
         tensors, grads = {}, {}
         for p in self.pairs:
             t = p.theirs
-            tensors[p.ours] = self._move(t.detach(), p, self.inverse)
+            tensors[p.ours] = t.detach().clone()  # a snapshot, never a live tensor
             if isinstance(t, nn.Parameter) and t.grad is not None:
-                grads[p.ours] = self._move(t.grad.detach(), p, self.inverse)
+                grads[p.ours] = t.grad.detach().clone()
         return Outcome(losses or {}, tensors, grads)
 
 
@@ -125,10 +97,6 @@ def _add_lam(mapping: Mapping, prefix: str, lam: nn.Module, idm, wm) -> None:
     """Our LatentActionModel against their IDM head and world model (without its encoder)."""
     mapping.add(prefix, lam, [idm.conv_stack, idm.fc, idm.policy_head, idm.vq, wm.down,
                                        wm.up, wm.final_conv], skip=("input_mean", "input_std"))  # fmt: skip
-    for name, dim, tail in (("to_latent.weight", 0, False), ("to_latent.bias", 0, False),
-                            ("world_model.down.0.0.weight", 1, True),
-                            ("world_model.up.0.0.weight", 0, True)):  # fmt: skip
-        mapping.permute(f"{prefix}.{name}", dim, tail)
 
 
 def _latest(losses: dict[str, list[float]]) -> dict[str, float]:
@@ -143,7 +111,7 @@ def theirs(prep: Prepared, authors: types.SimpleNamespace) -> Side | Outcome:
     a_dim = get_task(TASK).action_space.size
     nets = dict(idm_impala_scale=IDM_SCALE, wm_scale=WM_SCALE)
     idm, wm = A.their_nets(authors, a_dim, **nets)
-    mapping = Mapping(la.latent_dim, vq_index(la.latent_dim, la.vq_codebooks, la.vq_positions))
+    mapping = Mapping()
     start = _flat_start(prep)
     losses: dict[str, list[float]] = {}
     off, on = authors.trees["run_offline.py"], authors.trees["run_online.py"]
@@ -195,10 +163,6 @@ def theirs(prep: Prepared, authors: types.SimpleNamespace) -> Side | Outcome:
     _add_lam(mapping, "agent.lam", agent.lam, idm, wm)
     mapping.add("agent.decoder", agent.decoder, [decoder])
     mapping.add("agent.policy", agent.policy, [policy.trunk, policy.policy_head])
-    mapping.permute("agent.decoder.0.weight", 1)
-    last = [n for n, m in agent.policy.named_modules() if isinstance(m, nn.Linear)][-1]
-    mapping.permute(f"agent.policy.{last}.weight", 0)
-    mapping.permute(f"agent.policy.{last}.bias", 0)
     mapping.load(start)
     # online, their world model and policy hold copies of the encoder (loaded from files)
     encoder = {n.removeprefix("agent.encoder.net."): t for n, t in start.items()

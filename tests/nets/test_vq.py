@@ -23,8 +23,9 @@ def _tiny(decay: float = 0.5, eps: float = 0.1) -> VectorQuantizer:
     return vq
 
 
+# LAPO's channel-major layout: unit d * positions + p is dimension d of position p, so
 # positions (1,1) (9,9) | (2,0) (0,2): codes 0, 1 | 0, 0
-Z = torch.tensor([[1.0, 1.0, 9.0, 9.0], [2.0, 0.0, 0.0, 2.0]])
+Z = torch.tensor([[1.0, 9.0, 1.0, 9.0], [2.0, 0.0, 0.0, 2.0]])
 
 
 def test_defaults_match_lapo() -> None:
@@ -51,12 +52,11 @@ def test_assignment_equals_brute_force_argmin() -> None:
     for b in range(7):
         for cb in range(n):
             for pos in range(p):
-                col = cb * p + pos
-                chunk = z[b, col * d : (col + 1) * d]
+                chunk = z.view(7, n, d, p)[b, cb, :, pos]  # LAPO's channel-major layout
                 dists = [((chunk - vq.embedding[cb, k]) ** 2).sum().item() for k in range(m)]
                 best = min(range(m), key=dists.__getitem__)
-                assert idx[b, col].item() == best
-                assert torch.equal(z_q[b, col * d : (col + 1) * d], vq.embedding[cb, best])
+                assert idx[b, cb * p + pos].item() == best
+                assert torch.equal(z_q.view(7, n, d, p)[b, cb, :, pos], vq.embedding[cb, best])
     assert torch.equal(vq.lookup(idx), z_q)
 
 
@@ -64,7 +64,7 @@ def test_commitment_loss_value() -> None:
     vq = _tiny().eval()
     z_q, loss, idx = vq(Z)
     assert idx.tolist() == [[0, 1], [0, 0]]
-    assert torch.equal(z_q, torch.tensor([[0.0, 0.0, 10.0, 10.0], [0.0, 0.0, 0.0, 0.0]]))
+    assert torch.equal(z_q, torch.tensor([[0.0, 10.0, 0.0, 10.0], [0.0, 0.0, 0.0, 0.0]]))
     # squared errors 1+1, 1+1, 4+0, 0+4 over 8 values -> 1.5; times beta 0.05
     assert loss.item() == pytest.approx(0.05 * 12 / 8, abs=1e-7)
     # training mode reports the loss against the codebook from before this step's update
@@ -150,11 +150,11 @@ def test_data_init_draws_entries_from_the_first_training_batch() -> None:
     torch.manual_seed(0)
     vq = VectorQuantizer(latent_dim=4, num_codebooks=1, num_discrete_latents=2,
                          num_embeddings=3, decay=1.0, init="data")  # fmt: skip
-    z = torch.tensor([[1.0, 1.0, 2.0, 2.0], [3.0, 3.0, 4.0, 4.0]])
+    z = torch.tensor([[1.0, 2.0, 3.0, 4.0], [5.0, 6.0, 7.0, 8.0]])
     vq.eval()(z)
     assert not vq.ema_count.any()  # evaluation never initialises
     vq.train()(z)
-    rows = {tuple(r) for r in z.view(4, 2).tolist()}
+    rows = {tuple(r) for r in z.view(2, 2, 2).transpose(1, 2).reshape(4, 2).tolist()}
     assert {tuple(e) for e in vq.embedding[0].tolist()} <= rows
     assert len({tuple(e) for e in vq.embedding[0].tolist()}) == 3  # distinct picks
     before = vq.embedding.clone()

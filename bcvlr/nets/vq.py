@@ -132,17 +132,17 @@ class VectorQuantizer(nn.Module):
 
     @torch.no_grad()
     def _ema_update(self, x_flat: Tensor, idx: Tensor) -> None:
+        # written as LAPO's expressions, so that both round alike (add_ with alpha fuses)
         one_hot = F.one_hot(idx, self.num_embeddings).to(x_flat.dtype)  # (N, B*P, M)
-        self.ema_count.mul_(self.decay).add_(one_hot.sum(1), alpha=1 - self.decay)
+        self.ema_count.copy_(self.decay * self.ema_count + (1 - self.decay) * one_hot.sum(1))
         # Laplace smoothing keeps unused entries from dividing by zero; like LAPO, the smoothed
         # counts are stored back (rather than only used for the division).
         total = self.ema_count.sum(-1, keepdim=True)
         self.ema_count.copy_(
             (self.ema_count + self.eps) / (total + self.num_embeddings * self.eps) * total
         )
-        self.ema_weight.mul_(self.decay).add_(
-            torch.bmm(one_hot.transpose(1, 2), x_flat), alpha=1 - self.decay
-        )
+        dw = torch.bmm(one_hot.transpose(1, 2), x_flat)
+        self.ema_weight.copy_(self.decay * self.ema_weight + (1 - self.decay) * dw)
         self.embedding.copy_(self.ema_weight / self.ema_count.unsqueeze(-1))
 
     def lookup(self, indices: Tensor) -> Tensor:

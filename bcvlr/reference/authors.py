@@ -118,12 +118,13 @@ def loop_body(tree: ast.Module, function: str, index: int) -> list[ast.stmt]:
 
 
 def compile_body(stmts: list[ast.stmt], env: dict, filename: str, prelude: str = "pass") -> Step:
-    """Their statements as the body of a function whose globals are ``env``, returning its
-    locals (their losses); tracebacks point at their file and lines."""
-    module = ast.parse(f"def _step():\n    {prelude}\n")
-    body = module.body[0].body  # type: ignore[attr-defined]
-    body += stmts
-    body.append(ast.parse("return locals()").body[0])
+    """Their loop body, run once, as a function whose globals are ``env``, returning its
+    locals (their losses); tracebacks point at their file and lines. The body stays inside a
+    one-pass loop, where their ``break`` means what it meant."""
+    module = ast.parse(f"def _step():\n    {prelude}\n    for _once in range(1):\n        pass\n"
+                       "    return locals()\n")  # fmt: skip
+    once = module.body[0].body[-2]  # type: ignore[attr-defined]
+    once.body = stmts
     exec(compile(ast.fix_missing_locations(module), filename, "exec"), env)
     return env["_step"]
 

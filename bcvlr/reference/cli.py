@@ -17,7 +17,7 @@ from torch import nn
 
 from bcvlr.reference import equivalence as E
 
-FIXTURE = Path(__file__).resolve().parents[2] / "tests" / "fixtures" / "equivalence" / "continuous.pt"
+FIXTURES = Path(__file__).resolve().parents[2] / "tests" / "fixtures" / "equivalence"
 
 
 def _load(args: argparse.Namespace) -> types.SimpleNamespace:
@@ -32,11 +32,16 @@ def _load(args: argparse.Namespace) -> types.SimpleNamespace:
     return loaded
 
 
-def _print(eq: str, update: str, table, show_all: bool) -> float:
+def _code(loaded: types.SimpleNamespace) -> E.Code:
+    """Which of their repositories this is: the Procgen one pretrains with reconstruction."""
+    return E.DISCRETE if hasattr(loaded.models.IDM, "update_repre_addreconstruct") else E.CONTINUOUS
+
+
+def _print(code: E.Code, eq: str, update: str, table, show_all: bool) -> float:
     """Print the rows over the tolerance (all with ``show_all``); the largest unlisted one."""
     worst = 0.0
     for kind, name, diff in table:
-        why = E.listed(eq, kind, name) if diff > E.TOLERANCE else None
+        why = E.listed(code, eq, kind, name) if diff > E.TOLERANCE else None
         status = "equal" if diff <= E.TOLERANCE else f"listed: {why}" if why else "DIFFERS"
         if diff > E.TOLERANCE or show_all:
             print(f"{eq:<18} {update:<6} {kind:<6} {name:<44} {diff:>10.2e}  {status}")
@@ -49,37 +54,42 @@ def compare(args: argparse.Namespace) -> None:
     from bcvlr.reference import theirs
 
     loaded = _load(args)
-    print(f"# ours vs the authors' code ({args.authors_repo}), {E.UPDATES} updates in lockstep, "
-          f"batch {E.BATCH}, torch {torch.__version__}, {time.strftime('%Y-%m-%d %H:%M')}; "
-          "largest relative difference max|ours - theirs| / max|theirs| per tensor")  # fmt: skip
+    code = _code(loaded)
+    print(f"# ours vs the authors' {code.name} code ({args.authors_repo}, {_commit(args.authors_repo)}), "
+          f"{E.UPDATES} updates in lockstep, batch {E.BATCH}, torch {torch.__version__}, "
+          f"{time.strftime('%Y-%m-%d %H:%M')}; largest relative difference "
+          "max|ours - theirs| / max|theirs| per loss, gradient and tensor")  # fmt: skip
     print(f"{'equation':<18} {'update':<6} {'kind':<6} {'tensor':<44} {'rel. diff':>10}  status")
-    for eq in args.equations:
-        mine, prep = E.prepare(eq), E.prepare(eq)
-        side = theirs.theirs(prep, loaded)
+    for eq in args.equations or code.equations:
+        mine, prep = E.prepare(eq, code), E.prepare(eq, code)
+        side = theirs.theirs(prep, loaded, code)
         if eq == "acting":
             tables = [("-", E.rows(E.act_ours(mine.objects["agent"], mine), side))]
         else:
-            modules = {k: v for k, v in E.ours_modules(mine).items()}
-            pairs = E.lockstep(E.ours(mine), side, E.UPDATES, modules)
+            pairs = E.lockstep(E.ours(mine), side, E.UPDATES, E.ours_modules(mine))
             tables = [(str(k + 1), E.rows(a, b)) for k, (a, b) in enumerate(pairs)]
         worst, count = 0.0, 0
         for update, table in tables:
-            worst = max(worst, _print(eq, update, table, args.all))
+            worst = max(worst, _print(code, eq, update, table, args.all))
             count += len(table)
         print(f"{eq:<18} {'all':<6} {'all':<6} {f'{count} rows, largest unlisted':<44} "
               f"{worst:>10.2e}  {'equal' if worst <= E.TOLERANCE else 'DIFFERS'}", flush=True)  # fmt: skip
-    diff = theirs.augmentation_difference(loaded)
-    print(f"random shift, pad 4, same offsets, frames in [-0.5, 0.5]: theirs - ours mean |diff| "
-          f"{diff['mean_abs']:.3f}, max {diff['max_abs']:.3f} (listed: their grid interpolates)")
+    pad = E.config(code).features.shift_pad
+    diff = theirs.augmentation_difference(loaded, pad=pad, depth=code.obs_shape[0])
+    print(f"random shift, pad {pad}, same offsets, frames in [-0.5, 0.5]: theirs - ours mean "
+          f"|diff| {diff['mean_abs']:.3f}, max {diff['max_abs']:.3f} (listed: their grid "
+          "interpolates)")  # fmt: skip
 
 
 def record(args: argparse.Namespace) -> None:
     from bcvlr.reference import theirs
 
     loaded = _load(args)
-    fixture = {"updates": 1, "batch": E.BATCH, "seed": E.SEED, "equations": {}}
-    for eq in args.equations:
-        side = theirs.theirs(E.prepare(eq, updates=1), loaded)
+    code = _code(loaded)
+    fixture = {"code": code.name, "commit": _commit(args.authors_repo), "updates": 1,
+               "batch": E.BATCH, "seed": E.SEED, "equations": {}}  # fmt: skip
+    for eq in args.equations or code.equations:
+        side = theirs.theirs(E.prepare(eq, code, updates=1), loaded, code)
         out = side if eq == "acting" else E.run(side, 1)
         fixture["equations"][eq] = {
             "losses": out.losses,
@@ -87,11 +97,12 @@ def record(args: argparse.Namespace) -> None:
             "grads": {n: E.compact(t, n) for n, t in out.grads.items()},
         }
         print(f"recorded {eq}: {len(out.tensors)} tensors, {len(out.grads)} gradients")
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = args.out.with_suffix(".tmp")
+    path = args.out or FIXTURES / f"{code.name}.pt"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
     torch.save(fixture, tmp)
-    tmp.replace(args.out)
-    print(f"wrote {args.out} ({args.out.stat().st_size / 1e6:.1f} MB)")
+    tmp.replace(path)
+    print(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB)")
 
 
 def spread(args: argparse.Namespace) -> None:
@@ -104,7 +115,7 @@ def spread(args: argparse.Namespace) -> None:
         return lambda x: encoder(x.float() / 255 - 0.5)
 
     value = E.feature_spread(theirs, shape)
-    out = FIXTURE.with_name("spread.json")
+    out = FIXTURES / "spread.json"
     data = json.loads(out.read_text()) if out.exists() else {}
     data[args.kind] = {"spread": value, "repository": str(args.authors_repo.name),
                        "commit": _commit(args.authors_repo)}  # fmt: skip
@@ -127,7 +138,9 @@ def main(argv: list[str] | None = None) -> None:
         p.add_argument("--authors-repo", type=Path, required=True,
                        help="a checkout of liuxin0824/BCV-LR (spread: or of BCV-LR-discrete)")  # fmt: skip
         p.add_argument("--authors-deps", type=Path, help="folder of their dependencies")
-        p.add_argument("--equations", nargs="+", default=list(E.EQUATIONS), choices=E.EQUATIONS)
+        p.add_argument("--equations", nargs="+", choices=sorted(set(E.CONTINUOUS.equations)
+                                                                 | set(E.DISCRETE.equations)),
+                       help="default: all of the repository's")  # fmt: skip
         p.add_argument("--threads", type=int, default=1)
         p.set_defaults(fn=fn)
         if name == "spread":
@@ -137,7 +150,7 @@ def main(argv: list[str] | None = None) -> None:
             p.add_argument("--all", action="store_true", help="print every tensor, not only "
                            "those that differ")  # fmt: skip
         else:
-            p.add_argument("--out", type=Path, default=FIXTURE)
+            p.add_argument("--out", type=Path, help="default: tests/fixtures/equivalence/CODE.pt")
     args = parser.parse_args(argv)
     if not (args.authors_repo / "run_online.py").is_file():
         parser.error(f"--authors-repo {args.authors_repo}: no run_online.py there (a checkout of "

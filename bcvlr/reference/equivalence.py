@@ -1,12 +1,12 @@
-"""BCV-LR's updates against the authors' continuous code (liuxin0824/BCV-LR), update by update.
+"""BCV-LR's updates against the authors' code (liuxin0824/BCV-LR for DMC, liuxin0824/
+BCV-LR-discrete for Procgen), update by update.
 
-Each equation is prepared once on our side: our networks at small sizes, every weight and
-buffer filled from a seeded NumPy stream (so the same on any machine), batches of uint8 frames
-and random-shift views from the same stream. ``run_ours`` runs our update on them; with a
-checkout of the authors' code, ``run_theirs`` builds their networks, loads the same weights
-(mapped between the two VQ layouts), feeds the same batches and views, runs their update's own
-lines and maps every tensor back to our names. ``compare`` gives the largest relative
-difference per tensor: max |ours - theirs| / max |theirs|.
+Each equation is prepared on our side: our networks at small sizes, every weight filled from a
+seeded NumPy stream (the same on any machine), batches of uint8 frames and random-shift views
+from the same stream. ``ours`` wraps our update; with a checkout of the authors' code,
+``theirs.theirs`` builds their networks, loads the same weights, feeds the same batches and
+views, runs their update's own lines and names every tensor as ours. ``rows`` gives the
+largest relative difference per loss, gradient and tensor: max |ours - theirs| / max |theirs|.
 
     python -m bcvlr.reference compare --authors-repo PATH --authors-deps DIR   # both, live
     python -m bcvlr.reference record --authors-repo PATH --authors-deps DIR    # the CI fixture
@@ -35,8 +35,27 @@ from bcvlr.config import load_config
 from bcvlr.method import bcvlr
 from bcvlr.tasks import get_task
 
-TASK = "reacher_hard"  # DMC, 2-d actions, the task their exp_results/ hold curves for
-OBS_SHAPE = (9, 64, 64)  # their encoder is fixed to 9x64x64 frames
+
+@dataclass(frozen=True)
+class Code:
+    """One of the authors' code bases and the task our side stands in with."""
+
+    name: str
+    task: str
+    obs_shape: tuple[int, int, int]  # their encoders are fixed to 64x64 frames of this depth
+    window: int  # frames per latent-action window
+    equations: tuple[str, ...]
+
+
+CONTINUOUS = Code("continuous", "reacher_hard", (9, 64, 64), 2,
+                  ("features", "latent_actions", "finetune", "finetune_live_ema", "bc",
+                   "bc_idm_train", "warmup", "acting"))  # fmt: skip
+# their Procgen BCV-LR labels BC batches with p in eval mode: no bc_idm_train to compare
+DISCRETE = Code("discrete", "starpilot", (3, 64, 64), 3,
+                ("features", "latent_actions", "finetune", "finetune_live_ema", "bc", "warmup",
+                 "acting"))  # fmt: skip
+CODES = {c.name: c for c in (CONTINUOUS, DISCRETE)}
+
 SEED = 0
 UPDATES = 2  # two updates: the second shows the optimiser's and the momentum copy's state
 BATCH = 8
@@ -45,30 +64,22 @@ TOLERANCE = 1e-5  # largest relative difference (fp32, CPU) that counts as equal
 SAMPLED = 512  # entries kept of a tensor larger than FULL in the fixture
 FULL = 1024
 
-EQUATIONS = ("features", "latent_actions", "finetune", "finetune_live_ema", "bc", "bc_idm_train",
-             "warmup", "acting")  # fmt: skip
 
-
-
-def config() -> bcvlr.Config:
-    """The paper's DMC config (reacher's caption overrides: beta and the world model's lr
-    1e-3) at the small sizes both sides are built with."""
-    task = get_task(TASK)
-    small = {
-        "features": {"batch_size": BATCH, "ema_every": 1},  # theirs: every update
-        "latent_actions": {"batch_size": BATCH, "idm_channels": [16 * IDM_SCALE, 32 * IDM_SCALE,
-                                                                 32 * IDM_SCALE],
-                           "wm_base_channels": WM_SCALE, "probe_every": 0},
-        "online": {"ft_batch_size": BATCH, "bc_batch_size": BATCH, "replay_probe_windows": 0},
-        "device": "cpu",
-    }  # fmt: skip
+def config(code: Code) -> bcvlr.Config:
+    """The paper's config for the code's suite (with its task's caption overrides) at the small
+    sizes both sides are built with."""
+    task = get_task(code.task)
     cfg = load_config(bcvlr.Config, None, base=bcvlr.default_config(task))
-    for group, values in small.items():
-        if isinstance(values, dict):
-            for k, v in values.items():
-                setattr(getattr(cfg, group), k, tuple(v) if isinstance(v, list) else v)
-        else:
-            setattr(cfg, group, values)
+    cfg.features.batch_size = BATCH
+    if code is CONTINUOUS:
+        cfg.features.ema_every = 1  # their DMC code: every update (the paper: 2; listed)
+    la = cfg.latent_actions
+    la.batch_size, la.probe_every, la.wm_base_channels = BATCH, 0, WM_SCALE
+    la.idm_channels = (16 * IDM_SCALE, 32 * IDM_SCALE, 32 * IDM_SCALE)
+    cfg.online.policy_channels = la.idm_channels  # their policy's IMPALA has the IDM's scale
+    cfg.online.ft_batch_size = cfg.online.bc_batch_size = BATCH
+    cfg.online.replay_probe_windows = 0
+    cfg.device = "cpu"
     cfg.validate()
     return cfg
 
@@ -184,8 +195,9 @@ def _snapshot(modules: dict[str, nn.Module]) -> dict[str, dict[str, torch.Tensor
             for k, m in modules.items()}  # fmt: skip
 
 
-def _agent(cfg: bcvlr.Config, rng: np.random.Generator, obs: torch.Tensor) -> bcvlr.Agent:
-    agent = bcvlr.Agent(cfg, get_task(TASK), OBS_SHAPE)
+def _agent(code: Code, cfg: bcvlr.Config, rng: np.random.Generator,
+           obs: torch.Tensor) -> bcvlr.Agent:  # fmt: skip
+    agent = bcvlr.Agent(cfg, get_task(code.task), code.obs_shape)
     fill_(agent, rng)
     with torch.no_grad():
         z = agent.lam.latent(bcvlr.encode_windows(agent.encoder, obs, grad=False))
@@ -193,27 +205,39 @@ def _agent(cfg: bcvlr.Config, rng: np.random.Generator, obs: torch.Tensor) -> bc
     return agent
 
 
-def prepare(equation: str, seed: int = SEED, updates: int = UPDATES) -> Prepared:
-    cfg = config()
-    rng = np.random.default_rng([seed, EQUATIONS.index(equation)])
-    a_dim = get_task(TASK).action_space.size
-    batches = [{"obs": frames(rng, BATCH, 2, *OBS_SHAPE),
-                "actions": torch.from_numpy(rng.uniform(-1, 1, (BATCH, 2, a_dim))
-                                            .astype(np.float32))}
-               for _ in range(updates)]  # fmt: skip
+def _actions(code: Code, rng: np.random.Generator) -> torch.Tensor:
+    """(BATCH, window) actions: the last but one is a_t, the window's last transition's."""
+    space = get_task(code.task).action_space
+    if space.is_discrete:
+        return torch.from_numpy(rng.integers(0, space.size, (BATCH, code.window)))
+    values = rng.uniform(-1, 1, (BATCH, code.window, space.size))
+    return torch.from_numpy(values.astype(np.float32))
+
+
+def prepare(equation: str, code: Code = CONTINUOUS, seed: int = SEED,
+            updates: int = UPDATES) -> Prepared:  # fmt: skip
+    cfg = config(code)
+    rng = np.random.default_rng([seed, code.equations.index(equation)])
+    batches = [{"obs": frames(rng, BATCH, code.window, *code.obs_shape),
+                "actions": _actions(code, rng)} for _ in range(updates)]  # fmt: skip
     if equation == "features":
-        learner = bcvlr.FeatureLearner(cfg, OBS_SHAPE, torch.device("cpu"))
+        learner = bcvlr.FeatureLearner(cfg, code.obs_shape, torch.device("cpu"))
         fill_(learner.encoder, rng)
         fill_(learner.head, rng)
+        if learner.decoder is not None:
+            fill_(learner.decoder, rng)
+            learner.decoder.requires_grad_(False)  # their v is in no optimiser (listed)
         learner.target_encoder.load_state_dict(learner.encoder.state_dict())
         learner.head.target_projector.load_state_dict(learner.head.projector.state_dict())
         pad = cfg.features.shift_pad
+        # the temporal objective's views are o_t and o_t+1, the contrastive one's o_t twice
+        frames_viewed = (0, 1) if learner.window == 2 else (0, 0)
         views = [[integer_shift(b["obs"][:, i], shift_offsets(rng, BATCH, pad), pad)
-                  for i in (0, 1)] for b in batches]  # fmt: skip
+                  for i in frames_viewed] for b in batches]  # fmt: skip
         return Prepared(equation, cfg, {"learner": learner},
                         _snapshot({"features": learner.modules}), batches, views)  # fmt: skip
     if equation == "latent_actions":
-        encoder = bcvlr.build_encoder(cfg, OBS_SHAPE)
+        encoder = bcvlr.build_encoder(cfg, code.obs_shape)
         fill_(encoder, rng)
         learner = bcvlr.LatentActionLearner(cfg, encoder, torch.device("cpu"))
         fill_(learner.model, rng)
@@ -222,16 +246,19 @@ def prepare(equation: str, seed: int = SEED, updates: int = UPDATES) -> Prepared
             fill_codebook_(learner.model.vq, learner.model.latent(feats), rng)
         return Prepared(equation, cfg, {"learner": learner},
                         _snapshot({"encoder": encoder, "lam": learner.model}), batches)  # fmt: skip
-    agent = _agent(cfg, rng, batches[0]["obs"])
+    agent = _agent(code, cfg, rng, batches[0]["obs"])
     learner = bcvlr.OnlineLearner(cfg, agent)
     if equation == "finetune":
         freeze_ema(agent.lam.vq)  # their second IDM pass would move it again (listed)
     if equation == "bc_idm_train":  # the option that reproduces their labelling mode
         cfg.online.idm_mode_in_bc = "train"
     if equation == "warmup":  # their optimiser (AdamW 2e-4); ours is the paper's (listed)
-        learner.bc_optim = torch.optim.AdamW(agent.policy.parameters(), lr=2e-4)
+        learner.bc_optim = torch.optim.AdamW(agent.policy.parameters(), lr=WARMUP_LR)
     return Prepared(equation, cfg, {"agent": agent, "learner": learner},
                     _snapshot({"agent": agent}), batches)  # fmt: skip
+
+
+WARMUP_LR = 2e-4  # latent_policy_imitaiton.lr in both of their config.yaml files
 
 
 def ours(prep: Prepared) -> Side:
@@ -240,8 +267,15 @@ def ours(prep: Prepared) -> Side:
     if eq == "features":
         learner = prep.objects["learner"]
         learner.aug = Replay(v for pair in prep.views for v in pair)
-        return Side(lambda k: learner.update(batches[k]["obs"], k),
-                    lambda: outcome({"features": learner.modules}), [learner.optim])  # fmt: skip
+
+        def step(k: int) -> dict[str, float]:
+            metrics = learner.update(batches[k]["obs"], k)
+            if "loss/reconstruction" in metrics:  # eq. 1 as one number, as theirs returns it
+                metrics["loss/contrastive_recon"] = (metrics["loss/contrastive"]
+                    + prep.cfg.features.recon_alpha * metrics["loss/reconstruction"])  # fmt: skip
+            return metrics
+
+        return Side(step, lambda: outcome({"features": learner.modules}), [learner.optim])
     if eq == "latent_actions":
         learner = prep.objects["learner"]
         learner.model.train()
@@ -250,7 +284,7 @@ def ours(prep: Prepared) -> Side:
                     [learner.optim])  # fmt: skip
     agent, learner = prep.objects["agent"], prep.objects["learner"]
     if eq.startswith("finetune"):
-        step = lambda k: learner.finetune_step(batches[k]["obs"], batches[k]["actions"][:, 0])  # noqa: E731
+        step = lambda k: learner.finetune_step(batches[k]["obs"], batches[k]["actions"][:, -2])  # noqa: E731
         optimizers = [learner.ft_optim] + ([learner.wm_optim] if learner.wm_optim else [])
     else:
         step = lambda k: learner.bc_step(batches[k]["obs"])  # noqa: E731
@@ -348,13 +382,16 @@ ACTING_OBS = 4  # fewer than 16 noise draws: torch draws them one by one, as the
 
 
 def act_ours(agent: bcvlr.Agent, prep: Prepared) -> Outcome:
+    """d(pi(f(o))) (the mean, or the logits), an exploring and an evaluation action."""
     obs = prep.batches[0]["obs"][:ACTING_OBS, 0]
     with torch.no_grad():
         mean = agent.decoder(agent.policy(agent.encoder(obs)))
     explore = agent.act(obs.numpy(), explore=True, generator=torch.Generator().manual_seed(0))
-    evaluate = agent.act(obs.numpy(), explore=False, generator=torch.Generator())
-    return Outcome({}, {"mean": mean, "explore": torch.from_numpy(explore),
-                        "evaluate": torch.from_numpy(evaluate)}, {})  # fmt: skip
+    acted = {"mean": mean, "explore": torch.from_numpy(explore)}
+    if not agent.discrete:  # a discrete agent samples in evaluation too
+        evaluate = agent.act(obs.numpy(), explore=False, generator=torch.Generator())
+        acted["evaluate"] = torch.from_numpy(evaluate)
+    return Outcome({}, acted, {})
 
 
 # ---------------------------------------------------------------------------------------------
@@ -421,8 +458,8 @@ def rows(ours: Outcome, theirs: Outcome) -> list[tuple[str, str, float]]:
 TWO_PASSES = "their eq. 3 runs p twice per update: the VQ's EMA moves twice, and w reads the codes of the once-moved codebook"
 BEFORE_BN = ("a conv bias before BatchNorm: its gradient is zero in exact arithmetic, both "
              "sides hold rounding (< 1e-6 of the update's largest gradient)")
-# Tensors that may differ, as "kind:name" patterns by equation, and why (each in
-# docs/fidelity.md); "*" holds for every equation.
+# Rows that may differ, as "kind:name" patterns, by "code/equation", equation or "*" (all),
+# and why; each is a row of docs/fidelity.md.
 LISTED: dict[str, list[tuple[str, str]]] = {
     "*": [("grad:*world_model.down.*.0.bias", BEFORE_BN),
           ("grad:*world_model.up.*.0.bias", BEFORE_BN)],
@@ -432,12 +469,19 @@ LISTED: dict[str, list[tuple[str, str]]] = {
             "(ours: eval; online.idm_mode_in_bc: train reproduces theirs, equation bc_idm_train)")],
     "warmup": [("grad:agent.lam.*", "their warm-up labels outside no_grad: p gets gradients "
                 "that no optimiser uses")],
+    "discrete/features": [("*:features.decoder.*", "their reconstruction decoder v is in no "
+                           "optimiser (the paper trains it, eq. 1)")],
+    "discrete/finetune": [("grad:agent.lam.world_model.*", "their frozen w still gets gradients, "
+                           "which no optimiser uses (ours: requires_grad off)")],
+    "discrete/finetune_live_ema": [("grad:agent.lam.world_model.*", "their frozen w still gets "
+                                    "gradients, which no optimiser uses")],
 }
 
 
-def listed(equation: str, kind: str, name: str) -> str | None:
+def listed(code: Code, equation: str, kind: str, name: str) -> str | None:
     """Why this row of this equation may differ, or None."""
-    for pattern, why in LISTED.get(equation, []) + LISTED["*"]:
+    patterns = LISTED.get(f"{code.name}/{equation}", []) + LISTED.get(equation, []) + LISTED["*"]
+    for pattern, why in patterns:
         if fnmatch.fnmatchcase(f"{kind}:{name}", pattern):
             return why
     return None
@@ -451,7 +495,7 @@ def _adam_sign(g: torch.Tensor, eps: float) -> torch.Tensor:
     return g / (g.abs() + eps)
 
 
-def check_against_record(prep: Prepared, side: Side | None, out: Outcome,
+def check_against_record(code: Code, prep: Prepared, side: Side | None, out: Outcome,
                          kept: dict) -> list[str]:  # fmt: skip
     """The rows of one update of ours that differ from the recorded update of theirs by more
     than TOLERANCE and are not listed. Without lockstep the two sides' first Adam steps
@@ -462,7 +506,7 @@ def check_against_record(prep: Prepared, side: Side | None, out: Outcome,
     eq = prep.equation
 
     def fail(kind: str, name: str, diff: float) -> None:
-        if diff > TOLERANCE and listed(eq, kind, name) is None:
+        if diff > TOLERANCE and listed(code, eq, kind, name) is None:
             failures.append(f"{eq} {kind} {name}: {diff:.2e}")
 
     for name, values in kept["losses"].items():

@@ -1,7 +1,7 @@
-"""BCV-LR's updates against a recording of the authors' code (tests/fixtures/equivalence/,
-made by `python -m bcvlr.reference record`): one update of every equation from the same
-seeded weights and batches, compared loss by loss, gradient by gradient and tensor by tensor
-(bcvlr/reference/equivalence.py says how)."""
+"""BCV-LR's updates against recordings of the authors' two code bases (tests/fixtures/
+equivalence/, made by `python -m bcvlr.reference record`): one update of every equation from
+the same seeded weights and batches, compared loss by loss, gradient by gradient and tensor by
+tensor (bcvlr/reference/equivalence.py says how)."""
 
 from __future__ import annotations
 
@@ -15,45 +15,44 @@ from bcvlr.nets.features import FeatureEncoder
 from bcvlr.reference import equivalence as E
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "equivalence"
+CASES = [(code, eq) for code in (E.CONTINUOUS, E.DISCRETE) for eq in code.equations]
 
 
 @pytest.fixture(scope="module")
 def recorded() -> dict:
-    return torch.load(FIXTURES / "continuous.pt", weights_only=False)
+    return {code: torch.load(FIXTURES / f"{code}.pt", weights_only=False)
+            for code in E.CODES}  # fmt: skip
 
 
-def ours_after_one_update(equation: str):
-    prep = E.prepare(equation, updates=1)
-    if equation == "acting":
-        return prep, None, E.act_ours(prep.objects["agent"], prep)
+def check(code: E.Code, prep: E.Prepared, kept: dict) -> list[str]:
+    """Our one update of the prepared equation against the recording: the rows that differ."""
+    if prep.equation == "acting":
+        return E.check_against_record(code, prep, None,
+                                      E.act_ours(prep.objects["agent"], prep), kept)  # fmt: skip
     side = E.ours(prep)
-    return prep, side, E.run(side, 1)
+    return E.check_against_record(code, prep, side, E.run(side, 1), kept)
 
 
-@pytest.mark.parametrize("equation", E.EQUATIONS)
-def test_one_update_equals_the_authors_code(recorded, equation):
-    prep, side, out = ours_after_one_update(equation)
-    kept = recorded["equations"][equation]
+@pytest.mark.parametrize(("code", "equation"), CASES, ids=[f"{c.name}-{e}" for c, e in CASES])
+def test_one_update_equals_the_authors_code(recorded, code, equation):
+    kept = recorded[code.name]["equations"][equation]
     assert kept["tensors"], "the recording holds no tensor"
-    failures = E.check_against_record(prep, side, out, kept)
+    failures = check(code, E.prepare(equation, code, updates=1), kept)
     assert not failures, "\n".join(failures)
 
 
 def test_a_changed_update_fails_the_check(recorded):
     """The check is not vacuous: eq. 3 with another world-model weight, or the decoder with
     another learning rate, no longer matches the recording."""
-    prep = E.prepare("finetune", updates=1)
+    kept = recorded["continuous"]["equations"]["finetune"]
+    prep = E.prepare("finetune", E.CONTINUOUS, updates=1)
     prep.cfg.online.beta *= 2
-    side = E.ours(prep)
-    failures = E.check_against_record(prep, side, E.run(side, 1),
-                                      recorded["equations"]["finetune"])  # fmt: skip
-    assert any("grad agent.lam" in f for f in failures)
+    assert any("grad agent.lam" in f for f in check(E.CONTINUOUS, prep, kept))
 
-    prep = E.prepare("finetune", updates=1)
+    prep = E.prepare("finetune", E.CONTINUOUS, updates=1)
     side = E.ours(prep)
     side.optimizers[0].param_groups[0]["lr"] *= 1.5  # d's group
-    failures = E.check_against_record(prep, side, E.run(side, 1),
-                                      recorded["equations"]["finetune"])  # fmt: skip
+    failures = E.check_against_record(E.CONTINUOUS, prep, side, E.run(side, 1), kept)
     assert any("tensor agent.decoder" in f for f in failures)
 
 

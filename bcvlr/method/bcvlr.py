@@ -939,7 +939,8 @@ def online(task: Task, seed: int, cfg: Config, harness, videos: VideoDataset,
     """Algorithm 1, online stage, driven by the harness (evaluation, checkpoints, results)."""
     oc, la = cfg.online, cfg.latent_actions
     device = resolve_device(cfg.device)
-    agent = Agent(cfg, task, videos.stacked_shape)
+    with seeded(seed):  # d and pi (and p, w without pretraining): the same in every process
+        agent = Agent(cfg, task, videos.stacked_shape)
     load_pretrained(agent, cfg, latent_actions, features)
     agent.to(device)
     learner = OnlineLearner(cfg, agent)

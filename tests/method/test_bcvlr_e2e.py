@@ -115,6 +115,31 @@ def test_pretraining_is_the_same_for_the_same_seed(tmp_path):
         assert all(torch.equal(state[k], other[k]) for k in state)
 
 
+def test_online_is_the_same_in_any_process(tmp_path):
+    """`bcvlr online` twice, each in a fresh process, from the same pretrained files and seed:
+    the same metrics.csv, value for value (d and pi were once built before the harness seeded
+    the process, so every Snakemake online job drew other initial weights)."""
+    videos = random_videos("reacher_easy", tmp_path / "videos", steps=120)
+    cfg = load_config(bcvlr.Config, TINY, ["features.updates=3", "latent_actions.updates=3",
+                                           "latent_actions.probe_every=0"],
+                      base=bcvlr.default_config(get_task("reacher_easy")))  # fmt: skip
+    feats = bcvlr.pretrain_features(cfg, [videos], 0, tmp_path / "f", progress=False)
+    lat = bcvlr.pretrain_latent_actions(cfg, [videos], feats, 0, tmp_path / "la", progress=False)
+    runs = []
+    for i in range(2):
+        root = tmp_path / f"runs{i}"
+        cmd = [sys.executable, "-m", "bcvlr.cli", "online", "--task", "reacher_easy", "--seed",
+               "0", "--videos", str(tmp_path / "videos"), "--config", TINY, "--no-progress",
+               "--latent-actions", str(lat), "--runs-root", str(root), "--budget", "80",
+               "--eval-every", "40", "--eval-episodes", "1", "--set", "online.cycle_steps=20",
+               "--set", "online.replay_probe_windows=0"]  # fmt: skip
+        result = subprocess.run(cmd, capture_output=True, text=True)
+        assert result.returncode == 0, result.stderr[-2000:]
+        metrics = pd.read_csv(root / "bcvlr" / "reacher_easy" / "seed0" / "metrics.csv")
+        runs.append(metrics.drop(columns=[c for c in metrics.columns if "time" in c or "wall" in c]))
+    pd.testing.assert_frame_equal(*runs)
+
+
 def _kill_when(path: Path, proc: subprocess.Popen, predicate, timeout: float = 240) -> None:
     deadline = time.time() + timeout
     while time.time() < deadline and proc.poll() is None:

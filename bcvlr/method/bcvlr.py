@@ -34,6 +34,7 @@ from torch import nn
 from bcvlr.config import read_config_file
 from bcvlr.data import VideoDataset, WindowSampler
 from bcvlr.data.window_replay import WindowReplay
+from bcvlr.diagnostics.latent_actions import latent_action_health
 from bcvlr.envs import make_reward_free
 from bcvlr.nets.augment import RandomShift
 from bcvlr.nets.features import FeatureEncoder
@@ -529,21 +530,34 @@ def pretrain_latent_actions(cfg: Config, videos: Sequence[VideoDataset], feature
             if state is None and la.idm_input_norm == "standardize":
                 stage.log(0, fit_idm_input_norm(model, encoder, batches, la, device))
             probe = LatentActionProbe.from_videos(videos[0], la, seed) if la.probe_every else None
+            health = _health_windows(videos, la, seed, device) if la.probe_every else None
             bar = stage.bar(la.updates, "latent actions")
             model.train()
             for update in range(stage.step, la.updates):
                 if probe is not None and update % la.probe_every == 0:
-                    stage.log(update, probe.score(encoder, model, device))
+                    stage.log(update, probe.score(encoder, model, device)
+                              | latent_action_health(encoder, model, health))  # fmt: skip
                 stage.advance(update + 1, learner.update(batches.sample(device)), bar)
                 if stage.checkpoint_due(update + 1):
                     stage.checkpoint(update + 1, {"model": model.state_dict(),
                                                   "encoder": encoder.state_dict(),
                                                   "optim": learner.optim.state_dict()})  # fmt: skip
         if probe is not None:
-            stage.log(la.updates, probe.score(encoder, model, device))
+            stage.log(la.updates, probe.score(encoder, model, device)
+                      | latent_action_health(encoder, model, health))  # fmt: skip
         return stage.finish({"model": model.state_dict(), "encoder": encoder.state_dict(),
                              "obs_shape": obs_shape, "config": dataclasses.asdict(cfg)},
                             "latent_actions.pt")  # fmt: skip
+
+
+HEALTH_WINDOWS = 256  # video windows the VQ / world-model diagnostics run on
+
+
+def _health_windows(videos: Sequence[VideoDataset], la: LatentActionConfig, seed: int,
+                    device: torch.device) -> torch.Tensor:  # fmt: skip
+    """A fixed set of video windows for ``latent_action_health`` (bcvlr/diagnostics)."""
+    with closing(VideoBatches(videos, la.window, HEALTH_WINDOWS, seed + 5000)) as batches:
+        return batches.sample(device)
 
 
 SCENE_POOL = 4  # the probe's scene: f(o_t) average-pooled to 4x4 per channel

@@ -1,0 +1,1 @@
+"""Diagnostics: measurements of a run's models that training never reads."""

@@ -851,6 +851,8 @@ class OnlineLearner:
         self.wm_optim = (torch.optim.Adam(lam.world_model.parameters(), lr=oc.wm_ft_lr)
                          if self.train_wm else None)  # fmt: skip
         self.bc_optim = torch.optim.Adam(agent.policy.parameters(), lr=oc.policy_lr)
+        # the warm-up has its own: both of the authors' codes start the online BC afresh
+        self.warmup_optim = torch.optim.Adam(agent.policy.parameters(), lr=oc.policy_lr)
 
     def finetune_step(self, obs: torch.Tensor, actions: torch.Tensor) -> dict[str, float]:
         """Eq. 3 on replay windows: d(p(f(o))) -> a, plus beta * (world model + VQ)."""
@@ -881,9 +883,9 @@ class OnlineLearner:
             metrics["loss/ft_world_model"] = wm_loss.item()
         return metrics
 
-    def bc_step(self, video_obs: torch.Tensor) -> dict[str, float]:
+    def bc_step(self, video_obs: torch.Tensor, warmup: bool = False) -> dict[str, float]:
         """Eq. 4: pi(f(o_t)) regresses the (unquantised) latent action p labels the video
-        transition with."""
+        transition with (``warmup``: the latent-BC warm-up's optimiser)."""
         agent = self.agent
         code_mode = self.cfg.online.idm_mode_in_bc == "train"
         agent.lam.train(code_mode)
@@ -896,9 +898,10 @@ class OnlineLearner:
         if self.cfg.online.latent_norm == "robust":
             target = target.clamp(-LATENT_CLIP, LATENT_CLIP)
         loss = F.mse_loss(agent.policy(feats[:, -2 - self.lead]), target)
-        self.bc_optim.zero_grad(set_to_none=True)
+        optim = self.warmup_optim if warmup else self.bc_optim
+        optim.zero_grad(set_to_none=True)
         loss.backward()
-        self.bc_optim.step()
+        optim.step()
         return {"loss/bc": loss.item()}
 
     @torch.no_grad()
@@ -996,7 +999,7 @@ def online(task: Task, seed: int, cfg: Config, harness, videos: VideoDataset,
     if state is None and cfg.variant != "wo_la":
         t0 = time.perf_counter()
         for i in range(oc.bc_warmup_updates):
-            metrics = learner.bc_step(video_batches.sample(device))
+            metrics = learner.bc_step(video_batches.sample(device), warmup=True)
             if (i + 1) % 500 == 0 or i + 1 == oc.bc_warmup_updates:
                 harness.log(0, 0, {"warmup/" + k: v for k, v in metrics.items()})
         harness.run.add_timing("bc_warmup", time.perf_counter() - t0)

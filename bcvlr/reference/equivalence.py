@@ -253,7 +253,7 @@ def prepare(equation: str, code: Code = CONTINUOUS, seed: int = SEED,
     if equation == "bc_idm_train":  # the option that reproduces their labelling mode
         cfg.online.idm_mode_in_bc = "train"
     if equation == "warmup":  # their optimiser (AdamW 2e-4); ours is the paper's (listed)
-        learner.bc_optim = torch.optim.AdamW(agent.policy.parameters(), lr=WARMUP_LR)
+        learner.warmup_optim = torch.optim.AdamW(agent.policy.parameters(), lr=WARMUP_LR)
     return Prepared(equation, cfg, {"agent": agent, "learner": learner},
                     _snapshot({"agent": agent}), batches)  # fmt: skip
 
@@ -287,8 +287,9 @@ def ours(prep: Prepared) -> Side:
         step = lambda k: learner.finetune_step(batches[k]["obs"], batches[k]["actions"][:, -2])  # noqa: E731
         optimizers = [learner.ft_optim] + ([learner.wm_optim] if learner.wm_optim else [])
     else:
-        step = lambda k: learner.bc_step(batches[k]["obs"])  # noqa: E731
-        optimizers = [learner.bc_optim]
+        warmup = eq == "warmup"
+        step = lambda k: learner.bc_step(batches[k]["obs"], warmup=warmup)  # noqa: E731
+        optimizers = [learner.warmup_optim if warmup else learner.bc_optim]
     return Side(step, lambda: outcome({"agent": agent}), optimizers)
 
 

@@ -48,3 +48,37 @@ def latent_action_health(encoder, model, windows: torch.Tensor, seed: int = 0) -
         "health/latent_std": z.std(0).mean().item(),
         "health/codebook_spacing": spacing.min(-1).values.median().item(),
     }
+
+
+HEALTH_COLUMNS = ("codes_per_position", "code_combinations", "wm_over_copy", "shuffled_over_wm",
+                  "latent_std", "codebook_spacing")  # fmt: skip
+
+
+def health_table(stage_dirs: list[str], every: int = 1000) -> str:
+    """A markdown table of the health metrics that latent-action stages logged in their
+    metrics.csv, one row per stage and probe point (multiples of ``every``), with the stage's
+    wall-clock seconds at that point."""
+    import pandas as pd
+
+    lines = ["| stage | update | " + " | ".join(HEALTH_COLUMNS) + " | wall s |",
+             "| --- " * (len(HEALTH_COLUMNS) + 3) + "|"]  # fmt: skip
+    for stage in stage_dirs:
+        m = pd.read_csv(f"{stage}/metrics.csv")
+        m = m[m.metric.str.startswith("health/") & (m.step % every == 0)]
+        for step, rows in m.groupby("step"):
+            value = dict(zip(rows.metric.str.removeprefix("health/"), rows.value, strict=True))
+            cells = [f"{value[c]:.3g}" for c in HEALTH_COLUMNS]
+            lines.append(f"| {stage.rstrip('/').rsplit('/', 1)[-1]} | {step} | "
+                         + " | ".join(cells) + f" | {rows.wall_time.iloc[0]:.0f} |")  # fmt: skip
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    import argparse
+
+    parser = argparse.ArgumentParser(description="the latent-action stages' VQ / world-model "
+                                     "health, as a markdown table")  # fmt: skip
+    parser.add_argument("stages", nargs="+", help="latent-action stage folders (metrics.csv)")
+    parser.add_argument("--every", type=int, default=1000, help="probe points to show")
+    args = parser.parse_args()
+    print(health_table(args.stages, args.every))

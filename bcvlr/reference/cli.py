@@ -32,9 +32,15 @@ def _load(args: argparse.Namespace) -> types.SimpleNamespace:
     return loaded
 
 
-def _code(loaded: types.SimpleNamespace) -> E.Code:
-    """Which of their repositories this is: the Procgen one pretrains with reconstruction."""
-    return E.DISCRETE if hasattr(loaded.models.IDM, "update_repre_addreconstruct") else E.CONTINUOUS
+def _code(loaded: types.SimpleNamespace, args: argparse.Namespace) -> E.Code:
+    """Which of their repositories this is (the Procgen one pretrains with reconstruction),
+    after checking that it has the equations asked for."""
+    procgen = hasattr(loaded.models.IDM, "update_repre_addreconstruct")
+    code = E.DISCRETE if procgen else E.CONTINUOUS
+    if missing := sorted(set(args.equations or ()) - set(code.equations)):
+        sys.exit(f"--equations {' '.join(missing)}: not in the authors' {code.name} code "
+                 f"(it has {', '.join(code.equations)})")  # fmt: skip
+    return code
 
 
 def _print(code: E.Code, eq: str, update: str, table, show_all: bool) -> float:
@@ -54,7 +60,7 @@ def compare(args: argparse.Namespace) -> None:
     from bcvlr.reference import theirs
 
     loaded = _load(args)
-    code = _code(loaded)
+    code = _code(loaded, args)
     print(f"# ours vs the authors' {code.name} code ({args.authors_repo}, {_commit(args.authors_repo)}), "
           f"{E.UPDATES} updates in lockstep, batch {E.BATCH}, torch {torch.__version__}, "
           f"{time.strftime('%Y-%m-%d %H:%M')}; largest relative difference "
@@ -85,7 +91,7 @@ def record(args: argparse.Namespace) -> None:
     from bcvlr.reference import theirs
 
     loaded = _load(args)
-    code = _code(loaded)
+    code = _code(loaded, args)
     fixture = {"code": code.name, "commit": _commit(args.authors_repo), "updates": 1,
                "batch": E.BATCH, "seed": E.SEED, "equations": {}}  # fmt: skip
     for eq in args.equations or code.equations:

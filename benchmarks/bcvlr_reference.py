@@ -19,12 +19,10 @@ import contextlib
 import os
 import platform
 import statistics
-import subprocess
 import sys
 import time
 import types
 import warnings
-from collections.abc import Callable
 from pathlib import Path
 
 import torch
@@ -34,7 +32,9 @@ from bcvlr.config import load_config
 from bcvlr.method import bcvlr
 from bcvlr.reference.authors import (
     AuthorsCodeMissing,
+    Step,
     adamw_scheduler,
+    checkout_commit,
     compile_body,
     define,
     load_authors,
@@ -46,8 +46,6 @@ from bcvlr.reference.authors import (
 from bcvlr.reference.authors import logger as authors_logger
 from bcvlr.run.device import resolve_device
 from bcvlr.tasks import get_task
-
-Step = Callable[[], object]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -218,16 +216,6 @@ def _cpu_name() -> str:
     return platform.processor() or "cpu"
 
 
-def _commit(repo: Path) -> str:
-    """The checkout's commit; an export without its own .git (inside another repository, say)
-    has none, and must not be labelled with the enclosing repository's."""
-    if not (repo / ".git").exists():
-        return "unknown commit"
-    out = subprocess.run(["git", "-C", str(repo), "rev-parse", "--short", "HEAD"],
-                         capture_output=True, text=True, check=False)  # fmt: skip
-    return out.stdout.strip() or "unknown commit"
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--authors-repo", type=Path, required=True)
@@ -250,7 +238,7 @@ def main() -> None:
     load0 = os.getloadavg()
     print(f"# {task.name}, {dev}, {os.cpu_count()} cores, torch {torch.__version__}, "
           f"{torch.get_num_threads()} threads, {time.strftime('%Y-%m-%d %H:%M')}, "
-          f"authors' code {_commit(args.authors_repo)}, median of {args.steps} interleaved "
+          f"authors' code {checkout_commit(args.authors_repo)}, median of {args.steps} interleaved "
           f"updates each, load average {load0[0]:.2f}")  # fmt: skip
     print(f"# stand-ins for their non-update imports: {', '.join(authors.stood_in)}")
     print(f"{'stage':<27} {'batch':>5} {'ms ours':>9} {'ms theirs':>9} {'theirs/ours':>11} "

@@ -19,6 +19,7 @@ from __future__ import annotations
 import ast
 import contextlib
 import io
+import subprocess
 import sys
 import types
 from collections.abc import Callable, Iterator
@@ -92,6 +93,16 @@ def load_authors(repo: Path, deps: Path | None, device: torch.device) -> types.S
                                  data_loader=data_loader, replay=replay_buffer_tensordict,
                                  trees=trees, repo=repo, stood_in=stood_in,
                                  yaml=_numbers(yaml.safe_load((repo / "config.yaml").read_text())))  # fmt: skip
+
+
+def checkout_commit(repo: Path) -> str:
+    """The checkout's short commit; an export without its own .git (inside another repository,
+    say) has none, and must not be labelled with the enclosing repository's."""
+    if not (repo / ".git").exists():
+        return "unknown commit"
+    out = subprocess.run(["git", "-C", str(repo), "rev-parse", "--short", "HEAD"],
+                         capture_output=True, text=True, check=False)  # fmt: skip
+    return out.stdout.strip() or "unknown commit"
 
 
 def _numbers(tree):

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
 import sys
 import time
 import types
@@ -16,6 +15,7 @@ import torch
 from torch import nn
 
 from bcvlr.reference import equivalence as E
+from bcvlr.reference.authors import checkout_commit
 
 FIXTURES = Path(__file__).resolve().parents[2] / "tests" / "fixtures" / "equivalence"
 
@@ -61,7 +61,7 @@ def compare(args: argparse.Namespace) -> None:
 
     loaded = _load(args)
     code = _code(loaded, args)
-    print(f"# ours vs the authors' {code.name} code ({args.authors_repo}, {_commit(args.authors_repo)}), "
+    print(f"# ours vs the authors' {code.name} code ({args.authors_repo}, {checkout_commit(args.authors_repo)}), "
           f"{E.UPDATES} updates in lockstep, batch {E.BATCH}, torch {torch.__version__}, "
           f"{time.strftime('%Y-%m-%d %H:%M')}; largest relative difference "
           "max|ours - theirs| / max|theirs| per loss, gradient and tensor")  # fmt: skip
@@ -92,7 +92,7 @@ def record(args: argparse.Namespace) -> None:
 
     loaded = _load(args)
     code = _code(loaded, args)
-    fixture = {"code": code.name, "commit": _commit(args.authors_repo), "updates": 1,
+    fixture = {"code": code.name, "commit": checkout_commit(args.authors_repo), "updates": 1,
                "batch": E.BATCH, "seed": E.SEED, "equations": {}}  # fmt: skip
     for eq in args.equations or code.equations:
         side = theirs.theirs(E.prepare(eq, code, updates=1), loaded, code)
@@ -124,15 +124,9 @@ def spread(args: argparse.Namespace) -> None:
     out = FIXTURES / "spread.json"
     data = json.loads(out.read_text()) if out.exists() else {}
     data[args.kind] = {"spread": value, "repository": str(args.authors_repo.name),
-                       "commit": _commit(args.authors_repo)}  # fmt: skip
+                       "commit": checkout_commit(args.authors_repo)}  # fmt: skip
     out.write_text(json.dumps(data, indent=1) + "\n")
     print(f"{args.kind}: the authors' fresh encoder spreads its features by {value:.4f}; {out}")
-
-
-def _commit(repo: Path) -> str:
-    done = subprocess.run(["git", "-C", str(repo), "rev-parse", "--short", "HEAD"],
-                          capture_output=True, text=True, check=False)  # fmt: skip
-    return done.stdout.strip() or "unknown"
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -63,6 +63,7 @@ IDM_SCALE, WM_SCALE = 1, 4  # their IMPALA width multiplier and U-Net base width
 TOLERANCE = 1e-5  # largest relative difference (fp32, CPU) that counts as equal
 SAMPLED = 512  # entries kept of a tensor larger than FULL in the fixture
 FULL = 1024
+WARMUP_LR = 2e-4  # latent_policy_imitaiton.lr in both of their config.yaml files
 
 
 def config(code: Code) -> bcvlr.Config:
@@ -258,9 +259,6 @@ def prepare(equation: str, code: Code = CONTINUOUS, seed: int = SEED,
                     _snapshot({"agent": agent}), batches)  # fmt: skip
 
 
-WARMUP_LR = 2e-4  # latent_policy_imitaiton.lr in both of their config.yaml files
-
-
 def ours(prep: Prepared) -> Side:
     """Our update of the prepared equation (bcvlr's own learners, nothing else)."""
     eq, batches = prep.equation, prep.batches
@@ -275,14 +273,14 @@ def ours(prep: Prepared) -> Side:
                     + prep.cfg.features.recon_alpha * metrics["loss/reconstruction"])  # fmt: skip
             return metrics
 
-        return Side(step, lambda: outcome({"features": learner.modules}), [learner.optim])
+        return Side(step, lambda: outcome(ours_modules(prep)), [learner.optim])
     if eq == "latent_actions":
         learner = prep.objects["learner"]
         learner.model.train()
         return Side(lambda k: learner.update(batches[k]["obs"]),
-                    lambda: outcome({"encoder": learner.encoder, "lam": learner.model}),
+                    lambda: outcome(ours_modules(prep)),
                     [learner.optim])  # fmt: skip
-    agent, learner = prep.objects["agent"], prep.objects["learner"]
+    learner = prep.objects["learner"]
     if eq.startswith("finetune"):
         step = lambda k: learner.finetune_step(batches[k]["obs"], batches[k]["actions"][:, -2])  # noqa: E731
         optimizers = [learner.ft_optim] + ([learner.wm_optim] if learner.wm_optim else [])
@@ -290,7 +288,7 @@ def ours(prep: Prepared) -> Side:
         warmup = eq == "warmup"
         step = lambda k: learner.bc_step(batches[k]["obs"], warmup=warmup)  # noqa: E731
         optimizers = [learner.warmup_optim if warmup else learner.bc_optim]
-    return Side(step, lambda: outcome({"agent": agent}), optimizers)
+    return Side(step, lambda: outcome(ours_modules(prep)), optimizers)
 
 
 def ours_modules(prep: Prepared) -> dict[str, nn.Module]:
@@ -302,13 +300,13 @@ def ours_modules(prep: Prepared) -> dict[str, nn.Module]:
     return {"agent": prep.objects["agent"]}
 
 
-def outcome(modules: dict[str, nn.Module], losses: dict | None = None) -> Outcome:
+def outcome(modules: dict[str, nn.Module]) -> Outcome:
     tensors, grads = {}, {}
     for prefix, m in modules.items():
         tensors |= {f"{prefix}.{n}": t.detach().clone() for n, t in m.state_dict().items()}
         grads |= {f"{prefix}.{n}": p.grad.detach().clone()
                   for n, p in m.named_parameters() if p.grad is not None}  # fmt: skip
-    return Outcome(losses or {}, tensors, grads)
+    return Outcome({}, tensors, grads)
 
 
 def run(side: Side, updates: int) -> Outcome:

@@ -69,14 +69,14 @@ class Mapping:
             for p in self.pairs:
                 p.theirs.copy_(start[p.ours])
 
-    def outcome(self, losses: dict[str, list[float]] | None = None) -> Outcome:
+    def outcome(self) -> Outcome:
         tensors, grads = {}, {}
         for p in self.pairs:
             t = p.theirs
             tensors[p.ours] = t.detach().clone()  # a snapshot, never a live tensor
             if isinstance(t, nn.Parameter) and t.grad is not None:
                 grads[p.ours] = t.grad.detach().clone()
-        return Outcome(losses or {}, tensors, grads)
+        return Outcome({}, tensors, grads)
 
 
 def _flat_start(prep: Prepared) -> dict[str, torch.Tensor]:

@@ -14,6 +14,25 @@ class CliError(Exception):
     """A user error: printed without a traceback, exit status 2."""
 
 
+def at_least(low: int):
+    """An argparse type: an integer >= ``low`` (0 is never a stand-in for "the default")."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+        if value < low:
+            raise argparse.ArgumentTypeError(f"must be >= {low}, got {value}")
+        return value
+
+    parse.__name__ = f"integer >= {low}"  # argparse names the type in its message
+    return parse
+
+
+NATURAL, POSITIVE = at_least(0), at_least(1)
+
+
 def check_video_render(videos) -> None:
     """Refuse a video dataset whose frames were rendered unlike its task's envs (another
     camera, orientation or size), before any compute."""
@@ -76,20 +95,24 @@ def build_parser() -> argparse.ArgumentParser:
         "demo", help="step every task of a suite with random actions (a short real demo)"
     )
     p.add_argument("--suite", choices=SUITES, action="append", help="default: all suites")
-    p.add_argument("--steps", type=int, default=50)
+    p.add_argument("--steps", type=POSITIVE, default=50)
     p.add_argument("--out", default="results/demo", help="where frames and a summary are written")
     p.set_defaults(func=_lazy("bcvlr.envs.demo:main"))
 
     p = sub.add_parser("run", help="one run of one method on one task and seed")
     p.add_argument("--method", required=True)
     p.add_argument("--task", required=True)
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=NATURAL, default=0)
     p.add_argument("--config", help="YAML file of hyper-parameter overrides")
     p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override one setting")
     p.add_argument("--videos", help="expert-video dataset (video-imitation methods)")
-    p.add_argument("--budget", type=int, help="interaction budget (default: the task's)")
-    p.add_argument("--eval-episodes", type=int, help="episodes per evaluation (default: task's)")
-    p.add_argument("--eval-every", type=int, help="frames between evaluations (default: task's)")
+    p.add_argument("--budget", type=POSITIVE, help="interaction budget (default: the task's)")
+    p.add_argument(
+        "--eval-episodes", type=POSITIVE, help="episodes per evaluation (default: task's)"
+    )
+    p.add_argument(
+        "--eval-every", type=POSITIVE, help="frames between evaluations (default: task's)"
+    )
     p.add_argument("--runs-root", default="results/runs")
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=_lazy("bcvlr.run.cli:main"))
@@ -102,7 +125,7 @@ def build_parser() -> argparse.ArgumentParser:
         "train-expert", help="train (or record) the expert that makes a task's videos"
     )
     p.add_argument("--task", required=True)
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=NATURAL, default=0)
     p.add_argument("--out", required=True, help="expert directory to write (resumes if present)")
     p.add_argument("--kind", help="expert kind (default per suite: ppo, ddpg_states, scripted)")
     p.add_argument("--config", help="YAML file of hyper-parameter overrides")
@@ -113,17 +136,17 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("evaluate-expert", help="score an expert with the task's protocol")
     p.add_argument("--task", required=True)
     p.add_argument("--expert", required=True, help="expert directory (from train-expert)")
-    p.add_argument("--episodes", type=int, help="default: the task's evaluation episodes")
-    p.add_argument("--seed", type=int, default=12345)
+    p.add_argument("--episodes", type=POSITIVE, help="default: the task's evaluation episodes")
+    p.add_argument("--seed", type=NATURAL, default=12345)
     p.set_defaults(func=_lazy("bcvlr.experts.train:evaluate_main"))
 
     p = sub.add_parser("collect-videos", help="roll an expert out and write its video dataset")
     p.add_argument("--task", required=True)
     p.add_argument("--expert", required=True, help="expert directory (from train-expert)")
-    p.add_argument("--steps", type=int, help="transitions to collect (default per suite)")
+    p.add_argument("--steps", type=POSITIVE, help="transitions to collect (default per suite)")
     p.add_argument("--out", required=True, help="dataset folder (resumes if present)")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--chunk-frames", type=int)
+    p.add_argument("--seed", type=NATURAL, default=0)
+    p.add_argument("--chunk-frames", type=POSITIVE)
     p.add_argument(
         "--action-noise",
         type=float,
@@ -156,9 +179,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("report", help="paper tables, rliable statistics and figures from runs")
     p.add_argument("--runs", action="append", help="runs root (repeatable; default results/runs)")
     p.add_argument("--out", default="results/report")
-    p.add_argument("--seeds", type=int, default=3, help="seeds expected per cell (for gaps)")
-    p.add_argument("--reps", type=int, default=2000, help="bootstrap replications")
-    p.add_argument("--rng-seed", type=int, default=0, help="seed of the bootstrap")
+    p.add_argument("--seeds", type=POSITIVE, default=3, help="seeds expected per cell (for gaps)")
+    p.add_argument("--reps", type=POSITIVE, default=2000, help="bootstrap replications")
+    p.add_argument("--rng-seed", type=NATURAL, default=0, help="seed of the bootstrap")
     p.add_argument("--skip-invalid", action="store_true", help="report bad runs, do not fail")
     p.add_argument("--no-figures", action="store_true")
     p.set_defaults(func=_lazy("bcvlr.report.main:main"))
@@ -179,9 +202,13 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     from bcvlr.config import ConfigError
+    from bcvlr.results.rundir import RunExistsError, SettingsMismatchError
+    from bcvlr.run.lock import FolderInUseError
     from bcvlr.tasks import UnknownTaskError
 
-    user_errors: tuple[type[Exception], ...] = (CliError, ConfigError, UnknownTaskError)
+    user_errors: tuple[type[Exception], ...] = (CliError, ConfigError, UnknownTaskError,
+                                                RunExistsError, SettingsMismatchError,
+                                                FolderInUseError)  # fmt: skip
     try:
         from bcvlr.data.errors import DatasetError
 

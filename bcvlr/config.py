@@ -74,6 +74,20 @@ def _check(value: Any, tp: Any, where: str) -> Any:
     raise ConfigError(f"{where}: unsupported config type {tp}")
 
 
+# A number in a config is a count, size, rate or coefficient: never negative. These are sizes
+# that 0 would break (a division, an empty batch), by the end of their names.
+_AT_LEAST_ONE = ("batch_size", "num_envs", "cycle_steps", "capacity", "hidden", "_dim",
+                 "channels", "budget", "eval_every", "eval_episodes", "window")  # fmt: skip
+
+
+def _check_range(value: Any, name: str, where: str) -> None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return
+    low = 1 if name.endswith(_AT_LEAST_ONE) else 0
+    if value < low:
+        raise ConfigError(f"{where}: must be >= {low}, got {value!r}")
+
+
 def from_dict(cls: type[T], data: Any, where: str = "config") -> T:
     if not isinstance(data, dict):
         raise ConfigError(f"{where}: expected a mapping, got {data!r}")
@@ -85,6 +99,9 @@ def from_dict(cls: type[T], data: Any, where: str = "config") -> T:
             hint = f" (did you mean {close[0]!r}?)" if close else ""
             raise ConfigError(f"{where}: unknown key {key!r}{hint}")
     kwargs = {k: _check(v, hints[k], f"{where}.{k}") for k, v in data.items()}
+    for k, v in kwargs.items():
+        for i, item in enumerate(v if isinstance(v, list | tuple) else [v]):
+            _check_range(item, k, f"{where}.{k}" + (f"[{i}]" if isinstance(v, list | tuple) else ""))
     try:
         obj = cls(**kwargs)
     except TypeError as e:

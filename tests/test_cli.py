@@ -47,3 +47,22 @@ def test_videos_rendered_unlike_the_env_are_refused_before_any_run(tmp_path, cap
     assert main(argv) == 2
     assert "camera: videos 1, env 0" in capsys.readouterr().err
     assert not (tmp_path / "runs").exists()
+
+
+def test_zero_or_negative_counts_are_refused_not_taken_for_the_default(capsys):
+    """`--budget 0` once ran the full budget, `--eval-episodes -1` ended "complete" with NaN."""
+    for argv, error in (
+        (["run", "--method", "bcvlr", "--task", "reacher_easy", "--budget", "0"],
+         "argument --budget: must be >= 1, got 0"),
+        (["run", "--method", "bcvlr", "--task", "reacher_easy", "--eval-episodes", "-1"],
+         "argument --eval-episodes: must be >= 1, got -1"),
+        (["online", "--task", "reacher_easy", "--videos", "v", "--seed", "-2"],
+         "argument --seed: must be >= 0, got -2"),
+        (["collect-videos", "--task", "reacher_easy", "--expert", "e", "--out", "o", "--steps",
+          "0"], "argument --steps: must be >= 1, got 0"),
+    ):  # fmt: skip
+        try:
+            main(argv)
+        except SystemExit as e:
+            assert e.code == 2
+        assert capsys.readouterr().err.strip().splitlines()[-1].endswith(error)

@@ -58,3 +58,38 @@ def test_a_bad_extends_is_named(tmp_path, text, error):
     (tmp_path / "child.yaml").write_text(text)
     with pytest.raises(ConfigError, match=error):
         load_config(Outer, tmp_path / "child.yaml")
+
+
+@dataclass
+class Sizes:
+    batch_size: int = 32
+    channels: tuple[int, ...] = (16, 32)
+    updates: int = 10
+    lr: float = 1e-3
+
+
+@pytest.mark.parametrize("override, error", [
+    ("batch_size=0", "batch_size=0: must be >= 1, got 0"),
+    ("batch_size=-4", "must be >= 1, got -4"),
+    ("channels=[16,0]", r"channels\[1\]: must be >= 1, got 0"),
+    ("updates=-1", "must be >= 0, got -1"),
+    ("lr=-1e-3", "must be >= 0, got -0.001"),
+])  # fmt: skip
+def test_a_count_or_size_out_of_range_is_refused(override, error):
+    """0 or a negative count once surfaced as a ZeroDivisionError (num_envs: 0) or a crash
+    deep in training; a config is refused first, naming the key."""
+    with pytest.raises(ConfigError, match=error):
+        load_config(Sizes, None, [override])
+    assert load_config(Sizes, None, ["updates=0"]).updates == 0  # 0 updates: a real choice
+
+
+def test_every_method_default_config_is_in_range():
+    from bcvlr.methods import METHODS, load_method
+    from bcvlr.tasks import SUITES, tasks_of
+
+    for name in METHODS:
+        method = load_method(name)
+        for suite in SUITES:
+            task = tasks_of(suite)[0]
+            if suite in method.SUITES:
+                load_config(method.Config, base=method.default_config(task))

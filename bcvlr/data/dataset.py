@@ -121,6 +121,17 @@ class VideoDataset:
         return chunk, int(self.episode_starts(chunk)[j]), int(self._lengths[chunk][j])
 
     # -- validation ----------------------------------------------------------------------------
+    @property
+    def fingerprint(self) -> str:
+        """The frames' identity: the task and every chunk's sha256, in order (not the folder,
+        which may move, nor labels/, which may be deleted)."""
+        import hashlib
+
+        digest = hashlib.sha256(self.manifest["task"].encode())
+        for c in self.chunks:
+            digest.update(c["sha256"].encode())
+        return digest.hexdigest()
+
     def validate(
         self,
         task: str | None = None,

@@ -73,7 +73,7 @@ def evaluate_main(args: argparse.Namespace) -> None:
     task = get_task(args.task)
     expert = load_expert(args.expert, task)
     result = evaluate(task, lambda x: expert.act(x, deterministic=task.suite != "procgen"),
-                      episodes=args.episodes or task.eval.episodes, seed=args.seed,
+                      episodes=task.eval.episodes if args.episodes is None else args.episodes, seed=args.seed,
                       use_states=expert.uses_states)  # fmt: skip
     print(f"{task.name}: return {result.mean_return:.2f} ± {result.returns.std():.2f}, "
           f"success {result.success_rate:.2f} over {len(result.returns)} episodes")  # fmt: skip

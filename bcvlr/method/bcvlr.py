@@ -33,6 +33,7 @@ from torch import nn
 
 from bcvlr.config import read_config_file
 from bcvlr.data import VideoDataset, WindowSampler
+from bcvlr.data.manifest import sha256_file
 from bcvlr.data.window_replay import WindowReplay
 from bcvlr.diagnostics.latent_actions import latent_action_health
 from bcvlr.envs import make_reward_free
@@ -430,18 +431,35 @@ class FeatureLearner:
         return metrics
 
 
+def stage_settings(cfg: Config, stage: str, seed: int, videos: Sequence[VideoDataset],
+                   features: Path | None = None) -> dict:  # fmt: skip
+    """What defines a pretraining stage's product, so that it is reused only when these
+    match: its seed, its config sections, the videos' frames and (stage 2) the f it reads."""
+    sections = {
+        "features": ("features",),
+        "latent_actions": ("features", "latent_actions", "encoder_training", "variant"),
+    }
+    full = dataclasses.asdict(cfg)
+    settings = {"seed": seed, **{k: full[k] for k in sections[stage]},
+                "videos": [v.fingerprint for v in videos]}  # fmt: skip
+    if features is not None:
+        settings["features_file"] = sha256_file(Path(features))
+    return settings
+
+
 def pretrain_features(cfg: Config, videos: Sequence[VideoDataset], seed: int, out: Path,
                       progress: bool = True) -> Path:  # fmt: skip
     """Train f on the videos with the suite's self-supervised objective; writes features.pt."""
-    if (done := completed_artifact(out, "features.pt")) is not None:
+    settings = stage_settings(cfg, "features", seed, videos)
+    if (done := completed_artifact(out, "features.pt", settings)) is not None:
         return done
     fc = cfg.features
     device = resolve_device(cfg.device)
     obs_shape = videos[0].stacked_shape
     with seeded(seed):
         learner = FeatureLearner(cfg, obs_shape, device)
-    with Stage(out, "features", cfg=dataclasses.asdict(cfg), seed=seed, progress=progress,
-               checkpoint_every=cfg.checkpoint_every) as stage:  # fmt: skip
+    with Stage(out, "features", cfg=dataclasses.asdict(cfg), seed=seed, settings=settings,
+               progress=progress, checkpoint_every=cfg.checkpoint_every) as stage:  # fmt: skip
         state = stage.start()
         if state is not None:
             learner.modules.load_state_dict(state["modules"])
@@ -510,7 +528,8 @@ def fit_idm_input_norm(model: LatentActionModel, encoder: FeatureEncoder, batche
 def pretrain_latent_actions(cfg: Config, videos: Sequence[VideoDataset], features: Path | None,
                             seed: int, out: Path, progress: bool = True) -> Path:  # fmt: skip
     """Train p (with VQ) and w on the frozen features with eq. 2; writes latent_actions.pt."""
-    if (done := completed_artifact(out, "latent_actions.pt")) is not None:
+    settings = stage_settings(cfg, "latent_actions", seed, videos, features)
+    if (done := completed_artifact(out, "latent_actions.pt", settings)) is not None:
         return done
     la = cfg.latent_actions
     device = resolve_device(cfg.device)
@@ -518,7 +537,7 @@ def pretrain_latent_actions(cfg: Config, videos: Sequence[VideoDataset], feature
     with seeded(seed):  # f too, when it is not pretrained (w/o lf)
         learner = LatentActionLearner(cfg, load_encoder(cfg, features, obs_shape, device), device)
     encoder, model = learner.encoder, learner.model
-    with Stage(out, "latent_actions", cfg=dataclasses.asdict(cfg), seed=seed,
+    with Stage(out, "latent_actions", cfg=dataclasses.asdict(cfg), seed=seed, settings=settings,
                progress=progress, checkpoint_every=cfg.checkpoint_every) as stage:  # fmt: skip
         state = stage.start()
         if state is not None:
@@ -1046,8 +1065,11 @@ def online(task: Task, seed: int, cfg: Config, harness, videos: VideoDataset,
                                         newest=oc.cycle_steps)  # fmt: skip
             # Lines 26-30: finetune p (and w) and train d on the replay (eq. 3).
             t0 = time.perf_counter()
-            n_ft = oc.ft_updates or max(1, math.ceil(oc.ft_epochs * replay.stored_transitions
-                                                     / oc.ft_batch_size))  # fmt: skip
+            n_ft = (
+                oc.ft_updates
+                if oc.ft_updates is not None
+                else max(1, math.ceil(oc.ft_epochs * replay.stored_transitions / oc.ft_batch_size))
+            )
             for _ in range(n_ft):
                 o, a = replay.sample(oc.ft_batch_size, learner.window, action_lead=learner.lead)
                 ft = learner.finetune_step(torch.from_numpy(o).to(device),
@@ -1107,7 +1129,7 @@ def offline_decoding(task: Task, cfg: Config, agent: Agent, learner: OnlineLearn
     limit = oc.offline_labelled
     cycles = math.ceil(harness.budget / (oc.cycle_steps * oc.num_envs * task.action_repeat))
     for cycle in range(start_cycle, cycles):
-        for _ in range(oc.ft_updates or 1):
+        for _ in range(1 if oc.ft_updates is None else oc.ft_updates):
             batch = _labelled_batch(sampler, labels, limit, oc.ft_batch_size, learner.lead)
             ft = learner.finetune_step(torch.from_numpy(batch[0]).to(device),
                                        torch.from_numpy(batch[1]).to(device))  # fmt: skip

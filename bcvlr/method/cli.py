@@ -60,18 +60,18 @@ def online(args: argparse.Namespace) -> None:
         raise CliError("the online stage clones one task's videos: pass exactly one --videos")
     videos[0].validate(task=task.name)
     with Harness(args.method_name, task, args.seed, config=dataclasses.asdict(cfg),
-                 runs_root=args.runs_root, budget=args.budget or cfg.budget,
+                 runs_root=args.runs_root, budget=cfg.budget if args.budget is None else args.budget,
                  eval_episodes=args.eval_episodes, eval_every=args.eval_every,
                  progress=not args.no_progress, reduced_size=cfg.reduced_size) as harness:  # fmt: skip
         bcvlr.online(task, args.seed, cfg, harness, videos[0], args.latent_actions, args.features)
 
 
 def add_parsers(sub) -> None:
-    from bcvlr.cli import _lazy
+    from bcvlr.cli import NATURAL, POSITIVE, _lazy
 
     def common(p, multi_videos: bool) -> None:
         p.add_argument("--task", required=True, help="task whose settings apply")
-        p.add_argument("--seed", type=int, default=0)
+        p.add_argument("--seed", type=NATURAL, default=0)
         if multi_videos:  # several: multi-task pretraining (Table 3)
             p.add_argument("--videos", required=True, nargs="+", help="expert-video dataset(s)")
         else:
@@ -97,7 +97,7 @@ def add_parsers(sub) -> None:
     p.add_argument("--features", help="features.pt (used when --latent-actions is omitted)")
     p.add_argument("--method-name", default="bcvlr", help="name of the run (variants)")
     p.add_argument("--runs-root", default="results/runs")
-    p.add_argument("--budget", type=int)
-    p.add_argument("--eval-episodes", type=int)
-    p.add_argument("--eval-every", type=int)
+    p.add_argument("--budget", type=POSITIVE)
+    p.add_argument("--eval-episodes", type=POSITIVE)
+    p.add_argument("--eval-every", type=POSITIVE)
     p.set_defaults(func=_lazy("bcvlr.method.cli:online"))

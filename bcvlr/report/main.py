@@ -31,7 +31,7 @@ from bcvlr.report.tables import (
     to_latex,
     to_markdown,
 )
-from bcvlr.results.aggregate import aggregate_frame, score_at
+from bcvlr.results.aggregate import aggregate_frame, runs_roots, score_at
 from bcvlr.results.paper import paper_cells, paper_summary
 from bcvlr.results.rundir import atomic_write_text
 from bcvlr.results.schema import Run, RunCollection, collect_runs
@@ -252,9 +252,7 @@ def main(args: argparse.Namespace) -> None:
     # rliable logs every estimate at INFO; only our own messages (skipped figures) are wanted
     logging.basicConfig(level=logging.WARNING, format="%(message)s")
     logging.getLogger("bcvlr").setLevel(logging.INFO)
-    if args.seeds < 1 or args.reps < 1:
-        raise CliError("--seeds and --reps must be >= 1")
-    roots = [Path(r) for r in (args.runs or ["results/runs"])]
+    roots = runs_roots(args)
     runs = collect_runs(roots)
     for line in runs.excluded_lines():
         print(f"not averaged in: {line}")

@@ -98,11 +98,23 @@ def print_excluded(runs: RunCollection) -> None:
         print(f"  - {line}")
 
 
+def runs_roots(args: argparse.Namespace) -> list[Path]:
+    """The --runs folders (default results/runs), each an existing folder: a mistyped root
+    would otherwise give an empty table and exit 0."""
+    from bcvlr.cli import CliError
+
+    roots = [Path(r) for r in (args.runs or ["results/runs"])]
+    for root in roots:
+        if not root.is_dir():
+            what = "is not a folder" if root.exists() else "does not exist"
+            raise CliError(f"runs root {root} {what}")
+    return roots
+
+
 def main(args: argparse.Namespace) -> None:
     from bcvlr.cli import CliError
 
-    roots = args.runs or ["results/runs"]
-    runs = collect_runs([Path(r) for r in roots])
+    runs = collect_runs(runs_roots(args))
     print_excluded(runs)
     if runs.invalid and not args.skip_invalid:
         raise CliError(

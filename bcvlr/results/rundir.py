@@ -160,6 +160,12 @@ def _flatten(config: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
     return out
 
 
+def _some(keys: list[str], shown: int = 5) -> str:
+    """The first ``shown`` keys, and how many more."""
+    more = f" and {len(keys) - shown} more" if len(keys) > shown else ""
+    return ", ".join(keys[:shown]) + more
+
+
 def config_changes(
     stored: Mapping[str, Any], new: Mapping[str, Any]
 ) -> tuple[list[str], list[str]]:
@@ -324,7 +330,11 @@ def truncate_metrics(path: Path, step: int) -> tuple[int, int]:
 
 
 class RunExistsError(FileExistsError):
-    pass
+    """The run asked for is already complete."""
+
+
+class SettingsMismatchError(ValueError):
+    """A run or stage was asked to continue (or be reused) with settings other than its own."""
 
 
 class RunDir:
@@ -430,12 +440,14 @@ class RunDir:
         checkpoint_step: int | None,
         *,
         config: Mapping[str, Any] | None = None,
+        budget: int | None = None,
     ) -> RunDir:
         """Reopen a killed or failed run that restarts from ``checkpoint_step``.
 
         Rows logged after that step are dropped (``None``: no checkpoint, so every row goes),
         so that re-running from the checkpoint produces each row exactly once. If ``config`` is
-        given it must equal the stored one: a resumed run with other settings is a new run.
+        given it must equal the stored one, and so must ``budget``: a resumed run with other
+        settings is a new run.
         """
         path = Path(path)
         info = _read_info(path)
@@ -445,10 +457,17 @@ class RunDir:
         if config is not None:
             changed, added = config_changes(info.get("config") or {}, config)
             if changed:
-                raise ValueError(
+                raise SettingsMismatchError(
                     f"{path / RUN_JSON}: config differs from the run being resumed in "
-                    f"{', '.join(changed)}; use the run's settings or another --runs-root"
+                    f"{_some(changed)}; use the run's settings, or delete {path} (or pick "
+                    "another --runs-root) to start it fresh"
                 )
+        if budget is not None and int(budget) != info.get("budget"):
+            raise SettingsMismatchError(
+                f"{path / RUN_JSON}: the run being resumed has budget {info.get('budget')}, not "
+                f"{budget}; use its budget, or delete {path} (or pick another --runs-root) to "
+                "start it fresh"
+            )
         step = -1 if checkpoint_step is None else int(checkpoint_step)
         kept, dropped = truncate_metrics(path / METRICS_CSV, step)
         last_step, last_frames, last_wall = _tail(path / METRICS_CSV)

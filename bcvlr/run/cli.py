@@ -33,14 +33,17 @@ def main(args: argparse.Namespace) -> None:
         check_video_render(videos)
     elif getattr(method, "NEEDS_VIDEOS", False):
         raise CliError(f"method {args.method!r} learns from expert videos: pass --videos DATASET")
-    budget = args.budget or getattr(cfg, "budget", None)
+    # the command line's value, else the method config's, else (None) the task's
+    budget, eval_episodes, eval_every = (
+        getattr(cfg, name, None) if getattr(args, name) is None else getattr(args, name)
+        for name in ("budget", "eval_episodes", "eval_every")
+    )
     if getattr(args, "slurm", False):
         submit_to_slurm(args)  # everything above is checked before submitting
         return
     with Harness(args.method, task, args.seed, config=dataclasses.asdict(cfg),
                  runs_root=Path(args.runs_root), budget=budget,
-                 eval_episodes=args.eval_episodes or getattr(cfg, "eval_episodes", None),
-                 eval_every=args.eval_every or getattr(cfg, "eval_every", None),
+                 eval_episodes=eval_episodes, eval_every=eval_every,
                  progress=not args.no_progress,
                  reduced_size=getattr(cfg, "reduced_size", False)) as harness:  # fmt: skip
         method.run(task, args.seed, cfg, harness, videos=videos)
@@ -48,14 +51,16 @@ def main(args: argparse.Namespace) -> None:
 
 # -- `bcvlr run --slurm`: one run submitted to SLURM with submitit, outside the workflow --------
 def add_slurm_arguments(p: argparse.ArgumentParser) -> None:
+    from bcvlr.cli import NATURAL, POSITIVE
+
     g = p.add_argument_group("SLURM (submitit)")
     g.add_argument("--slurm", action="store_true", help="submit this run as a SLURM job")
     g.add_argument("--slurm-partition", help="default: the cluster's default partition")
     g.add_argument("--slurm-account")
-    g.add_argument("--slurm-gpus", type=int, default=1, help="GPUs (default 1)")
-    g.add_argument("--slurm-cpus", type=int, default=8, help="CPUs (default 8)")
-    g.add_argument("--slurm-mem-mb", type=int, default=32000)
-    g.add_argument("--slurm-time", type=int, default=1440, help="minutes (default 1440)")
+    g.add_argument("--slurm-gpus", type=NATURAL, default=1, help="GPUs (default 1)")
+    g.add_argument("--slurm-cpus", type=POSITIVE, default=8, help="CPUs (default 8)")
+    g.add_argument("--slurm-mem-mb", type=POSITIVE, default=32000)
+    g.add_argument("--slurm-time", type=POSITIVE, default=1440, help="minutes (default 1440)")
     g.add_argument("--slurm-logs", default="logs/submitit", help="submitit's folder")
     g.add_argument("--slurm-wait", action="store_true", help="wait for the job and its result")
 

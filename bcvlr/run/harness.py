@@ -53,8 +53,11 @@ class Harness:
         # as run.json stores it (tuples become lists), so a resumed run compares equal
         self.config = json.loads(json.dumps(config, default=str))
         self.budget = self.task.budget if budget is None else int(budget)
-        self.eval_every = eval_every or self.task.eval.every
-        self.eval_episodes = eval_episodes or self.task.eval.episodes
+        self.eval_every = self.task.eval.every if eval_every is None else int(eval_every)
+        self.eval_episodes = self.task.eval.episodes if eval_episodes is None else int(eval_episodes)
+        if self.budget < 1 or self.eval_every < 1 or self.eval_episodes < 1:
+            raise ValueError(f"budget, eval_every and eval_episodes must be >= 1, got "
+                             f"{self.budget}, {self.eval_every}, {self.eval_episodes}")  # fmt: skip
         self.labels = labels or {}
         self.reduced_size = reduced_size  # a scaled-down config: reduced whatever the budget
         self.path = run_path(runs_root, method, self.task.name, self.seed)
@@ -72,7 +75,8 @@ class Harness:
         self._lock = hold_folder(self.path, "the run", held=self._lock)
         state = load_checkpoint(self.path / CHECKPOINT)
         if state is not None:
-            self.run = RunDir.resume(self.path, checkpoint_step=state["_step"], config=self.config)
+            self.run = RunDir.resume(self.path, checkpoint_step=state["_step"], config=self.config,
+                                     budget=self.budget)  # fmt: skip
             set_rng_state(state["_rng"])
             self._evals_done = set(state.get("_evals_done", ()))
         else:

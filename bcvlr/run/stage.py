@@ -7,10 +7,14 @@ rows after a kill, atomic checkpoints, provenance — in a folder of its own:
 Use it as a context manager: leaving the block, however it is left, closes the progress bar and
 releases the folder's lock; a stage that raised is marked failed in stage.json (its checkpoint
 stays, so running it again resumes).
+
+A stage is resumed, or its finished artifact reused, only with the ``settings`` it was made with
+(the config sections and inputs that define its product); other settings are refused in one line.
 """
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 from typing import Any, TextIO
@@ -20,8 +24,11 @@ from tqdm import tqdm
 
 from bcvlr.results.rundir import (
     MetricsWriter,
+    SettingsMismatchError,
     _Clock,
+    _some,
     atomic_write_json,
+    config_changes,
     provenance,
     truncate_metrics,
 )
@@ -34,9 +41,10 @@ CHECKPOINT = "checkpoints/state.pt"
 
 class Stage:
     def __init__(self, out: str | Path, name: str, *, cfg: dict, seed: int,
-                 progress: bool = True, checkpoint_every: int = 1000,
-                 log_every: int = 50) -> None:  # fmt: skip
+                 settings: dict | None = None, progress: bool = True,
+                 checkpoint_every: int = 1000, log_every: int = 50) -> None:  # fmt: skip
         self.out, self.name, self.cfg, self.seed = Path(out), name, cfg, seed
+        self.settings = _as_json(settings or {"seed": seed})
         self.progress, self.checkpoint_every, self.log_every = progress, checkpoint_every, log_every
         self.step = 0
         self.resumes = 0
@@ -53,6 +61,7 @@ class Stage:
         state = load_checkpoint(self.out / CHECKPOINT)
         metrics = self.out / "metrics.csv"
         if state is not None:
+            check_settings(self.out, self.settings)
             self.step = int(state["_step"])
             self.resumes = int(state.get("_resumes", 0)) + 1
             set_rng_state(state["_rng"])
@@ -60,7 +69,7 @@ class Stage:
         else:
             metrics.unlink(missing_ok=True)
         self._info = {"stage": self.name, "seed": self.seed, "status": "running",
-                      "config": self.cfg, "provenance": provenance(), "step": self.step,
+                      "settings": self.settings, "config": self.cfg, "provenance": provenance(), "step": self.step,
                       "resumes": self.resumes, "started_at": time.time()}  # fmt: skip
         atomic_write_json(self.out / "stage.json", self._info)
         self._writer = MetricsWriter(metrics, _Clock(), last_step=self.step - 1)
@@ -126,16 +135,41 @@ class Stage:
         release(self._lock)
 
 
-def completed_artifact(out: str | Path, filename: str) -> Path | None:
-    """The artifact of a stage that already finished (so a rerun skips it), else None."""
-    import json
+def _as_json(value: Any) -> Any:
+    """``value`` as stage.json stores it (tuples become lists), so that it compares equal."""
+    return json.loads(json.dumps(value, default=str))
 
-    out = Path(out)
+
+def _stage_info(out: Path) -> dict:
     try:
-        done = json.loads((out / "stage.json").read_text())["status"] == "complete"
-    except (FileNotFoundError, ValueError, KeyError):
-        return None
-    return out / filename if done and (out / filename).exists() else None
+        return json.loads((out / "stage.json").read_text())
+    except (FileNotFoundError, ValueError):
+        return {}
+
+
+def check_settings(out: str | Path, settings: dict) -> None:
+    """Refuse to continue or reuse the stage in ``out`` with settings other than its own. A
+    setting the stored stage lacks (added to the code after it ran) is not a difference."""
+    out = Path(out)
+    info = _stage_info(out)
+    changed, _ = config_changes(info.get("settings") or {}, _as_json(settings))
+    if changed:
+        raise SettingsMismatchError(
+            f"{out}: the {info.get('stage', '')} stage there was made with other settings "
+            f"({_some(changed)}); use them, or delete {out} (or pick another --out) to start "
+            "it fresh"
+        )
+
+
+def completed_artifact(out: str | Path, filename: str,
+                       settings: dict | None = None) -> Path | None:  # fmt: skip
+    """The artifact of a stage that already finished with these ``settings`` (so a rerun skips
+    it), else None; a finished stage with other settings is refused."""
+    out = Path(out)
+    done = _stage_info(out).get("status") == "complete" and (out / filename).exists()
+    if done and settings is not None:
+        check_settings(out, settings)
+    return out / filename if done else None
 
 
 def load_artifact(path: str | Path) -> dict:

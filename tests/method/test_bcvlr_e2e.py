@@ -14,7 +14,7 @@ import torch
 
 from bcvlr.config import load_config
 from bcvlr.method import bcvlr
-from bcvlr.results import load_run
+from bcvlr.results import SettingsMismatchError, load_run
 from bcvlr.results.aggregate import score_at
 from bcvlr.run.harness import Harness
 from bcvlr.tasks import get_task
@@ -221,3 +221,40 @@ def test_bad_inputs_fail_before_compute(tmp_path):
     r = subprocess.run(base + ["run", "--method", "bcvlr", "--task", "finger_spin", "--videos",
                                str(videos.path)], capture_output=True, text=True)  # fmt: skip
     assert r.returncode == 2 and "reacher_easy" in r.stderr and "finger_spin" in r.stderr
+
+
+def test_a_stage_is_reused_only_with_its_own_settings(tmp_path):
+    """A finished stage rerun with other settings (updates, seed, videos, another f) is
+    refused in one line, not silently reused; with the same settings it is reused as it is."""
+    videos = random_videos("reacher_easy", tmp_path / "videos", steps=120)
+    others = random_videos("reacher_easy", tmp_path / "others", steps=120, seed=1)
+    sets = ["features.updates=3", "latent_actions.updates=3", "latent_actions.probe_every=0"]
+    base = bcvlr.default_config(get_task("reacher_easy"))
+    cfg = load_config(bcvlr.Config, TINY, sets, base=base)
+    feats = bcvlr.pretrain_features(cfg, [videos], 0, tmp_path / "f", progress=False)
+    lat = bcvlr.pretrain_latent_actions(cfg, [videos], feats, 0, tmp_path / "la", progress=False)
+    made = feats.stat().st_mtime_ns, lat.stat().st_mtime_ns
+    assert bcvlr.pretrain_features(cfg, [videos], 0, tmp_path / "f", progress=False) == feats
+    assert bcvlr.pretrain_latent_actions(cfg, [videos], feats, 0, tmp_path / "la",
+                                         progress=False) == lat  # fmt: skip
+    assert (feats.stat().st_mtime_ns, lat.stat().st_mtime_ns) == made
+    more = load_config(bcvlr.Config, TINY, [*sets, "features.updates=4"], base=base)
+    with pytest.raises(SettingsMismatchError, match=r"features\.updates"):
+        bcvlr.pretrain_features(more, [videos], 0, tmp_path / "f", progress=False)
+    with pytest.raises(SettingsMismatchError, match="seed"):
+        bcvlr.pretrain_features(cfg, [videos], 1, tmp_path / "f", progress=False)
+    with pytest.raises(SettingsMismatchError, match="videos"):
+        bcvlr.pretrain_features(cfg, [others], 0, tmp_path / "f", progress=False)
+    other_f = bcvlr.pretrain_features(cfg, [others], 0, tmp_path / "f2", progress=False)
+    with pytest.raises(SettingsMismatchError, match="features_file"):
+        bcvlr.pretrain_latent_actions(cfg, [videos], other_f, 0, tmp_path / "la", progress=False)
+    online_only = load_config(bcvlr.Config, TINY, [*sets, "online.bc_updates=7"], base=base)
+    assert bcvlr.pretrain_features(online_only, [videos], 0, tmp_path / "f", progress=False) == feats
+    # through the CLI: one line, exit 2
+    r = subprocess.run([sys.executable, "-m", "bcvlr.cli", "pretrain-features", "--task",
+                        "reacher_easy", "--videos", str(videos.path), "--config", TINY,
+                        "--out", str(tmp_path / "f"), "--no-progress",
+                        *[a for s in [*sets, "features.updates=5"] for a in ("--set", s)]],
+                       capture_output=True, text=True)  # fmt: skip
+    assert r.returncode == 2, r.stderr[-2000:]
+    assert r.stderr.count("\n") == 1 and "features.updates" in r.stderr

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from bcvlr.results import RunDir, RunExistsError, RunSchemaError, load_run
+from bcvlr.results import RunDir, RunExistsError, RunSchemaError, SettingsMismatchError, load_run
 from bcvlr.results.rundir import METRICS_CSV, RUN_JSON, score_metric
 from bcvlr.results.schema import collect_runs
 
@@ -127,6 +127,17 @@ def test_resume_config_mismatch(tmp_path: Path) -> None:
     run.close()
     with pytest.raises(ValueError, match="config differs .* in lr;"):
         RunDir.resume(run.path, None, config={"lr": 2})
+
+
+def test_resume_with_another_budget_is_refused(tmp_path: Path) -> None:
+    """A run resumed with another budget would train past what run.json claims (it once
+    trained to 6,000 frames while run.json and aggregate kept 3,000)."""
+    run = _make(tmp_path, config={"lr": 1})
+    run.close()
+    budget = load_run(run.path).info["budget"]
+    with pytest.raises(SettingsMismatchError, match=f"has budget {budget}, not {2 * budget}"):
+        RunDir.resume(run.path, None, config={"lr": 1}, budget=2 * budget)
+    RunDir.resume(run.path, None, config={"lr": 1}, budget=budget).close()
 
 
 def test_resume_names_nested_changes_and_removed_keys(tmp_path: Path) -> None:

@@ -7,10 +7,11 @@ import argparse
 import sys
 from collections.abc import Callable
 
+from bcvlr.errors import UserError
 from bcvlr.tasks import SUITES
 
 
-class CliError(Exception):
+class CliError(UserError):
     """A user error: printed without a traceback, exit status 2."""
 
 
@@ -201,24 +202,13 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    from bcvlr.config import ConfigError
-    from bcvlr.results.rundir import RunExistsError, SettingsMismatchError
-    from bcvlr.run.lock import FolderInUseError
-    from bcvlr.tasks import UnknownTaskError
-
-    user_errors: tuple[type[Exception], ...] = (CliError, ConfigError, UnknownTaskError,
-                                                RunExistsError, SettingsMismatchError,
-                                                FolderInUseError)  # fmt: skip
-    try:
-        from bcvlr.data.errors import DatasetError
-
-        user_errors += (DatasetError,)
-    except ImportError:
-        pass
     try:
         args.func(args)
-    except user_errors as e:
+    except UserError as e:
         print(f"bcvlr {args.command}: error: {e}", file=sys.stderr)
+        return 2
+    except OSError as e:  # a full disk, a read-only or missing folder: named, not a traceback
+        print(f"bcvlr {args.command}: error: {type(e).__name__}: {e}", file=sys.stderr)
         return 2
     return 0
 

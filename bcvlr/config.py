@@ -13,10 +13,12 @@ from typing import Any, TypeVar
 
 import yaml
 
+from bcvlr.errors import UserError
+
 T = TypeVar("T")
 
 
-class ConfigError(ValueError):
+class ConfigError(UserError, ValueError):
     pass
 
 

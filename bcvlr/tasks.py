@@ -13,6 +13,8 @@ import json
 from dataclasses import dataclass
 from typing import Literal
 
+from bcvlr.errors import UserError
+
 Suite = Literal["procgen", "dmc", "metaworld"]
 SUITES: tuple[Suite, ...] = ("procgen", "dmc", "metaworld")
 
@@ -172,7 +174,7 @@ def _build() -> dict[str, Task]:
 TASKS: dict[str, Task] = _build()
 
 
-class UnknownTaskError(KeyError):
+class UnknownTaskError(UserError, KeyError):
     def __str__(self) -> str:  # KeyError quotes its message; keep it readable
         return str(self.args[0])
 

@@ -30,6 +30,7 @@ import yaml
 
 from bcvlr.config import ConfigError as MethodConfigError
 from bcvlr.config import read_config_file
+from bcvlr.errors import UserError
 from bcvlr.tasks import SUITES, TASKS, UnknownTaskError, get_task
 
 REPO = Path(__file__).resolve().parents[1]
@@ -66,7 +67,7 @@ OTHER_METHODS: dict[str, PaperMethod] = {"random": PaperMethod(False, tuple(TASK
 DEFAULT_RESOURCES = {"cpus": 1, "mem_mb": 4000, "runtime": 60, "gpu": 0}
 
 
-class ConfigError(ValueError):
+class ConfigError(UserError, ValueError):
     """A bad workflow config; the message names the offending key."""
 
 

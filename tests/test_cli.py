@@ -1,4 +1,5 @@
 import json
+import os
 import subprocess
 import sys
 
@@ -66,3 +67,32 @@ def test_zero_or_negative_counts_are_refused_not_taken_for_the_default(capsys):
         except SystemExit as e:
             assert e.code == 2
         assert capsys.readouterr().err.strip().splitlines()[-1].endswith(error)
+
+
+def test_user_errors_and_os_errors_end_in_one_line(tmp_path, capsys):
+    """Each once ended in a traceback: a runs root that is a file, another task's expert, an
+    expert folder without expert.json, a read-only runs root."""
+    from bcvlr.experts.train import EXPERT_JSON
+
+    a_file = tmp_path / "a_file"
+    a_file.write_text("")
+    other = tmp_path / "expert"
+    other.mkdir()
+    (other / EXPERT_JSON).write_text(json.dumps({"task": "reacher_easy", "module": "x"}))
+    read_only = tmp_path / "read_only"
+    read_only.mkdir(mode=0o555)
+    cases = [
+        (["run", "--method", "random", "--task", "reacher_easy", "--budget", "10",
+          "--runs-root", str(a_file)], "NotADirectoryError"),
+        (["collect-videos", "--task", "finger_spin", "--expert", str(other), "--out",
+          str(tmp_path / "v"), "--steps", "10"], "expert is for 'reacher_easy', not 'finger_spin'"),
+        (["collect-videos", "--task", "finger_spin", "--expert", str(tmp_path), "--out",
+          str(tmp_path / "v"), "--steps", "10"], f"no {EXPERT_JSON}"),
+    ]  # fmt: skip
+    if os.geteuid() != 0:  # root writes into a read-only folder anyway
+        cases.append((["run", "--method", "random", "--task", "reacher_easy", "--budget", "10",
+                       "--runs-root", str(read_only)], "PermissionError"))  # fmt: skip
+    for argv, error in cases:
+        assert main(argv) == 2, argv
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and error in err, err

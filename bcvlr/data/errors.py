@@ -3,8 +3,10 @@ every message names the file or manifest field at fault."""
 
 from __future__ import annotations
 
+from bcvlr.errors import UserError
 
-class DatasetError(Exception):
+
+class DatasetError(UserError):
     """Base class of every expert-video dataset fault."""
 
 

@@ -15,6 +15,7 @@ from typing import Protocol
 
 import numpy as np
 
+from bcvlr.errors import UserError
 from bcvlr.tasks import Task, get_task
 
 EXPERT_JSON = "expert.json"
@@ -54,15 +55,19 @@ def write_expert_json(out: Path, task: Task, kind: str, module: str, seed: int, 
                                           "seed": seed, **extra})  # fmt: skip
 
 
+class ExpertError(UserError, ValueError):
+    """No expert in the folder given, or one for another task."""
+
+
 def load_expert(path: str | Path, task: Task | None = None) -> Expert:
     path = Path(path)
     try:
         meta = json.loads((path / EXPERT_JSON).read_text())
     except FileNotFoundError:
-        raise FileNotFoundError(f"{path}: no {EXPERT_JSON}; train one with `bcvlr train-expert`"
-                                ) from None  # fmt: skip
+        raise ExpertError(f"{path}: no {EXPERT_JSON}; train one with `bcvlr train-expert`"
+                          ) from None  # fmt: skip
     if task is not None and meta["task"] != task.name:
-        raise ValueError(f"{path}: expert is for {meta['task']!r}, not {task.name!r}")
+        raise ExpertError(f"{path}: expert is for {meta['task']!r}, not {task.name!r}")
     return importlib.import_module(meta["module"]).load_expert(path, meta)
 
 

@@ -40,6 +40,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from bcvlr.atomic import atomic_write_json, atomic_write_text
+from bcvlr.errors import UserError
 from bcvlr.tasks import get_task
 
 SCHEMA_VERSION = 1
@@ -329,11 +330,11 @@ def truncate_metrics(path: Path, step: int) -> tuple[int, int]:
     return len(kept), dropped
 
 
-class RunExistsError(FileExistsError):
+class RunExistsError(UserError, FileExistsError):
     """The run asked for is already complete."""
 
 
-class SettingsMismatchError(ValueError):
+class SettingsMismatchError(UserError, ValueError):
     """A run or stage was asked to continue (or be reused) with settings other than its own."""
 
 

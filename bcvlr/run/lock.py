@@ -16,10 +16,12 @@ import warnings
 from pathlib import Path
 from typing import TextIO
 
+from bcvlr.errors import UserError
+
 LOCK_FILE = ".lock"
 
 
-class FolderInUseError(RuntimeError):
+class FolderInUseError(UserError, RuntimeError):
     """Another live process is writing this run or stage folder."""
 
 

@@ -169,6 +169,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("validate-videos", help="check a video dataset and print its manifest")
     p.add_argument("path")
     p.add_argument("--task", help="fail unless the dataset is for this task")
+    p.add_argument("--quick", action="store_true",
+                   help="skip the chunks' sha256 (shapes and counts only)")  # fmt: skip
     p.set_defaults(func=_lazy("bcvlr.data.dataset:validate_main"))
 
     p = sub.add_parser("aggregate", help="check every run directory and collect them in one CSV")

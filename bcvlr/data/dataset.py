@@ -187,7 +187,7 @@ class VideoDataset:
         """Decompress chunk i: frames (N, C, H, W) uint8, episodes back to back."""
         c = self.chunks[i]
         path = self.path / c["file"]
-        frames = mf.load_npz(path, (mf.FRAMES_KEY,))[mf.FRAMES_KEY]
+        frames = mf.load_npz(path, (mf.FRAMES_KEY,), c.get("sha256"))[mf.FRAMES_KEY]
         if frames.dtype != np.uint8:
             raise DtypeError(f"{path}: frames have dtype {frames.dtype}, expected uint8")
         if frames.shape != (c["frames"], *self.frame_shape):
@@ -308,7 +308,7 @@ class Labels:
         c = self.dataset.chunks[i]
         path = self.dataset.path / c["labels_file"]
         keys = ("actions",) * self.has_actions + ("rewards",) * self.has_rewards
-        arrays = mf.load_npz(path, keys)
+        arrays = mf.load_npz(path, keys, c.get("labels_sha256"))
         n = c["frames"] - c["episodes"]
         if self.has_actions and arrays["actions"].shape != (n, *self.action_shape):
             raise ShapeError(f"{path}: actions have shape {arrays['actions'].shape}")
@@ -350,10 +350,10 @@ def validate_main(args: argparse.Namespace) -> None:
     from bcvlr.cli import CliError
 
     try:
-        ds = VideoDataset(args.path, task=args.task, deep=bool(getattr(args, "deep", False)))
+        ds = VideoDataset(args.path, task=args.task, deep=not args.quick)
     except DatasetError as e:
         raise CliError(f"{type(e).__name__}: {e}") from None
     print(ds.describe())
     print(
-        "ok: dataset is valid" + (" (checksums verified)" if getattr(args, "deep", False) else "")
+        "ok: dataset is valid" + ("" if args.quick else " (checksums verified)")
     )

@@ -7,9 +7,11 @@ from __future__ import annotations
 
 import datetime as _dt
 import hashlib
+import io
 import json
 import platform
 import zipfile
+import zlib
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +19,7 @@ import numpy as np
 
 from bcvlr.atomic import TMP_SUFFIX as TMP_SUFFIX  # re-exported: the writer's debris sweep
 from bcvlr.atomic import atomic_write
-from bcvlr.data.errors import CorruptChunkError, ManifestError, MissingChunkError
+from bcvlr.data.errors import ChecksumError, CorruptChunkError, ManifestError, MissingChunkError
 
 FORMAT_NAME = "bcvlr-video-dataset"
 FORMAT_VERSION = 1
@@ -179,13 +181,18 @@ def read_npz_header(path: Path, key: str) -> tuple[tuple[int, ...], np.dtype]:
     return tuple(shape), np.dtype(dtype)
 
 
-def load_npz(path: Path, keys: tuple[str, ...]) -> dict[str, np.ndarray]:
+def load_npz(path: Path, keys: tuple[str, ...], sha256: str | None = None) -> dict[str, np.ndarray]:
+    """The arrays ``keys`` of an npz file; with ``sha256``, only if the file's bytes have it
+    (a chunk swapped for another's, or with flipped bytes, is named and never trained on)."""
     try:
-        with np.load(path, allow_pickle=False) as z:
+        data = path.read_bytes()
+        if sha256 is not None and hashlib.sha256(data).hexdigest() != sha256:
+            raise ChecksumError(f"{path}: sha256 differs from the one in {MANIFEST}")
+        with np.load(io.BytesIO(data), allow_pickle=False) as z:
             return {k: z[k] for k in keys}
     except FileNotFoundError:
         raise MissingChunkError(f"{path}: missing") from None
     except KeyError as e:
         raise CorruptChunkError(f"{path}: no array {e} in the archive") from None
-    except (zipfile.BadZipFile, ValueError, OSError, EOFError) as e:
+    except (zipfile.BadZipFile, zlib.error, ValueError, OSError, EOFError) as e:
         raise CorruptChunkError(f"{path}: unreadable npz archive: {e}") from None

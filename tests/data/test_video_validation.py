@@ -79,12 +79,32 @@ def test_wrong_dtype(ds_path):
         VideoDataset(ds_path)
 
 
-def test_checksum_mismatch_only_in_deep_mode(ds_path):
+def test_checksum_mismatch_in_deep_mode_and_when_the_chunk_is_read(ds_path):
+    """A same-sized chunk from elsewhere passes the shallow check, but neither the deep one
+    nor a learner reading it (a swapped chunk was once trained on)."""
     n = _manifest(ds_path)["chunks"][1]["frames"]
     _rewrite_chunk(ds_path, np.full((n, 3, 4, 4), 7, np.uint8))
-    VideoDataset(ds_path)  # shape and dtype are fine
+    ds = VideoDataset(ds_path)  # shape and dtype are fine
     with pytest.raises(ChecksumError, match="000001.npz"):
         VideoDataset(ds_path, deep=True)
+    ds.load_chunk(0)
+    with pytest.raises(ChecksumError, match="000001.npz"):
+        ds.load_chunk(1)
+
+
+def test_flipped_bytes_are_named_not_a_zlib_traceback(ds_path, capsys):
+    from bcvlr.cli import main
+
+    chunk = ds_path / "chunks" / "000001.npz"
+    data = bytearray(chunk.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    chunk.write_bytes(bytes(data))
+    assert main(["validate-videos", str(ds_path)]) == 2
+    assert "ChecksumError" in capsys.readouterr().err
+    assert main(["validate-videos", str(ds_path), "--quick"]) == 0
+    ds = VideoDataset(ds_path)
+    with pytest.raises(ChecksumError, match="000001.npz"):
+        ds.load_chunk(1)
 
 
 def test_truncated_chunk(ds_path):
@@ -98,9 +118,11 @@ def test_label_checksum(ds_path):
     labels = ds_path / "labels" / "000000.npz"
     labels.write_bytes(labels.read_bytes() + b"x")
     ds = VideoDataset(ds_path, deep=True)  # frames do not depend on labels
-    ds.open_labels()
+    labels_file = ds.open_labels()
     with pytest.raises(ChecksumError, match="labels/000000.npz"):
         ds.open_labels(deep=True)
+    with pytest.raises(ChecksumError, match="labels/000000.npz"):
+        labels_file.chunk(0)
 
 
 def test_task_mismatch(ds_path):
@@ -148,13 +170,13 @@ def test_every_fault_is_a_dataset_error():
 
 
 def test_validate_main(ds_path, capsys):
-    validate_main(argparse.Namespace(path=str(ds_path), task=TASK))
+    validate_main(argparse.Namespace(path=str(ds_path), task=TASK, quick=False))
     out = capsys.readouterr().out
     assert "episodes" in out and "ok" in out and TASK in out
     with pytest.raises(CliError, match="TaskMismatchError"):
-        validate_main(argparse.Namespace(path=str(ds_path), task="maze"))
+        validate_main(argparse.Namespace(path=str(ds_path), task="maze", quick=False))
     with pytest.raises(CliError, match="manifest.json"):
-        validate_main(argparse.Namespace(path=str(ds_path / "nowhere"), task=None))
+        validate_main(argparse.Namespace(path=str(ds_path / "nowhere"), task=None, quick=False))
 
 
 def test_validate_videos_command(ds_path, capsys):

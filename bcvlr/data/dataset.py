@@ -79,12 +79,18 @@ class VideoDataset:
         return self.manifest["counts"]["transitions"]
 
     @property
+    def labels_present(self) -> bool:
+        """Every chunk's label file is on disk (deleting labels/ leaves a video-only dataset)."""
+        return all(c.get("labels_file") and (self.path / c["labels_file"]).is_file()
+                   for c in self.chunks)  # fmt: skip
+
+    @property
     def has_actions(self) -> bool:
-        return self.manifest["has_actions"]
+        return self.manifest["has_actions"] and self.labels_present
 
     @property
     def has_rewards(self) -> bool:
-        return self.manifest["has_rewards"]
+        return self.manifest["has_rewards"] and self.labels_present
 
     @property
     def complete(self) -> bool:

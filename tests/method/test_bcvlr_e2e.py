@@ -258,3 +258,23 @@ def test_a_stage_is_reused_only_with_its_own_settings(tmp_path):
                        capture_output=True, text=True)  # fmt: skip
     assert r.returncode == 2, r.stderr[-2000:]
     assert r.stderr.count("\n") == 1 and "features.updates" in r.stderr
+
+
+def test_a_video_only_dataset_runs_with_the_diagnostics_skipped(tmp_path):
+    """Deleting labels/ is allowed (docs/dataset-format.md): BCV-LR never needs the expert's actions,
+    so the run completes and only the video-label probe is skipped (it once failed after
+    feature pretraining)."""
+    import shutil
+
+    videos = random_videos("reacher_easy", tmp_path / "videos", steps=120)
+    shutil.rmtree(videos.path / "labels")
+    cmd = [sys.executable, "-m", "bcvlr.cli", "run", "--method", "bcvlr", "--task",
+           "reacher_easy", "--videos", str(videos.path), "--config", TINY, "--no-progress",
+           "--runs-root", str(tmp_path / "runs"), "--budget", "80", "--eval-every", "40",
+           "--eval-episodes", "1", "--set", "online.cycle_steps=20"]  # fmt: skip
+    result = subprocess.run(cmd, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr[-2000:]
+    run = tmp_path / "runs" / "bcvlr" / "reacher_easy" / "seed0"
+    probe = pd.read_csv(run / "pretrain" / "latent_actions" / "metrics.csv")
+    assert not probe.metric.str.startswith("probe/").any()
+    assert "eval/return" in set(pd.read_csv(run / "metrics.csv").metric)

@@ -242,6 +242,31 @@ class WindowSampler:
             raise ValueError("labels were opened from another VideoDataset than the sampler's")
         return self._gather(*self._draw(), labels=labels)
 
+    # -- resume ------------------------------------------------------------------------------
+    def state_dict(self) -> dict:
+        """Where the random streams and the chunk cache stand: a sampler given it continues
+        with exactly the batches this one would draw next (so a resumed run equals an
+        uninterrupted one)."""
+        return {"rng": self._rng.bit_generator.state,
+                "order_rng": self._order_rng.bit_generator.state,
+                "order": self._order.tolist(), "order_pos": self._order_pos,
+                "batches": self._batches, "active": [s.chunk for s in self._active],
+                "pending": None if self._pending is None else self._pending[0]}  # fmt: skip
+
+    def load_state_dict(self, state: dict) -> None:
+        self._rng.bit_generator.state = state["rng"]
+        self._order_rng.bit_generator.state = state["order_rng"]
+        self._order = np.asarray(state["order"], np.int64)
+        self._order_pos = int(state["order_pos"])
+        self._batches = int(state["batches"])
+        if [s.chunk for s in self._active] != state["active"]:
+            self._active = deque(self._load(int(c)) for c in state["active"])
+        self._pending = None
+        if state["pending"] is not None:
+            future: Future[_Slot] = Future()
+            future.set_result(self._load(int(state["pending"])))
+            self._pending = (int(state["pending"]), future)
+
     def __iter__(self) -> Iterator[np.ndarray]:
         return self
 

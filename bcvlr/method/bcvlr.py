@@ -357,6 +357,13 @@ class VideoBatches:
         batch = np.concatenate([s.sample() for s in self.samplers])
         return torch.from_numpy(batch).to(device)
 
+    def state_dict(self) -> list[dict]:
+        return [s.state_dict() for s in self.samplers]
+
+    def load_state_dict(self, state: list[dict]) -> None:
+        for sampler, sampler_state in zip(self.samplers, state, strict=True):
+            sampler.load_state_dict(sampler_state)
+
     def close(self) -> None:
         for s in self.samplers:
             s.close()
@@ -465,14 +472,16 @@ def pretrain_features(cfg: Config, videos: Sequence[VideoDataset], seed: int, ou
             learner.modules.load_state_dict(state["modules"])
             learner.optim.load_state_dict(state["optim"])
         bar = stage.bar(fc.updates, "features")
-        with closing(VideoBatches(videos, learner.window, fc.batch_size,
-                                  seed + stage.resumes)) as batches:  # fmt: skip
+        with closing(VideoBatches(videos, learner.window, fc.batch_size, seed)) as batches:
+            if state is not None:
+                batches.load_state_dict(state["batches"])
             for update in range(stage.step, fc.updates):
                 metrics = learner.update(batches.sample(device), update)
                 stage.advance(update + 1, metrics, bar)
                 if stage.checkpoint_due(update + 1):
                     stage.checkpoint(update + 1, {"modules": learner.modules.state_dict(),
-                                                  "optim": learner.optim.state_dict()})  # fmt: skip
+                                                  "optim": learner.optim.state_dict(),
+                                                  "batches": batches.state_dict()})  # fmt: skip
         return stage.finish({"encoder": learner.encoder.state_dict(), "obs_shape": obs_shape,
                              "config": dataclasses.asdict(cfg)}, "features.pt")  # fmt: skip
 
@@ -544,8 +553,9 @@ def pretrain_latent_actions(cfg: Config, videos: Sequence[VideoDataset], feature
             model.load_state_dict(state["model"])
             encoder.load_state_dict(state["encoder"])
             learner.optim.load_state_dict(state["optim"])
-        with closing(VideoBatches(videos, la.window, la.batch_size,
-                                  seed + 1000 + stage.resumes)) as batches:  # fmt: skip
+        with closing(VideoBatches(videos, la.window, la.batch_size, seed + 1000)) as batches:
+            if state is not None:
+                batches.load_state_dict(state["batches"])
             if state is None and la.idm_input_norm == "standardize":
                 stage.log(0, fit_idm_input_norm(model, encoder, batches, la, device))
             probe = LatentActionProbe.from_videos(videos[0], la, seed) if la.probe_every else None
@@ -560,7 +570,8 @@ def pretrain_latent_actions(cfg: Config, videos: Sequence[VideoDataset], feature
                 if stage.checkpoint_due(update + 1):
                     stage.checkpoint(update + 1, {"model": model.state_dict(),
                                                   "encoder": encoder.state_dict(),
-                                                  "optim": learner.optim.state_dict()})  # fmt: skip
+                                                  "optim": learner.optim.state_dict(),
+                                                  "batches": batches.state_dict()})  # fmt: skip
         if probe is not None:
             stage.log(la.updates, probe.score(encoder, model, device)
                       | latent_action_health(encoder, model, health))  # fmt: skip

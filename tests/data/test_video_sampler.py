@@ -64,6 +64,27 @@ def test_same_seed_same_batches(ds3):
     assert not np.array_equal(a, run(8, prefetch=True))
 
 
+@pytest.mark.parametrize("stop", [1, 3, 7, 13])
+@pytest.mark.parametrize("prefetch", [True, False])
+def test_a_restored_sampler_draws_what_the_original_would_have(ds3, stop, prefetch):
+    """A resumed stage loads the sampler's state from its checkpoint: the batches after it are
+    the uninterrupted ones, through chunk rotations and a pending prefetch."""
+
+    def sampler():
+        return WindowSampler(ds3, window=2, batch_size=8, seed=3, max_cached_chunks=3,
+                             rotate_every=2, prefetch=prefetch)  # fmt: skip
+
+    with sampler() as straight, sampler() as killed:
+        expected = [straight.sample() for _ in range(20)]
+        for _ in range(stop):
+            killed.sample()
+        state = killed.state_dict()
+        with sampler() as resumed:
+            resumed.load_state_dict(state)
+            np.testing.assert_array_equal(np.stack([resumed.sample() for _ in range(20 - stop)]),
+                                          np.stack(expected[stop:]))  # fmt: skip
+
+
 def test_cache_is_bounded_and_rotates_through_every_chunk(ds3, monkeypatch):
     alive: list[weakref.ref] = []
     original = VideoDataset.load_chunk

@@ -151,9 +151,19 @@ def _kill_when(path: Path, proc: subprocess.Popen, predicate, timeout: float = 2
     proc.wait()
 
 
+def _tensors(tree, prefix=""):
+    """(path, tensor) for every tensor of a nested dict of state_dicts."""
+    if isinstance(tree, torch.Tensor):
+        yield prefix, tree
+    elif isinstance(tree, dict):
+        for key, value in tree.items():
+            yield from _tensors(value, f"{prefix}.{key}")
+
+
 def test_each_stage_resumes_after_a_kill(tmp_path):
     """Features, latent actions and the online stage in turn: each is SIGKILLed after its first
-    checkpoint, rerun with the same command, and must finish with every row exactly once."""
+    checkpoint, rerun with the same command, and must finish with every row exactly once; the
+    pretraining stages with the rows and weights of a run never killed."""
     random_videos("reacher_easy", tmp_path / "videos", steps=300)
     base = [sys.executable, "-m", "bcvlr.cli"]
     common = ["--task", "reacher_easy", "--seed", "0", "--videos", str(tmp_path / "videos"),
@@ -206,7 +216,17 @@ def test_each_stage_resumes_after_a_kill(tmp_path):
         else:
             assert metrics.step.max() == 40
             assert json.loads((out / "stage.json").read_text())["resumes"] == 1
-            assert (out / f"{name}.pt").exists()
+            # exactly where it stopped: the same rows and weights as a run never killed
+            straight = tmp_path / f"{name}_straight"
+            cmd = [straight if part == str(out) else part for part in cmd]
+            result = subprocess.run([str(c) for c in cmd], capture_output=True, text=True)
+            assert result.returncode == 0, result.stderr[-2000:]
+            pd.testing.assert_frame_equal(metrics.drop(columns="wall_time"),
+                                          pd.read_csv(straight / "metrics.csv")
+                                          .drop(columns="wall_time"))  # fmt: skip
+            for key, value in _tensors(torch.load(out / f"{name}.pt", weights_only=False)):
+                other = dict(_tensors(torch.load(straight / f"{name}.pt", weights_only=False)))
+                assert torch.equal(value, other[key]), (name, key)
 
 
 def test_bad_inputs_fail_before_compute(tmp_path):

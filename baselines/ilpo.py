@@ -373,9 +373,9 @@ def train_lpn(cfg: Config, videos: VideoDataset, seed: int, out: Path,
             lpn.load_state_dict(state["model"])
             optim.load_state_dict(state["optim"])
         total = lpn_updates(lc, videos)
-        # a resumed stage draws other batches than the ones it drew before the kill
-        sampler = WindowSampler(videos, window=2, batch_size=lc.batch_size,
-                                seed=seed + 7919 * stage.resumes)  # fmt: skip
+        sampler = WindowSampler(videos, window=2, batch_size=lc.batch_size, seed=seed)
+        if state is not None:
+            sampler.load_state_dict(state["sampler"])
         bar = stage.bar(total, "ILPO latent policy")
         try:
             for update in range(stage.step, total):
@@ -387,7 +387,8 @@ def train_lpn(cfg: Config, videos: VideoDataset, seed: int, out: Path,
                 stage.advance(update + 1, metrics, bar)
                 if stage.checkpoint_due(update + 1) and update + 1 < total:
                     stage.checkpoint(update + 1, {"model": lpn.state_dict(),
-                                                  "optim": optim.state_dict()})  # fmt: skip
+                                                  "optim": optim.state_dict(),
+                                                  "sampler": sampler.state_dict()})  # fmt: skip
         finally:
             sampler.close()
         return stage.finish({"model": lpn.state_dict(), "obs_shape": videos.stacked_shape,

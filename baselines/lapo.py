@@ -288,7 +288,9 @@ def _pretrain(name: str, filename: str, out: Path, cfg: Config, videos: VideoDat
             modules.load_state_dict(state["modules"])
             optim.load_state_dict(state["optim"])
         device = resolve_device(cfg.device)
-        batches = VideoBatches([videos], 3, batch_size, seed + stage.resumes)
+        batches = VideoBatches([videos], 3, batch_size, seed)
+        if state is not None:
+            batches.load_state_dict(state["batches"])
         bar = stage.bar(updates, name)
         try:
             for update in range(stage.step, updates):
@@ -307,7 +309,8 @@ def _pretrain(name: str, filename: str, out: Path, cfg: Config, videos: VideoDat
                     stage.log(update + 1, diagnose[1](modules))
                 if stage.checkpoint_due(update + 1):
                     stage.checkpoint(update + 1, {"modules": modules.state_dict(),
-                                                  "optim": optim.state_dict()})  # fmt: skip
+                                                  "optim": optim.state_dict(),
+                                                  "batches": batches.state_dict()})  # fmt: skip
         finally:
             batches.close()
         return stage.finish({"modules": modules.state_dict(), "config": dataclasses.asdict(cfg)},

@@ -258,7 +258,9 @@ def pretrain(task: Task, cfg: Config, videos: VideoDataset, seed: int, out: Path
             labeller.load_state_dict(state["labeller"])
             optim.load_state_dict(state["optim"])
         sampler = WindowSampler(videos, window=cfg.window, batch_size=cfg.batch_size,
-                                seed=seed + 104729 * (stage.resumes + 1))  # fmt: skip
+                                seed=seed + 104729)  # fmt: skip
+        if state is not None:
+            sampler.load_state_dict(state["sampler"])
         bar = stage.bar(cfg.pretrain_updates, "pretrain labeller")
         labeller.train()
         try:
@@ -274,7 +276,8 @@ def pretrain(task: Task, cfg: Config, videos: VideoDataset, seed: int, out: Path
                               bar)  # fmt: skip
                 if stage.checkpoint_due(update + 1):
                     stage.checkpoint(update + 1, {"labeller": labeller.state_dict(),
-                                                  "optim": optim.state_dict()})  # fmt: skip
+                                                  "optim": optim.state_dict(),
+                                                  "sampler": sampler.state_dict()})  # fmt: skip
         finally:
             sampler.close()
         return stage.finish({"labeller": labeller.state_dict()}, ARTIFACT)

@@ -1008,11 +1008,14 @@ def online(task: Task, seed: int, cfg: Config, harness, videos: VideoDataset,
         replay.load_state_dict(state["replay"])
         gen.set_state(state["generator"])
         step, cycle = state["step"], state["cycle"]
-    video_batches = VideoBatches([videos], learner.window, oc.bc_batch_size, seed + 2000 + cycle)
+    video_batches = VideoBatches([videos], learner.window, oc.bc_batch_size, seed + 2000)
+    if state is not None and "video_batches" in state:  # older checkpoints lack it
+        video_batches.load_state_dict(state["video_batches"])
 
     def checkpoint() -> None:
         harness.checkpoint(step, {"agent": agent.state_dict(), "learner": learner.state_dict(),
                                   "replay": replay.state_dict(), "generator": gen.get_state(),
+                                  "video_batches": video_batches.state_dict(),
                                   "step": step, "cycle": cycle})  # fmt: skip
 
     def evaluate_if_due() -> None:

@@ -4,46 +4,12 @@ so that `bcvlr --help` and config errors come back fast."""
 from __future__ import annotations
 
 import argparse
+import os
 import sys
-from collections.abc import Callable
 
+from bcvlr.arguments import NATURAL, POSITIVE, lazy
 from bcvlr.errors import UserError
 from bcvlr.tasks import SUITES
-
-
-class CliError(UserError):
-    """A user error: printed without a traceback, exit status 2."""
-
-
-def at_least(low: int):
-    """An argparse type: an integer >= ``low`` (0 is never a stand-in for "the default")."""
-
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
-        if value < low:
-            raise argparse.ArgumentTypeError(f"must be >= {low}, got {value}")
-        return value
-
-    parse.__name__ = f"integer >= {low}"  # argparse names the type in its message
-    return parse
-
-
-NATURAL, POSITIVE = at_least(0), at_least(1)
-
-
-def check_video_render(videos) -> None:
-    """Refuse a video dataset whose frames were rendered unlike its task's envs (another
-    camera, orientation or size), before any compute."""
-    from bcvlr.envs import render_differences
-
-    task = videos.manifest["task"]
-    if diffs := render_differences(task, videos.render):
-        raise CliError(f"video dataset {videos.path} was rendered unlike the {task} envs a "
-                       f"policy acts in ({'; '.join(diffs)}): collect it again with "
-                       "`bcvlr collect-videos`")  # fmt: skip
 
 
 def _cmd_tasks(args: argparse.Namespace) -> None:
@@ -71,18 +37,6 @@ def _cmd_tasks(args: argparse.Namespace) -> None:
               f"its own: <task>{CAMERA_SEPARATOR}<camera>, camera one of {others}")  # fmt: skip
 
 
-def _lazy(target: str) -> Callable[[argparse.Namespace], None]:
-    """`module:function`, imported only when the subcommand runs."""
-
-    def call(args: argparse.Namespace) -> None:
-        import importlib
-
-        module, func = target.split(":")
-        getattr(importlib.import_module(module), func)(args)
-
-    return call
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="bcvlr", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -98,7 +52,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--suite", choices=SUITES, action="append", help="default: all suites")
     p.add_argument("--steps", type=POSITIVE, default=50)
     p.add_argument("--out", default="results/demo", help="where frames and a summary are written")
-    p.set_defaults(func=_lazy("bcvlr.envs.demo:main"))
+    p.set_defaults(func=lazy("bcvlr.envs.demo:main"))
 
     p = sub.add_parser("run", help="one run of one method on one task and seed")
     p.add_argument("--method", required=True)
@@ -116,7 +70,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--runs-root", default="results/runs")
     p.add_argument("--no-progress", action="store_true")
-    p.set_defaults(func=_lazy("bcvlr.run.cli:main"))
+    p.set_defaults(func=lazy("bcvlr.run.cli:main"))
 
     from bcvlr.method.cli import add_parsers as add_bcvlr_parsers
 
@@ -132,14 +86,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--config", help="YAML file of hyper-parameter overrides")
     p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override one setting")
     p.add_argument("--no-progress", action="store_true")
-    p.set_defaults(func=_lazy("bcvlr.experts.train:main"))
+    p.set_defaults(func=lazy("bcvlr.experts.train:main"))
 
     p = sub.add_parser("evaluate-expert", help="score an expert with the task's protocol")
     p.add_argument("--task", required=True)
     p.add_argument("--expert", required=True, help="expert directory (from train-expert)")
     p.add_argument("--episodes", type=POSITIVE, help="default: the task's evaluation episodes")
     p.add_argument("--seed", type=NATURAL, default=12345)
-    p.set_defaults(func=_lazy("bcvlr.experts.train:evaluate_main"))
+    p.set_defaults(func=lazy("bcvlr.experts.train:evaluate_main"))
 
     p = sub.add_parser("collect-videos", help="roll an expert out and write its video dataset")
     p.add_argument("--task", required=True)
@@ -156,7 +110,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="Gaussian noise std on a continuous expert's actions (default 0)",
     )
     p.add_argument("--no-progress", action="store_true")
-    p.set_defaults(func=_lazy("bcvlr.experts.collect:main"))
+    p.set_defaults(func=lazy("bcvlr.experts.collect:main"))
 
     p = sub.add_parser("import-videos", help="convert a third-party expert-video dataset")
     p.add_argument("--format", required=True, choices=["lapo"])
@@ -164,20 +118,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--task", required=True)
     p.add_argument("--out", required=True, help="dataset folder to write")
     p.add_argument("--split", default="train", choices=["train", "test"])
-    p.set_defaults(func=_lazy("bcvlr.data.lapo:main"))
+    p.set_defaults(func=lazy("bcvlr.data.lapo:main"))
 
     p = sub.add_parser("validate-videos", help="check a video dataset and print its manifest")
     p.add_argument("path")
     p.add_argument("--task", help="fail unless the dataset is for this task")
     p.add_argument("--quick", action="store_true",
                    help="skip the chunks' sha256 (shapes and counts only)")  # fmt: skip
-    p.set_defaults(func=_lazy("bcvlr.data.dataset:validate_main"))
+    p.set_defaults(func=lazy("bcvlr.data.dataset:validate_main"))
 
     p = sub.add_parser("aggregate", help="check every run directory and collect them in one CSV")
     p.add_argument("--runs", action="append", help="runs root (repeatable; default results/runs)")
     p.add_argument("--out", default="results/aggregate.csv")
     p.add_argument("--skip-invalid", action="store_true", help="report bad runs, do not fail")
-    p.set_defaults(func=_lazy("bcvlr.results.aggregate:main"))
+    p.set_defaults(func=lazy("bcvlr.results.aggregate:main"))
 
     p = sub.add_parser("report", help="paper tables, rliable statistics and figures from runs")
     p.add_argument("--runs", action="append", help="runs root (repeatable; default results/runs)")
@@ -187,14 +141,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--rng-seed", type=NATURAL, default=0, help="seed of the bootstrap")
     p.add_argument("--skip-invalid", action="store_true", help="report bad runs, do not fail")
     p.add_argument("--no-figures", action="store_true")
-    p.set_defaults(func=_lazy("bcvlr.report.main:main"))
+    p.set_defaults(func=lazy("bcvlr.report.main:main"))
 
     # The workflow's config check (bcvlr/workflow.py), and `bcvlr run --slurm` (its options are
     # added to the run parser from bcvlr/run/cli.py).
     p = sub.add_parser("validate-config", help="check a workflow config (config/*.yaml)")
     p.add_argument("file", help="e.g. config/paper.yaml")
     p.add_argument("--shallow", action="store_true", help="schema only: skip the methods' settings")
-    p.set_defaults(func=_lazy("bcvlr.workflow:validate_config_main"))
+    p.set_defaults(func=lazy("bcvlr.workflow:validate_config_main"))
     from bcvlr.run.cli import add_slurm_arguments
 
     add_slurm_arguments(sub.choices["run"])
@@ -209,6 +163,9 @@ def main(argv: list[str] | None = None) -> int:
     except UserError as e:
         print(f"bcvlr {args.command}: error: {e}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # output piped into a reader that stopped (`| head`): quietly
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
     except OSError as e:  # a full disk, a read-only or missing folder: named, not a traceback
         print(f"bcvlr {args.command}: error: {type(e).__name__}: {e}", file=sys.stderr)
         return 2
@@ -216,8 +173,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    # Run the imported module's main, not __main__'s copy, so that CliError raised by
-    # subcommands (which import bcvlr.cli) is the class main() catches.
-    from bcvlr.cli import main as package_main
-
-    sys.exit(package_main())
+    sys.exit(main())

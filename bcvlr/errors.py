@@ -5,3 +5,7 @@ traceback. A module raising a user error subclasses ``UserError`` beside its usu
 
 class UserError(Exception):
     """A problem the user can fix; its message names it and, where there is one, the fix."""
+
+
+class CliError(UserError):
+    """A bad command-line value or combination of them."""

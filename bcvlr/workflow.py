@@ -702,7 +702,7 @@ def _call(command: list[str]) -> int:
 # -- command line -------------------------------------------------------------------------------
 def validate_config_main(args: argparse.Namespace) -> None:
     """`bcvlr validate-config FILE`: the workflow's check, plus every method's settings."""
-    from bcvlr.cli import CliError
+    from bcvlr.errors import CliError
 
     try:
         config = load_config_file(args.file)

@@ -353,7 +353,7 @@ class Labels:
 
 def validate_main(args: argparse.Namespace) -> None:
     """`bcvlr validate-videos PATH [--task T]`."""
-    from bcvlr.cli import CliError
+    from bcvlr.errors import CliError
 
     try:
         ds = VideoDataset(args.path, task=args.task, deep=not args.quick)

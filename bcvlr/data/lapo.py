@@ -19,11 +19,11 @@ from pathlib import Path
 
 import numpy as np
 
-from bcvlr.cli import CliError
 from bcvlr.data import manifest as mf
 from bcvlr.data.dataset import VideoDataset
 from bcvlr.data.errors import DatasetError
 from bcvlr.data.writer import DEFAULT_CHUNK_FRAMES, VideoDatasetWriter
+from bcvlr.errors import CliError
 from bcvlr.tasks import UnknownTaskError, get_task, tasks_of
 
 LAPO_KEYS = ("obs", "ta", "done", "rewards")

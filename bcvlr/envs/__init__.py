@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from bcvlr.data.errors import RenderMismatchError
 from bcvlr.envs.base import (
     EpisodeStats,
     FrameStackVecEnv,
@@ -122,3 +123,14 @@ def make(
 def make_reward_free(task: Task | str, num_envs: int | None = None, seed: int = 0,
                      **kwargs) -> RewardFreeEnv:  # fmt: skip
     return RewardFreeEnv(make(task, num_envs, seed, **kwargs))
+
+
+def check_video_render(videos) -> None:
+    """Refuse a video dataset whose frames were rendered unlike its task's envs (another
+    camera, orientation or size), before any compute."""
+    task = videos.manifest["task"]
+    if diffs := render_differences(task, videos.render):
+        raise RenderMismatchError(
+            f"video dataset {videos.path} was rendered unlike the {task} envs a policy acts in "
+            f"({'; '.join(diffs)}): collect it again with `bcvlr collect-videos`"
+        )

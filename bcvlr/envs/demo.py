@@ -16,7 +16,7 @@ from bcvlr.tasks import tasks_of
 
 
 def main(args: argparse.Namespace) -> None:
-    from bcvlr.cli import CliError
+    from bcvlr.errors import CliError
 
     if args.steps < 1:
         raise CliError(f"--steps must be >= 1, got {args.steps}")

@@ -121,7 +121,7 @@ def _std(n: int, total: float, total_sq: float) -> float:
 
 
 def main(args: argparse.Namespace) -> None:
-    from bcvlr.cli import CliError
+    from bcvlr.errors import CliError
 
     task = get_task(args.task)
     steps = args.steps or DEFAULT_STEPS[task.suite]

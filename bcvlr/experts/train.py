@@ -35,7 +35,7 @@ class Expert(Protocol):
 
 
 def main(args: argparse.Namespace) -> None:
-    from bcvlr.cli import CliError
+    from bcvlr.errors import CliError
 
     task = get_task(args.task)
     kind = args.kind or DEFAULT_KIND[task.suite]

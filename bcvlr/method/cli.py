@@ -9,9 +9,10 @@ from pathlib import Path
 
 
 def _setup(args: argparse.Namespace):
-    from bcvlr.cli import CliError, check_video_render
     from bcvlr.config import load_config
     from bcvlr.data import VideoDataset
+    from bcvlr.envs import check_video_render
+    from bcvlr.errors import CliError
     from bcvlr.method import bcvlr
     from bcvlr.tasks import get_task
 
@@ -51,7 +52,7 @@ def pretrain_actions(args: argparse.Namespace) -> None:
 
 
 def online(args: argparse.Namespace) -> None:
-    from bcvlr.cli import CliError
+    from bcvlr.errors import CliError
     from bcvlr.method import bcvlr
     from bcvlr.run.harness import Harness
 
@@ -67,7 +68,7 @@ def online(args: argparse.Namespace) -> None:
 
 
 def add_parsers(sub) -> None:
-    from bcvlr.cli import NATURAL, POSITIVE, _lazy
+    from bcvlr.arguments import NATURAL, POSITIVE, lazy
 
     def common(p, multi_videos: bool) -> None:
         p.add_argument("--task", required=True, help="task whose settings apply")
@@ -83,13 +84,13 @@ def add_parsers(sub) -> None:
     p = sub.add_parser("pretrain-features", help="BCV-LR stage 1: self-supervised features f")
     common(p, multi_videos=True)
     p.add_argument("--out", required=True)
-    p.set_defaults(func=_lazy("bcvlr.method.cli:pretrain_features"))
+    p.set_defaults(func=lazy("bcvlr.method.cli:pretrain_features"))
 
     p = sub.add_parser("pretrain-actions", help="BCV-LR stage 2: latent actions (p, VQ, w)")
     common(p, multi_videos=True)
     p.add_argument("--features", help="features.pt from pretrain-features (omit for w/o lf)")
     p.add_argument("--out", required=True)
-    p.set_defaults(func=_lazy("bcvlr.method.cli:pretrain_actions"))
+    p.set_defaults(func=lazy("bcvlr.method.cli:pretrain_actions"))
 
     p = sub.add_parser("online", help="BCV-LR stage 3: online finetuning, latent BC, evaluation")
     common(p, multi_videos=False)
@@ -100,4 +101,4 @@ def add_parsers(sub) -> None:
     p.add_argument("--budget", type=POSITIVE)
     p.add_argument("--eval-episodes", type=POSITIVE)
     p.add_argument("--eval-every", type=POSITIVE)
-    p.set_defaults(func=_lazy("bcvlr.method.cli:online"))
+    p.set_defaults(func=lazy("bcvlr.method.cli:online"))

@@ -247,7 +247,7 @@ def _index(result: ReportResult, figs: list, expected_seeds: int, reps: int, rng
 
 
 def main(args: argparse.Namespace) -> None:
-    from bcvlr.cli import CliError
+    from bcvlr.errors import CliError
 
     # rliable logs every estimate at INFO; only our own messages (skipped figures) are wanted
     logging.basicConfig(level=logging.WARNING, format="%(message)s")

@@ -101,7 +101,7 @@ def print_excluded(runs: RunCollection) -> None:
 def runs_roots(args: argparse.Namespace) -> list[Path]:
     """The --runs folders (default results/runs), each an existing folder: a mistyped root
     would otherwise give an empty table and exit 0."""
-    from bcvlr.cli import CliError
+    from bcvlr.errors import CliError
 
     roots = [Path(r) for r in (args.runs or ["results/runs"])]
     for root in roots:
@@ -112,7 +112,7 @@ def runs_roots(args: argparse.Namespace) -> list[Path]:
 
 
 def main(args: argparse.Namespace) -> None:
-    from bcvlr.cli import CliError
+    from bcvlr.errors import CliError
 
     runs = collect_runs(runs_roots(args))
     print_excluded(runs)

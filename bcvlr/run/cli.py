@@ -9,8 +9,9 @@ from pathlib import Path
 
 
 def main(args: argparse.Namespace) -> None:
-    from bcvlr.cli import CliError, check_video_render
     from bcvlr.config import load_config
+    from bcvlr.envs import check_video_render
+    from bcvlr.errors import CliError
     from bcvlr.methods import load_method
     from bcvlr.run.harness import Harness
     from bcvlr.tasks import get_task
@@ -51,7 +52,7 @@ def main(args: argparse.Namespace) -> None:
 
 # -- `bcvlr run --slurm`: one run submitted to SLURM with submitit, outside the workflow --------
 def add_slurm_arguments(p: argparse.ArgumentParser) -> None:
-    from bcvlr.cli import NATURAL, POSITIVE
+    from bcvlr.arguments import NATURAL, POSITIVE
 
     g = p.add_argument_group("SLURM (submitit)")
     g.add_argument("--slurm", action="store_true", help="submit this run as a SLURM job")
@@ -82,9 +83,10 @@ def _run_argv(args: argparse.Namespace) -> list[str]:
 
 
 def _run_in_job(argv: list[str]) -> int:
-    from bcvlr.cli import main as cli_main
+    import subprocess
+    import sys
 
-    rc = cli_main(argv)
+    rc = subprocess.run([sys.executable, "-m", "bcvlr.cli", *argv]).returncode
     if rc:
         raise SystemExit(rc)
     return rc

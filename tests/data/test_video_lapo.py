@@ -3,11 +3,11 @@ import argparse
 import numpy as np
 import pytest
 
-from bcvlr.cli import CliError
 from bcvlr.cli import main as cli_main
 from bcvlr.data import IncompleteDatasetError, VideoDataset, VideoDatasetWriter
 from bcvlr.data.lapo import LAPO_RENDER, import_lapo
 from bcvlr.data.lapo import main as lapo_main
+from bcvlr.errors import CliError
 
 # A stream of 120 steps over files 0, 2 and 10 (numeric order, not lexicographic). Episodes end
 # after steps 9, 95, 100, 101: the second runs across all three files, the fourth has one frame,

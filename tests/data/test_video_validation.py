@@ -5,7 +5,6 @@ import json
 import numpy as np
 import pytest
 
-from bcvlr.cli import CliError
 from bcvlr.data import (
     ChecksumError,
     CorruptChunkError,
@@ -20,6 +19,7 @@ from bcvlr.data import (
     VideoDataset,
 )
 from bcvlr.data.dataset import validate_main
+from bcvlr.errors import CliError
 from tests.data.video_helpers import RENDER, TASK, write
 
 

@@ -83,6 +83,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=NATURAL, default=0)
     p.add_argument("--out", required=True, help="expert directory to write (resumes if present)")
     p.add_argument("--kind", help="expert kind (default per suite: ppo, ddpg_states, scripted)")
+    p.add_argument("--from", dest="from_dir", metavar="DIR",
+                   help="copy this finished expert (checked for task and kind) instead of "
+                        "training one")  # fmt: skip
     p.add_argument("--config", help="YAML file of hyper-parameter overrides")
     p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override one setting")
     p.add_argument("--no-progress", action="store_true")

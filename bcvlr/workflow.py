@@ -170,6 +170,11 @@ def _semantic_errors(config: Mapping[str, Any]) -> list[str]:
     msgs = []
     plan = Plan(config)
     runs_of: dict[tuple[str, str], str] = {}  # (runs root, recorded name) -> entry
+    for task, src in (config.get("experts", {}).get("prebuilt") or {}).items():
+        if task not in plan.video_tasks():
+            msgs.append(f"experts.prebuilt.{task}: not a task whose videos this config makes")
+        elif not (resolve_path(src) / "expert.json").is_file():
+            msgs.append(f"experts.prebuilt.{task}: no expert.json in {resolve_path(src)}")
     for task in plan.imported_video_tasks():
         src = resolve_path(plan.lapo_source(task))
         if not src.is_dir():
@@ -533,6 +538,8 @@ def bcvlr_variant(plan: Plan, name: str, task: str) -> str:
 def expert_args(plan: Plan, task: str) -> str:
     ex = plan.config.get("experts", {})
     args = ["--kind", plan.expert_kind(task)]
+    if prebuilt := (ex.get("prebuilt") or {}).get(task):
+        return shlex.join([*args, "--from", str(resolve_path(prebuilt))])
     cfg = per_task(ex.get("config"), task)
     args += _opt("--config", resolve_path(cfg) if cfg else None)
     for item in per_task(ex.get("set"), task) or []:

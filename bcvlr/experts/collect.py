@@ -124,7 +124,7 @@ def main(args: argparse.Namespace) -> None:
     from bcvlr.errors import CliError
 
     task = get_task(args.task)
-    steps = args.steps or DEFAULT_STEPS[task.suite]
+    steps = DEFAULT_STEPS[task.suite] if args.steps is None else args.steps
     if steps < 1:
         raise CliError(f"--steps must be >= 1, got {steps}")
     if problem := action_noise_problem(task, args.action_noise):

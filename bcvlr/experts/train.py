@@ -42,10 +42,31 @@ def main(args: argparse.Namespace) -> None:
     if kind not in TRAINERS[task.suite]:
         raise CliError(f"expert kind {kind!r} is not available for {task.suite} tasks; "
                        f"choose from {', '.join(TRAINERS[task.suite])}")  # fmt: skip
+    if args.from_dir:
+        copy_expert(Path(args.from_dir), Path(args.out), task, kind)
+        return
     module = importlib.import_module(TRAINERS[task.suite][kind])
     module.train_expert(task, kind=kind, seed=args.seed, out=Path(args.out),
                         config_file=args.config, overrides=args.set or [],
                         progress=not args.no_progress)  # fmt: skip
+
+
+def copy_expert(source: Path, out: Path, task: Task, kind: str) -> None:
+    """Take an expert trained elsewhere (e.g. the one the repository ships for the embedded
+    default) instead of training one: checked for the task and kind, copied whole, its
+    expert.json last so that the copy is complete once that exists."""
+    import shutil
+
+    meta = _read_meta(source)
+    if meta["task"] != task.name or meta["kind"] != kind:
+        raise ExpertError(f"{source}: expert is a {meta['kind']!r} for {meta['task']!r}, not a "
+                          f"{kind!r} for {task.name!r}")  # fmt: skip
+    from bcvlr.results.rundir import atomic_write_json
+
+    shutil.copytree(source, out, ignore=shutil.ignore_patterns(EXPERT_JSON), dirs_exist_ok=True)
+    atomic_write_json(out / EXPERT_JSON, meta | {"copied_from": str(source)})
+    print(f"copied the {kind} expert of {task.name} from {source} (score "
+          f"{meta.get('final_score')}) to {out}")  # fmt: skip
 
 
 def write_expert_json(out: Path, task: Task, kind: str, module: str, seed: int, **extra) -> None:
@@ -59,13 +80,17 @@ class ExpertError(UserError, ValueError):
     """No expert in the folder given, or one for another task."""
 
 
-def load_expert(path: str | Path, task: Task | None = None) -> Expert:
-    path = Path(path)
+def _read_meta(path: Path) -> dict:
     try:
-        meta = json.loads((path / EXPERT_JSON).read_text())
+        return json.loads((path / EXPERT_JSON).read_text())
     except FileNotFoundError:
         raise ExpertError(f"{path}: no {EXPERT_JSON}; train one with `bcvlr train-expert`"
                           ) from None  # fmt: skip
+
+
+def load_expert(path: str | Path, task: Task | None = None) -> Expert:
+    path = Path(path)
+    meta = _read_meta(path)
     if task is not None and meta["task"] != task.name:
         raise ExpertError(f"{path}: expert is for {meta['task']!r}, not {task.name!r}")
     return importlib.import_module(meta["module"]).load_expert(path, meta)

@@ -209,6 +209,8 @@ def _config(**changes):
         ({"methods__bcvlr__pretrain_tasks": ["bigfish"]}, "methods.bcvlr: online tasks metaworld_reach are not procgen tasks"),
         ({"methods__bcvlr__base": "bcvlr"}, "methods.bcvlr.base: a variant needs a name of its own"),
         ({"methods__b2": {"base": "bcvlrr"}}, "methods.b2.base: 'bcvlrr' is not one of"),
+        ({"experts": {"prebuilt": {"reacher_hard": "assets/experts/reacher_hard"}}}, "experts.prebuilt.reacher_hard: not a task whose videos this config makes"),
+        ({"experts": {"prebuilt": {"metaworld_reach": "assets/nowhere"}}}, "experts.prebuilt.metaworld_reach: no expert.json in"),
     ],
 )  # fmt: skip
 def test_a_broken_config_names_the_key(changes, expected):

@@ -157,6 +157,15 @@ def test_a_camera_variant_gets_its_own_expert_videos_and_runs(tmp_path):
     assert len(_commands(jobs, "bcvlr_online")) == 2
 
 
+def test_the_default_copies_its_shipped_expert(tmp_path):
+    """The embedded default takes reacher_hard's expert from assets/ instead of 45 min of
+    training: its expert job copies it (checked for task and kind) into the experts folder."""
+    r = snakemake(tmp_path, "-n", "-p")
+    (expert,) = _commands(dry_run_jobs(r.stdout), "expert", task="reacher_hard")
+    assert "bcvlr train-expert --task reacher_hard " in expert
+    assert f"--from {REPO / 'assets/experts/reacher_hard'} " in expert
+
+
 def test_lint_is_clean(tmp_path):
     for args in ((), ("--configfile", "config/paper.yaml")):
         r = snakemake(tmp_path, "--lint", *args, timeout=120)

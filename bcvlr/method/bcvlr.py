@@ -114,8 +114,9 @@ class LatentActionConfig:
     # around their mean; p then reads nothing of them by eq. 2 or eq. 3 (docs/fidelity.md).
     idm_input_norm: Literal["none", "standardize"] = "none"
     idm_input_norm_batches: int = 16
-    # Diagnostics only: every probe_every updates, a linear probe decodes true actions from the
-    # latent actions of held-out labelled video transitions (0 disables; needs labels).
+    # Diagnostics only (with the config's `diagnostics: true`): every probe_every updates, a
+    # linear probe decodes true actions from the latent actions of held-out labelled video
+    # transitions (0 disables; needs labels).
     probe_every: int = 1000
     probe_windows: int = 1024
     # ... and the authors' probe decoder, an MLP, with at most this many updates (theirs: 3
@@ -203,16 +204,13 @@ class Config:
     # a scaled-down config (mini, tiny): its runs are labelled reduced_budget even when they
     # interact for the task's full budget, since their pretraining is not the paper's
     reduced_size: bool = False
+    # The probes and health checks of latent actions (probe_* and replay_probe_* above): off,
+    # so that training pays nothing for them; they never change what training computes.
+    diagnostics: bool = False
 
     def validate(self) -> None:
         if self.latent_actions.window not in (2, 3):
             raise ValueError("latent_actions.window must be 2 or 3")
-        for group, name in (("latent_actions", "probe_action_lag"),
-                            ("latent_actions", "probe_decoder_updates"),
-                            ("online", "replay_probe_decoder_updates"),
-                            ("online", "action_lead")):  # fmt: skip
-            if (value := getattr(getattr(self, group), name)) < 0:
-                raise ValueError(f"{group}.{name} must be >= 0, not {value}")
         if self.features.objective == "contrastive_recon" and self.features.encoder != "impala":
             # v decodes the feature maps at their own size: only the IMPALA encoder keeps 64x64
             raise ValueError("features.objective contrastive_recon needs features.encoder impala "
@@ -447,6 +445,9 @@ def stage_settings(cfg: Config, stage: str, seed: int, videos: Sequence[VideoDat
         "latent_actions": ("features", "latent_actions", "encoder_training", "variant"),
     }
     full = dataclasses.asdict(cfg)
+    # the probes' settings: diagnostics, which never change the product
+    full["latent_actions"] = {k: v for k, v in full["latent_actions"].items()
+                              if not k.startswith("probe_")}  # fmt: skip
     settings = {"seed": seed, **{k: full[k] for k in sections[stage]},
                 "videos": [v.fingerprint for v in videos]}  # fmt: skip
     if features is not None:
@@ -558,23 +559,27 @@ def pretrain_latent_actions(cfg: Config, videos: Sequence[VideoDataset], feature
                 batches.load_state_dict(state["batches"])
             if state is None and la.idm_input_norm == "standardize":
                 stage.log(0, fit_idm_input_norm(model, encoder, batches, la, device))
-            probe = LatentActionProbe.from_videos(videos[0], la, seed) if la.probe_every else None
-            health = _health_windows(videos, la, seed, device) if la.probe_every else None
+            probing = cfg.diagnostics and la.probe_every > 0
+            probe = LatentActionProbe.from_videos(videos[0], la, seed) if probing else None
+            health = _health_windows(videos, la, seed, device) if probing else None
+
+            def diagnose(update: int) -> None:  # diagnostics only: training never reads them
+                stage.log(update, (probe.score(encoder, model, device) if probe else {})
+                          | latent_action_health(encoder, model, health))  # fmt: skip
+
             bar = stage.bar(la.updates, "latent actions")
             model.train()
             for update in range(stage.step, la.updates):
-                if probe is not None and update % la.probe_every == 0:
-                    stage.log(update, probe.score(encoder, model, device)
-                              | latent_action_health(encoder, model, health))  # fmt: skip
+                if probing and update % la.probe_every == 0:
+                    diagnose(update)
                 stage.advance(update + 1, learner.update(batches.sample(device)), bar)
                 if stage.checkpoint_due(update + 1):
                     stage.checkpoint(update + 1, {"model": model.state_dict(),
                                                   "encoder": encoder.state_dict(),
                                                   "optim": learner.optim.state_dict(),
                                                   "batches": batches.state_dict()})  # fmt: skip
-        if probe is not None:
-            stage.log(la.updates, probe.score(encoder, model, device)
-                      | latent_action_health(encoder, model, health))  # fmt: skip
+            if probing:
+                diagnose(la.updates)
         return stage.finish({"model": model.state_dict(), "encoder": encoder.state_dict(),
                              "obs_shape": obs_shape, "config": dataclasses.asdict(cfg)},
                             "latent_actions.pt")  # fmt: skip
@@ -1072,7 +1077,7 @@ def online(task: Task, seed: int, cfg: Config, harness, videos: VideoDataset,
                 if step < cycle_end:  # a point at the cycle's end: after its updates, below
                     evaluate_if_due()
             harness.run.add_timing("collect", time.perf_counter() - t0)
-            probing = oc.replay_probe_windows and cfg.variant != "wo_la"
+            probing = cfg.diagnostics and oc.replay_probe_windows and cfg.variant != "wo_la"
             probed = {}
             if probing:  # this cycle's transitions, before eq. 3 has seen them
                 probed |= _probe_replay(replay, task, cfg, agent, device, harness, "probe_new",

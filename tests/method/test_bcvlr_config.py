@@ -126,11 +126,7 @@ def test_config_typos_fail_naming_the_key(tmp_path):
     with pytest.raises(ConfigError, match="contrastive_recon needs features.encoder impala"):
         load_config(bcvlr.Config, None, ["features.encoder=conv"],
                     base=bcvlr.default_config(get_task("coinrun")))  # fmt: skip
-    with pytest.raises(ConfigError, match="probe_decoder_updates must be >= 0"):
-        load_config(bcvlr.Config, None, ["latent_actions.probe_decoder_updates=-1"])
-    with pytest.raises(ConfigError, match="probe_action_lag must be >= 0"):
-        load_config(bcvlr.Config, None, ["latent_actions.probe_action_lag=-1"])
-    with pytest.raises(ConfigError, match="replay_probe_decoder_updates must be >= 0"):
-        load_config(bcvlr.Config, None, ["online.replay_probe_decoder_updates=-1"])
-    with pytest.raises(ConfigError, match="online.action_lead must be >= 0"):
-        load_config(bcvlr.Config, None, ["online.action_lead=-1"])
+    for key in ("latent_actions.probe_decoder_updates", "latent_actions.probe_action_lag",
+                "online.replay_probe_decoder_updates", "online.action_lead"):  # fmt: skip
+        with pytest.raises(ConfigError, match=f"{key}=-1: must be >= 0, got -1"):
+            load_config(bcvlr.Config, None, [f"{key}=-1"])

@@ -298,3 +298,34 @@ def test_a_video_only_dataset_runs_with_the_diagnostics_skipped(tmp_path):
     probe = pd.read_csv(run / "pretrain" / "latent_actions" / "metrics.csv")
     assert not probe.metric.str.startswith("probe/").any()
     assert "eval/return" in set(pd.read_csv(run / "metrics.csv").metric)
+
+
+def test_the_paper_configs_run_no_probe():
+    for task in ("coinrun", "reacher_hard", "metaworld_reach"):
+        for config in (None, "config/bcvlr/mini.yaml"):
+            cfg = load_config(bcvlr.Config, config, base=bcvlr.default_config(get_task(task)))
+            assert not cfg.diagnostics, (task, config)
+
+
+def test_diagnostics_do_not_change_what_training_computes(tmp_path):
+    """The probes and health checks run inside latent-action pretraining and every online
+    cycle: with them on, the stage's weights and every training metric are those of a run
+    without them."""
+    videos = random_videos("reacher_easy", tmp_path / "videos", steps=120)
+    sets = ["features.updates=3", "latent_actions.updates=6", "latent_actions.probe_every=2"]
+    weights, losses = [], []
+    for on in (True, False):
+        cfg = load_config(bcvlr.Config, TINY, [*sets, f"diagnostics={str(on).lower()}"],
+                          base=bcvlr.default_config(get_task("reacher_easy")))  # fmt: skip
+        feats = bcvlr.pretrain_features(cfg, [videos], 0, tmp_path / f"f{on}", progress=False)
+        lat = bcvlr.pretrain_latent_actions(cfg, [videos], feats, 0, tmp_path / f"la{on}",
+                                            progress=False)  # fmt: skip
+        weights.append(torch.load(lat, weights_only=False)["model"])
+        with Harness("bcvlr", "reacher_easy", 0, config={}, runs_root=tmp_path / f"runs{on}",
+                     budget=100, eval_episodes=1, progress=False) as harness:  # fmt: skip
+            bcvlr.online(get_task("reacher_easy"), 0, cfg, harness, videos, lat)
+        m = pd.read_csv(harness.path / "metrics.csv")
+        losses.append(m[m.metric.str.startswith(("loss/", "eval/"))].drop(columns="wall_time"))
+        assert m.metric.str.startswith("probe_").any() == on
+    assert all(torch.equal(weights[0][k], weights[1][k]) for k in weights[0])
+    pd.testing.assert_frame_equal(losses[0].reset_index(drop=True), losses[1].reset_index(drop=True))

@@ -62,7 +62,7 @@ from bcvlr.envs import make_reward_free
 from bcvlr.nets.augment import RandomShift
 from bcvlr.nets.idm import ActionNet, InverseDynamics
 from bcvlr.run.device import resolve_device
-from bcvlr.run.seeding import seeded
+from bcvlr.run.seeding import env_seed, seeded
 from bcvlr.tasks import Task, get_task
 
 SUITES = ("procgen", "dmc", "metaworld")
@@ -295,11 +295,6 @@ class Schedule:
         return min(self.total, self.pre + phase * self.per_iteration)
 
 
-def _env_seed(seed: int, phase: int) -> int:
-    # A resumed run must not replay the env stream it started with: seed by (seed, phase).
-    return int(np.random.SeedSequence([seed, phase]).generate_state(1)[0] % (2**31 - 1))
-
-
 def _random_actions(task: Task, n: int, gen: torch.Generator) -> np.ndarray:
     from bcvlr.method.bcvlr import random_actions
 
@@ -366,7 +361,7 @@ def iterate(task: Task, seed: int, cfg: Config, harness, videos: VideoDataset,
                                   "replay": _tensors(replay.state_dict()),
                                   "generator": gen.get_state(), "step": step, "phase": phase})  # fmt: skip
 
-    env = make_reward_free(task, num_envs=n, seed=_env_seed(seed, phase))
+    env = make_reward_free(task, num_envs=n, seed=env_seed(seed, phase))
     bar = harness.progress_bar(schedule.total * per_step, step * per_step)
     try:
         obs = env.reset()

@@ -36,6 +36,7 @@ from bcvlr.nets.augment import RandomShift
 from bcvlr.nets.encoders import ConvEncoder, IdentityEncoder
 from bcvlr.nets.mlp import mlp, orthogonal_init, trunk
 from bcvlr.run.device import resolve_device
+from bcvlr.run.seeding import env_seed
 from bcvlr.tasks import Task, get_task
 
 SUITES = ("dmc", "metaworld")
@@ -249,11 +250,6 @@ class DDPGAgent:
 
 
 # -- training through the harness ----------------------------------------------------------
-def _env_seed(seed: int, step: int) -> int:
-    # A resumed run gets a fresh env stream instead of replaying the first episodes again.
-    return int(np.random.SeedSequence([seed, step]).generate_state(1)[0] % (2**31 - 1))
-
-
 def run(task: Task | str, seed: int, cfg: Config | dict, harness, videos=None) -> DDPGAgent:
     """Train with rewards (DrQv2 from pixels, or DDPG from states) under ``harness``."""
     from bcvlr.config import from_dict
@@ -289,7 +285,7 @@ def train(task: Task | str, seed: int, cfg: Config, harness,
 
     state = harness.start()
     step = 0 if state is None else int(state["step"])
-    env = make(task, num_envs=1, seed=_env_seed(seed, step), frames=not states)
+    env = make(task, num_envs=1, seed=env_seed(seed, step), frames=not states)
     try:
         obs = env.reset()
         x = env.states() if states else obs

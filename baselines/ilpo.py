@@ -58,7 +58,7 @@ from bcvlr.data import ShapeError, VideoDataset, WindowSampler
 from bcvlr.envs import make_reward_free
 from bcvlr.nets.mlp import mlp
 from bcvlr.run.device import resolve_device
-from bcvlr.run.seeding import seeded
+from bcvlr.run.seeding import env_seed, seeded
 from bcvlr.run.stage import Stage, completed_artifact, load_artifact
 from bcvlr.tasks import Task, get_task
 
@@ -502,11 +502,6 @@ def load_lpn(path: Path, cfg: Config, obs_shape: tuple[int, int, int]) -> Latent
     return lpn
 
 
-def _env_seed(seed: int, step: int) -> int:
-    # A resumed run gets a fresh env stream instead of replaying the first episodes again.
-    return int(np.random.SeedSequence([seed, step, 17]).generate_state(1)[0] % (2**31 - 1))
-
-
 def remap(task: Task, seed: int, cfg: Config, harness, videos: VideoDataset, lpn_path: Path,
           state: dict | None) -> None:  # fmt: skip
     """The online stage, driven by the harness (``state``: its checkpoint, or None)."""
@@ -539,7 +534,7 @@ def remap(task: Task, seed: int, cfg: Config, harness, videos: VideoDataset, lpn
         harness.checkpoint(step * n_envs, {"arn": arn.state_dict(), "optim": optim.state_dict(),
                                            "replay": replay.state_dict(), "step": step})  # fmt: skip
 
-    env = make_reward_free(task, num_envs=n_envs, seed=_env_seed(seed, step))
+    env = make_reward_free(task, num_envs=n_envs, seed=env_seed(seed, step, 17))
     bar = harness.progress_bar(total_steps * frames_per_step, step * frames_per_step)
     losses, agree, judged, explored = [], 0, 0, 0
     t_log, step_log = time.monotonic(), step

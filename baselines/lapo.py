@@ -58,6 +58,7 @@ from bcvlr.method.bcvlr import (
 from bcvlr.nets.impala import ImpalaCNN
 from bcvlr.run.device import resolve_device
 from bcvlr.run.harness import Harness
+from bcvlr.run.seeding import env_seed
 from bcvlr.run.stage import Stage, completed_artifact
 from bcvlr.tasks import Task, get_task
 
@@ -593,7 +594,7 @@ def online(task: Task, seed: int, cfg: Config, harness: Harness, videos: VideoDa
     env = None
     if global_step < budget:  # a resumed run starts new episodes on a new level sequence
         env = (make if rl else make_reward_free)(task, num_envs=n,
-                                                 seed=ppo._env_seed(seed, iteration))  # fmt: skip
+                                                 seed=env_seed(seed, iteration))  # fmt: skip
     video_batches = (None if rl
                      else VideoBatches([videos], 3, bc_batch, seed + 3000 + iteration))  # fmt: skip
     bar = harness.progress_bar(budget, initial=min(global_step, budget))

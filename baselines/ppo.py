@@ -45,6 +45,7 @@ from bcvlr.nets.impala import ImpalaCNN
 from bcvlr.run.checkpoint import load_checkpoint, save_checkpoint
 from bcvlr.run.device import module_device, resolve_device
 from bcvlr.run.harness import CHECKPOINT, Harness
+from bcvlr.run.seeding import env_seed
 from bcvlr.tasks import Task, get_task
 
 SUITES = ("procgen",)
@@ -338,11 +339,6 @@ class Trained:
     score: float | None  # the last evaluation's score (the final one once the run is complete)
 
 
-def _env_seed(seed: int, update: int) -> int:
-    # A resumed run must not replay the level sequence it started with: seed by (seed, update).
-    return int(np.random.SeedSequence([seed, update]).generate_state(1)[0] % (2**31 - 1))
-
-
 def run(task: Task | str, seed: int, cfg: Config, harness: Harness, videos=None) -> Trained:
     """Train PPO for ``harness.budget`` env steps (the harness decides the budget)."""
     if videos is not None:
@@ -400,7 +396,7 @@ def train(task: Task | str, seed: int, cfg: Config, harness: Harness, *,
 
     budget, n = harness.budget, cfg.num_envs
     bar = harness.progress_bar(budget, initial=min(global_step, budget))
-    env = make(task, num_envs=n, seed=_env_seed(seed, update)) if global_step < budget else None
+    env = make(task, num_envs=n, seed=env_seed(seed, update)) if global_step < budget else None
     try:
         next_obs = env.reset() if env is not None else None
         while global_step < budget:

@@ -29,6 +29,12 @@ def set_rng_state(state: dict[str, Any]) -> None:
     torch.set_rng_state(state["torch"])
 
 
+def env_seed(seed: int, *position: int) -> int:
+    """The seed of envs (re)created at ``position`` of a run (a step, an update, a phase): a
+    resumed run gets a fresh env stream instead of replaying its first episodes again."""
+    return int(np.random.SeedSequence([seed, *position]).generate_state(1)[0] % (2**31 - 1))
+
+
 @contextmanager
 def seeded(seed: int) -> Iterator[None]:
     """Initialise nets from the run seed without touching the RNG streams that a harness or a

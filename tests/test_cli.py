@@ -96,3 +96,10 @@ def test_user_errors_and_os_errors_end_in_one_line(tmp_path, capsys):
         assert main(argv) == 2, argv
         err = capsys.readouterr().err
         assert err.count("\n") == 1 and error in err, err
+
+
+def test_a_missing_runs_root_is_refused_not_an_empty_report(tmp_path, capsys):
+    """`aggregate` / `report` on a mistyped root once exited 0 with empty output."""
+    for command in ("aggregate", "report"):
+        assert main([command, "--runs", str(tmp_path / "nope"), "--out", str(tmp_path / "o")]) == 2
+        assert f"runs root {tmp_path / 'nope'} does not exist" in capsys.readouterr().err

@@ -102,8 +102,11 @@ def from_dict(cls: type[T], data: Any, where: str = "config") -> T:
             raise ConfigError(f"{where}: unknown key {key!r}{hint}")
     kwargs = {k: _check(v, hints[k], f"{where}.{k}") for k, v in data.items()}
     for k, v in kwargs.items():
-        for i, item in enumerate(v if isinstance(v, list | tuple) else [v]):
-            _check_range(item, k, f"{where}.{k}" + (f"[{i}]" if isinstance(v, list | tuple) else ""))
+        if isinstance(v, list | tuple):
+            for i, item in enumerate(v):
+                _check_range(item, k, f"{where}.{k}[{i}]")
+        else:
+            _check_range(v, k, f"{where}.{k}")
     try:
         obj = cls(**kwargs)
     except TypeError as e:

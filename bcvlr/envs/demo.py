@@ -16,10 +16,6 @@ from bcvlr.tasks import tasks_of
 
 
 def main(args: argparse.Namespace) -> None:
-    from bcvlr.errors import CliError
-
-    if args.steps < 1:
-        raise CliError(f"--steps must be >= 1, got {args.steps}")
     suites = args.suite or ["procgen", "dmc", "metaworld"]
     tasks = [t for s in suites for t in tasks_of(s)]
     out = Path(args.out)

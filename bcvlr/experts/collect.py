@@ -124,9 +124,7 @@ def main(args: argparse.Namespace) -> None:
     from bcvlr.errors import CliError
 
     task = get_task(args.task)
-    steps = DEFAULT_STEPS[task.suite] if args.steps is None else args.steps
-    if steps < 1:
-        raise CliError(f"--steps must be >= 1, got {steps}")
+    steps = DEFAULT_STEPS[task.suite] if args.steps is None else args.steps  # >= 1: its type
     if problem := action_noise_problem(task, args.action_noise):
         raise CliError(problem)
     expert_dir = Path(args.expert)

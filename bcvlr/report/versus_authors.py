@@ -3,15 +3,18 @@ eval.csv: columns episode_reward, step, where step counts frames), one panel per
 
     python -m bcvlr.report.versus_authors --out docs/runs/X/curves.png \
         --task reacher_hard --ours RUN_DIR [RUN_DIR ...] --theirs EVAL_CSV [EVAL_CSV ...] \
-        --other bco=RUN_DIR --other random=RUN_DIR
+        --other reacher_hard:BCO=RUN_DIR --other reacher_hard:random=RUN_DIR
 
-Every curve is drawn from the raw files: each of our runs' metrics.csv (eval/return), each of
-their eval.csv; thin lines per seed, a thick line for the mean over seeds.
+Every curve is drawn from the raw files: each of our runs' metrics.csv (the score metric its
+run.json names), each of their eval.csv; thin lines per seed, a thick line for the mean over
+seeds. A run folder is read as it is (a copy under docs/runs/ too, which `load_run` refuses
+because it no longer sits at runs/<method>/<task>/seed<S>).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 from collections import defaultdict
 from pathlib import Path
 
@@ -23,9 +26,10 @@ import pandas as pd  # noqa: E402
 
 
 def our_curve(run_dir: Path) -> pd.Series:
-    """eval/return by frames of one run."""
+    """The score (run.json's score_metric) by frames of one run."""
+    metric = json.loads((run_dir / "run.json").read_text())["score_metric"]
     m = pd.read_csv(run_dir / "metrics.csv")
-    ev = m[m.metric == "eval/return"]
+    ev = m[m.metric == metric]
     return pd.Series(ev.value.to_numpy(), index=ev.frames.to_numpy(), name=str(run_dir))
 
 

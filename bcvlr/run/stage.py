@@ -44,7 +44,7 @@ class Stage:
                  settings: dict | None = None, progress: bool = True,
                  checkpoint_every: int = 1000, log_every: int = 50) -> None:  # fmt: skip
         self.out, self.name, self.cfg, self.seed = Path(out), name, cfg, seed
-        self.settings = _as_json(settings or {"seed": seed})
+        self.settings = settings or {"seed": seed}
         self.progress, self.checkpoint_every, self.log_every = progress, checkpoint_every, log_every
         self.step = 0
         self.resumes = 0
@@ -135,11 +135,6 @@ class Stage:
         release(self._lock)
 
 
-def _as_json(value: Any) -> Any:
-    """``value`` as stage.json stores it (tuples become lists), so that it compares equal."""
-    return json.loads(json.dumps(value, default=str))
-
-
 def _stage_info(out: Path) -> dict:
     try:
         return json.loads((out / "stage.json").read_text())
@@ -147,12 +142,13 @@ def _stage_info(out: Path) -> dict:
         return {}
 
 
-def check_settings(out: str | Path, settings: dict) -> None:
-    """Refuse to continue or reuse the stage in ``out`` with settings other than its own. A
-    setting the stored stage lacks (added to the code after it ran) is not a difference."""
+def check_settings(out: str | Path, settings: dict, info: dict | None = None) -> None:
+    """Refuse to continue or reuse the stage in ``out`` (whose stage.json is ``info``, read if
+    not given) with settings other than its own. A setting the stored stage lacks (added to the
+    code after it ran) is not a difference."""
     out = Path(out)
-    info = _stage_info(out)
-    changed, _ = config_changes(info.get("settings") or {}, _as_json(settings))
+    info = _stage_info(out) if info is None else info
+    changed, _ = config_changes(info.get("settings") or {}, settings)
     if changed:
         raise SettingsMismatchError(
             f"{out}: the {info.get('stage', '')} stage there was made with other settings "
@@ -166,9 +162,10 @@ def completed_artifact(out: str | Path, filename: str,
     """The artifact of a stage that already finished with these ``settings`` (so a rerun skips
     it), else None; a finished stage with other settings is refused."""
     out = Path(out)
-    done = _stage_info(out).get("status") == "complete" and (out / filename).exists()
+    info = _stage_info(out)
+    done = info.get("status") == "complete" and (out / filename).exists()
     if done and settings is not None:
-        check_settings(out, settings)
+        check_settings(out, settings, info)
     return out / filename if done else None
 
 

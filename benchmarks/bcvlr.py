@@ -2,9 +2,12 @@
 FeatureLearner, LatentActionLearner, OnlineLearner).
 
     python -m benchmarks.bcvlr --task finger_spin [--config config/bcvlr/mini.yaml] [--steps 5]
+        [--videos VIDEOS]
 
 Prints, per stage, seconds per update and updates/s at the config's batch sizes (by default the
-paper's: Tables 11-12), on this machine's device (CUDA when available)."""
+paper's: Tables 11-12), on this machine's device (CUDA when available). With ``--videos``, also
+the stages that read video windows through a frozen f (eq. 2 and eq. 4) on real batches: with
+each window encoded, and with f's per-frame feature table (and the seconds to build it)."""
 
 from __future__ import annotations
 
@@ -21,6 +24,7 @@ sys.path[:] = [p for p in sys.path if os.path.abspath(p or ".") != os.path.dirna
 import torch  # noqa: E402
 
 from bcvlr.config import load_config  # noqa: E402
+from bcvlr.data import VideoDataset  # noqa: E402
 from bcvlr.method import bcvlr  # noqa: E402
 from bcvlr.run.device import resolve_device  # noqa: E402
 from bcvlr.tasks import get_task  # noqa: E402
@@ -45,6 +49,7 @@ def main() -> None:
     parser.add_argument("--task", default="finger_spin")
     parser.add_argument("--config")
     parser.add_argument("--steps", type=int, default=5)
+    parser.add_argument("--videos", help="an expert-video dataset of --task: real-data rows")
     args = parser.parse_args()
     task = get_task(args.task)
     cfg = load_config(bcvlr.Config, args.config, base=bcvlr.default_config(task))
@@ -85,13 +90,41 @@ def main() -> None:
          timed(lambda: learner.finetune_step(ft_obs, ft_act), args.steps)),
         ("latent BC (eq. 4)", oc.bc_batch_size, timed(lambda: learner.bc_step(bc_obs), args.steps)),
     ]  # fmt: skip
+    if args.videos:
+        rows += real_data_rows(cfg, VideoDataset(args.videos), latent, learner, device, args.steps)
     dev = torch.cuda.get_device_name() if device.type == "cuda" else platform.processor() or "cpu"
     print(f"# {task.name}, config {args.config or 'paper'}, {dev}, {os.cpu_count()} cores, "
           f"torch {torch.__version__}, {torch.get_num_threads()} threads, "
           f"{time.strftime('%Y-%m-%d')}, median of {args.steps}")  # fmt: skip
-    print(f"{'stage':<28} {'batch':>6} {'s/update':>10} {'updates/s':>10}")
+    print(f"{'stage':<44} {'batch':>6} {'s/update':>10} {'updates/s':>10}")
     for name, batch, sec in rows:
-        print(f"{name:<28} {batch:>6} {sec:>10.3f} {1 / sec:>10.2f}")
+        rate = f"{1 / sec:.2f}" if batch else "(once)"
+        print(f"{name:<44} {batch or '':>6} {sec:>10.3f} {rate:>10}")
+
+
+def real_data_rows(cfg, videos: VideoDataset, latent, learner, device, steps: int) -> list:
+    """Eq. 2 and eq. 4 on sampled video windows: each window encoded, then from f's table."""
+    la, oc = cfg.latent_actions, cfg.online
+    rows = []
+    for name, learn, window, batch in (
+        ("latent-action pretraining", latent, la.window, la.batch_size),
+        ("latent BC (eq. 4)", learner, learner.window, oc.bc_batch_size),
+    ):
+        encoder = learn.encoder if learn is latent else learn.agent.encoder
+        on_windows = learn.update if learn is latent else learn.bc_step
+        on_features = learn.update_on_features if learn is latent else learn.bc_step_on_features
+        batches = bcvlr.VideoBatches([videos], window, batch, seed=0)
+        rows.append((f"{name}, real, encoded", batch,
+                     timed(lambda: on_windows(batches.sample(device)), steps)))  # noqa: B023
+        t0 = time.perf_counter()
+        batches.cache_features(encoder, device, limit_mb=float("inf"))
+        rows.append((f"  f's table built once ({videos.num_frames} frames)", 0,
+                     time.perf_counter() - t0))  # fmt: skip
+        rows.append((f"{name}, real, f's table", batch,
+                     timed(lambda: on_features(batches.sample_features(encoder, device)),  # noqa: B023
+                           steps)))  # fmt: skip
+        batches.close()
+    return rows
 
 
 if __name__ == "__main__":

@@ -23,6 +23,7 @@ import sys
 import time
 import types
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
@@ -96,15 +97,26 @@ def stages(cfg: bcvlr.Config, task, authors, device: torch.device):
         )
         return ours, theirs, sizes
 
-    def latent_actions():
+    def from_table(encoder: nn.Module, obs: torch.Tensor) -> Callable[[], torch.Tensor]:
+        """f's features of obs's windows gathered from a per-frame table, as the stages read
+        them when f is frozen (bcvlr/data/frame_features.py): rows in a new order each call."""
+        with torch.no_grad():
+            table = encoder(obs.flatten(0, 1))
+        return lambda: table[torch.randperm(len(table), device=device).view(obs.shape[:2])]
+
+    def latent_actions(table: bool = False):
         # ours: bcvlr's LatentActionLearner.update, what pretrain_latent_actions runs (frozen f)
         learner = bcvlr.LatentActionLearner(cfg, bcvlr.build_encoder(cfg, shape).to(device),
                                             device)  # fmt: skip
         learner.model.train()
         obs = uint8(la.batch_size, la.window, *shape, device=device)
+        feats = from_table(learner.encoder, obs)
 
         def ours():
-            learner.update(obs)
+            if table:
+                learner.update_on_features(feats())
+            else:
+                learner.update(obs)
 
         # theirs: run_offline.py's train_step (IDM label, WM label, AdamW via doy, clip 2)
         idm, wm = their_nets(authors, a_dim)
@@ -151,14 +163,18 @@ def stages(cfg: bcvlr.Config, task, authors, device: torch.device):
         )
         return ours, theirs, sizes
 
-    def bc(warmup: bool):
+    def bc(warmup: bool, table: bool = False):
         # ours: OnlineLearner.bc_step (the warm-up runs the same step)
         agent = bcvlr.Agent(cfg, task, shape).to(device)
         learner = bcvlr.OnlineLearner(cfg, agent)
         obs = uint8(oc.bc_batch_size, la.window, *shape, device=device)
+        feats = from_table(agent.encoder, obs)
 
         def ours():
-            learner.bc_step(obs)
+            if table:
+                learner.bc_step_on_features(feats())
+            else:
+                learner.bc_step(obs)
 
         idm, _ = their_nets(authors, a_dim)
         policy = authors.utils.create_policy(their_model_config(authors, a_dim),
@@ -191,6 +207,10 @@ def stages(cfg: bcvlr.Config, task, authors, device: torch.device):
         ("online finetune (eq. 3)", oc.ft_batch_size, finetune),
         ("latent BC (eq. 4)", oc.bc_batch_size, lambda: bc(False)),
         ("latent BC warm-up", oc.bc_batch_size, lambda: bc(True)),
+        # the same, ours reading f's per-frame feature table (f is frozen in these stages)
+        ("latent-action pt, f's table", la.batch_size, lambda: latent_actions(table=True)),
+        ("latent BC (eq. 4), f's table", oc.bc_batch_size, lambda: bc(False, table=True)),
+        ("latent BC warm-up, f's table", oc.bc_batch_size, lambda: bc(True, table=True)),
     ]
 
 

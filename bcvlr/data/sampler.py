@@ -197,11 +197,16 @@ class WindowSampler:
         return slots, which, pick
 
     def _gather(
-        self, slots: list[_Slot], which: np.ndarray, pick: np.ndarray, labels: Labels | None
+        self,
+        slots: list[_Slot],
+        which: np.ndarray,
+        pick: np.ndarray,
+        labels: Labels | None,
+        with_obs: bool = True,
     ) -> LabeledBatch:
         w, b = self.window, self.batch_size
         c, h, wd = self.dataset.frame_shape
-        obs = np.empty((b, w, c * self.frame_stack, h, wd), np.uint8)
+        obs = np.empty((b, w, c * self.frame_stack, h, wd) if with_obs else (0,), np.uint8)
         index = {k: np.empty(b, np.int64) for k in ("chunk", "frame", "episode", "step")}
         actions = rewards = None
         for a in np.unique(which):
@@ -210,7 +215,8 @@ class WindowSampler:
             p = pick[rows]
             start, ep_start = slot.start[p], slot.episode_start[p]
             t = start[:, None] + np.arange(w)
-            obs[rows] = stack_frames(slot.frames, t, ep_start[:, None], self.frame_stack)
+            if with_obs:
+                obs[rows] = stack_frames(slot.frames, t, ep_start[:, None], self.frame_stack)
             index["chunk"][rows] = slot.chunk
             index["frame"][rows] = start
             index["episode"][rows] = self.dataset.first_episode(slot.chunk) + slot.ordinal[p]
@@ -234,6 +240,11 @@ class WindowSampler:
     def sample_indexed(self) -> LabeledBatch:
         """One batch with where each window comes from, and no labels."""
         return self._gather(*self._draw(), labels=None)
+
+    def sample_index(self) -> WindowIndex:
+        """Where the windows of one batch come from, without their frames; consumes the random
+        stream exactly like sample(), so the windows are the ones sample() would give."""
+        return self._gather(*self._draw(), labels=None, with_obs=False).index
 
     def sample_with_labels(self, labels: Labels) -> LabeledBatch:
         """One batch plus the ground-truth actions/rewards of its transitions. Consumes the

@@ -69,6 +69,10 @@ def supervised(args: argparse.Namespace) -> None:
     test_actions = torch.from_numpy(test.actions[odd, -1]).float()
     with WindowSampler(videos, window=2, batch_size=args.batch_size, seed=args.seed,
                        prefetch=False) as sampler:  # fmt: skip
+        if cfg.latent_actions.idm_input_norm == "standardize":
+            print("p's input standardisation:", model.fit_input_norm(
+                bcvlr.encode_windows(encoder, torch.from_numpy(sampler.sample()), grad=False)
+                for _ in range(cfg.latent_actions.idm_input_norm_batches)), flush=True)  # fmt: skip
         for update in range(1, args.updates + 1):
             batch = sampler.sample_with_labels(labels)
             even = batch.index.episode % 2 == 0

@@ -33,6 +33,7 @@ from torch import nn
 
 from bcvlr.config import read_config_file
 from bcvlr.data import VideoDataset, WindowSampler
+from bcvlr.data.frame_features import FrameFeatures, table_bytes
 from bcvlr.data.manifest import sha256_file
 from bcvlr.data.window_replay import WindowReplay
 from bcvlr.diagnostics.latent_actions import latent_action_health
@@ -207,6 +208,10 @@ class Config:
     # The probes and health checks of latent actions (probe_* and replay_probe_* above): off,
     # so that training pays nothing for them; they never change what training computes.
     diagnostics: bool = False
+    # Where f is frozen, its features of every video frame are computed once and gathered per
+    # batch instead of encoding each sampled window (the same features; docs/performance.md),
+    # when the table fits in this many MB on the device; 0 encodes every window.
+    feature_cache_mb: float = 16384
 
     def validate(self) -> None:
         if self.latent_actions.window not in (2, 3):
@@ -350,10 +355,31 @@ class VideoBatches:
         sizes[0] += batch_size - sum(sizes)
         self.samplers = [WindowSampler(d, window=window, batch_size=s, seed=seed + i)
                          for i, (d, s) in enumerate(zip(datasets, sizes, strict=True))]  # fmt: skip
+        self.features: list[FrameFeatures] | None = None
 
     def sample(self, device: torch.device) -> torch.Tensor:
         batch = np.concatenate([s.sample() for s in self.samplers])
         return torch.from_numpy(batch).to(device)
+
+    def cache_features(self, encoder: FeatureEncoder, device: torch.device,
+                       limit_mb: float) -> dict[str, float]:  # fmt: skip
+        """Encode every frame once with the frozen ``encoder`` when the table fits in
+        ``limit_mb``; ``sample_features`` then gathers from it. Returns the table's size (0:
+        not built, every window is encoded)."""
+        mb = sum(table_bytes(s.dataset, encoder.feature_shape) for s in self.samplers) / 2**20
+        self.features = None
+        if mb > limit_mb:
+            return {"feature_cache/mb": 0.0}
+        self.features = [FrameFeatures.compute(s.dataset, encoder, device) for s in self.samplers]
+        return {"feature_cache/mb": mb}
+
+    def sample_features(self, encoder: FeatureEncoder, device: torch.device) -> torch.Tensor:
+        """The frozen ``encoder``'s features (B, window, ...) of one batch of windows: from the
+        table when there is one, else by encoding the sampled frames."""
+        if self.features is None:
+            return encode_windows(encoder, self.sample(device), grad=False)
+        return torch.cat([table.gather(s.sample_index(), s.window)
+                          for s, table in zip(self.samplers, self.features, strict=True)])  # fmt: skip
 
     def state_dict(self) -> list[dict]:
         return [s.state_dict() for s in self.samplers]
@@ -519,7 +545,11 @@ class LatentActionLearner:
 
     def update(self, windows: torch.Tensor) -> dict[str, float]:
         """One update on a batch of uint8 video windows (B, window, C, H, W)."""
-        feats = encode_windows(self.encoder, windows, grad=self.train_encoder)
+        return self.update_on_features(encode_windows(self.encoder, windows,
+                                                      grad=self.train_encoder))  # fmt: skip
+
+    def update_on_features(self, feats: torch.Tensor) -> dict[str, float]:
+        """One update on f's features of the windows (B, window, ...)."""
         _, wm_loss, vq_loss = self.model.losses(feats)
         self.optim.zero_grad(set_to_none=True)
         (wm_loss + vq_loss).backward()
@@ -567,12 +597,22 @@ def pretrain_latent_actions(cfg: Config, videos: Sequence[VideoDataset], feature
                 stage.log(update, (probe.score(encoder, model, device) if probe else {})
                           | latent_action_health(encoder, model, health))  # fmt: skip
 
+            if not learner.train_encoder:  # rebuilt on resume, logged once as a fresh run does
+                table = batches.cache_features(encoder, device, cfg.feature_cache_mb)
+                if state is None:
+                    stage.log(0, table)
+
+            def step() -> dict[str, float]:
+                if learner.train_encoder:
+                    return learner.update(batches.sample(device))
+                return learner.update_on_features(batches.sample_features(encoder, device))
+
             bar = stage.bar(la.updates, "latent actions")
             model.train()
             for update in range(stage.step, la.updates):
                 if probing and update % la.probe_every == 0:
                     diagnose(update)
-                stage.advance(update + 1, learner.update(batches.sample(device)), bar)
+                stage.advance(update + 1, step(), bar)
                 if stage.checkpoint_due(update + 1):
                     stage.checkpoint(update + 1, {"model": model.state_dict(),
                                                   "encoder": encoder.state_dict(),
@@ -921,11 +961,15 @@ class OnlineLearner:
     def bc_step(self, video_obs: torch.Tensor, warmup: bool = False) -> dict[str, float]:
         """Eq. 4: pi(f(o_t)) regresses the (unquantised) latent action p labels the video
         transition with (``warmup``: the latent-BC warm-up's optimiser)."""
+        return self.bc_step_on_features(encode_windows(self.agent.encoder, video_obs, grad=False),
+                                        warmup)  # fmt: skip
+
+    def bc_step_on_features(self, feats: torch.Tensor, warmup: bool = False) -> dict[str, float]:
+        """``bc_step`` on f's features of the video windows (f is never trained by eq. 4)."""
         agent = self.agent
         code_mode = self.cfg.online.idm_mode_in_bc == "train"
         agent.lam.train(code_mode)
         with torch.no_grad():
-            feats = encode_windows(agent.encoder, video_obs, grad=False)
             target = agent.lam.latent(feats[:, self.lead :])
             if code_mode:  # the authors' IDM always quantises too, moving the EMA codebook
                 agent.lam.vq(target)
@@ -1016,6 +1060,18 @@ def online(task: Task, seed: int, cfg: Config, harness, videos: VideoDataset,
     video_batches = VideoBatches([videos], learner.window, oc.bc_batch_size, seed + 2000)
     if state is not None and "video_batches" in state:  # older checkpoints lack it
         video_batches.load_state_dict(state["video_batches"])
+    if not learner.train_encoder:
+        t0 = time.perf_counter()
+        table = video_batches.cache_features(agent.encoder, device, cfg.feature_cache_mb)
+        harness.run.add_timing("feature_cache", time.perf_counter() - t0)
+        if state is None:  # rebuilt on resume, logged once as a fresh run does
+            harness.log(0, 0, table)
+
+    def bc_step(warmup: bool = False) -> dict[str, float]:
+        if learner.train_encoder:
+            return learner.bc_step(video_batches.sample(device), warmup)
+        return learner.bc_step_on_features(video_batches.sample_features(agent.encoder, device),
+                                           warmup)  # fmt: skip
 
     def checkpoint() -> None:
         harness.checkpoint(step, {"agent": agent.state_dict(), "learner": learner.state_dict(),
@@ -1037,7 +1093,7 @@ def online(task: Task, seed: int, cfg: Config, harness, videos: VideoDataset,
     if state is None and cfg.variant != "wo_la":
         t0 = time.perf_counter()
         for i in range(oc.bc_warmup_updates):
-            metrics = learner.bc_step(video_batches.sample(device), warmup=True)
+            metrics = bc_step(warmup=True)
             if (i + 1) % 500 == 0 or i + 1 == oc.bc_warmup_updates:
                 harness.log(0, 0, {"warmup/" + k: v for k, v in metrics.items()})
         harness.run.add_timing("bc_warmup", time.perf_counter() - t0)
@@ -1097,7 +1153,7 @@ def online(task: Task, seed: int, cfg: Config, harness, videos: VideoDataset,
                 probed |= learner.standardize_latents(video_batches, device, keep_functions=True)
             # Lines 31-36: behaviour-clone pi on the videos (eq. 4).
             for _ in range(oc.bc_updates):
-                bc = learner.bc_step(video_batches.sample(device))
+                bc = bc_step()
             harness.run.add_timing("update", time.perf_counter() - t0)
             cycle += 1
             frames = step * frames_per_step

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from bcvlr.config import load_config
-from bcvlr.data import VideoDataset
+from bcvlr.data import VideoDataset, VideoDatasetWriter
 from bcvlr.method import bcvlr
 from bcvlr.tasks import get_task
 from tests.data.video_helpers import decode, write
@@ -439,3 +439,42 @@ def test_restandardising_changes_neither_what_d_decodes_nor_what_pi_predicts(tas
                  agent.policy(feats) * agent.z_std + agent.z_mean)  # fmt: skip
     torch.testing.assert_close(after[0], before[0], rtol=1e-4, atol=1e-4)
     torch.testing.assert_close(after[1], before[1], rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("task_name", ["metaworld_reach", "coinrun"])
+def test_cached_frame_features_give_the_updates_that_encoding_each_window_gives(tmp_path,
+                                                                               task_name):
+    """Where f is frozen, eq. 2 and eq. 4 read f's features from a table computed once: the
+    same batches and the same updates as encoding each sampled window."""
+    cfg, task, agent, shape = make_agent(task_name)
+    rng = np.random.default_rng(0)
+    writer = VideoDatasetWriter(tmp_path / "ds", task_name, (3, 64, 64), task.frame_stack,
+                                {"size": 64, "camera": "test"}, expert={"checkpoint": "x.pt"},
+                                chunk_frames=30)  # fmt: skip
+    for length in (17, 25, 12, 30):
+        writer.add_episode(rng.integers(0, 256, (length, 3, 64, 64), np.uint8), None, None)
+    writer.close()
+    videos, cpu = [VideoDataset(tmp_path / "ds")], torch.device("cpu")
+    learner = bcvlr.OnlineLearner(cfg, agent)
+    twin = copy.deepcopy(learner)
+    plain, cached = (bcvlr.VideoBatches(videos, learner.window, 8, seed=3) for _ in range(2))
+    assert cached.cache_features(agent.encoder, cpu, limit_mb=64)["feature_cache/mb"] > 0
+    for _ in range(3):
+        obs = plain.sample(cpu)
+        feats = cached.sample_features(twin.agent.encoder, cpu)
+        torch.testing.assert_close(feats, bcvlr.encode_windows(agent.encoder, obs, False),
+                                   rtol=1e-5, atol=1e-6)  # fmt: skip
+        want = learner.bc_step(obs)["loss/bc"]
+        assert twin.bc_step_on_features(feats)["loss/bc"] == pytest.approx(want, rel=1e-5)
+    for mine, theirs in zip(twin.agent.policy.parameters(), agent.policy.parameters(),
+                            strict=True):  # fmt: skip
+        torch.testing.assert_close(mine, theirs, rtol=1e-5, atol=1e-6)
+    la = bcvlr.LatentActionLearner(cfg, agent.encoder, cpu)
+    la_twin = copy.deepcopy(la)
+    obs = plain.sample(cpu)[:, : cfg.latent_actions.window]
+    want = la.update(obs)
+    got = la_twin.update_on_features(bcvlr.encode_windows(agent.encoder, obs, False))
+    assert got == pytest.approx(want, rel=1e-5)
+    # a table over the limit is not built: every window is encoded
+    assert cached.cache_features(agent.encoder, cpu, limit_mb=1e-3) == {"feature_cache/mb": 0.0}
+    assert cached.features is None

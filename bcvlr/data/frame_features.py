@@ -1,0 +1,61 @@
+"""A frozen encoder's features of every frame of a video dataset, computed once.
+
+Where f is frozen and reads the frames without augmentation (eq. 2's latent-action pretraining,
+eq. 4's latent behaviour cloning and its warm-up), encoding each sampled window again computes
+the same features every time a frame is drawn: a table of f(o) per frame, gathered by the
+sampler's window index, gives the same batches (up to floating-point summation order) at a
+fraction of the cost. docs/performance.md says where it applies and what it saves.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+import torch
+
+from bcvlr.data.dataset import VideoDataset
+from bcvlr.data.sampler import WindowIndex
+from bcvlr.data.stacking import stack_frames
+
+ENCODE_BATCH = 256  # stacked frames per encoder call while the table is built
+
+
+def table_bytes(dataset: VideoDataset, feature_shape: tuple[int, ...]) -> int:
+    """Memory the float32 table of ``dataset`` takes."""
+    return dataset.num_frames * int(np.prod(feature_shape)) * 4
+
+
+class FrameFeatures:
+    """f(o_t) for every stacked observation of a dataset, in one (frames, *feature_shape) tensor
+    on the encoder's device, addressed by (chunk, chunk-local frame) like ``WindowSampler``."""
+
+    def __init__(self, table: torch.Tensor, chunk_offsets: np.ndarray):
+        self.table = table
+        self.chunk_offsets = chunk_offsets
+
+    @classmethod
+    @torch.no_grad()
+    def compute(cls, dataset: VideoDataset, encode: Callable[[torch.Tensor], torch.Tensor],
+                device: torch.device) -> FrameFeatures:  # fmt: skip
+        """Encode every stacked observation once (``encode``: uint8 (N, k*C, H, W) on
+        ``device`` -> features (N, ...)), chunk by chunk so that one chunk is decompressed at
+        a time."""
+        parts, offsets, total = [], np.zeros(dataset.num_chunks, np.int64), 0
+        for c in range(dataset.num_chunks):
+            frames = dataset.load_chunk(c)
+            lengths = dataset.episode_lengths(c)
+            episode_start = np.repeat(dataset.episode_starts(c), lengths)
+            offsets[c] = total
+            for lo in range(0, len(frames), ENCODE_BATCH):
+                t = np.arange(lo, min(lo + ENCODE_BATCH, len(frames)))
+                obs = stack_frames(frames, t, episode_start[t], dataset.frame_stack)
+                parts.append(encode(torch.from_numpy(obs).to(device)))
+            total += len(frames)
+        return cls(torch.cat(parts), offsets)
+
+    def gather(self, index: WindowIndex, window: int) -> torch.Tensor:
+        """Features (B, window, ...) of the windows ``index`` points at."""
+        first = self.chunk_offsets[index.chunk] + index.frame
+        rows = torch.from_numpy(first[:, None] + np.arange(window)).to(self.table.device)
+        return self.table[rows]

@@ -1,0 +1,45 @@
+"""The per-frame feature table gives the windows the sampler would give, frame for frame."""
+
+import numpy as np
+import pytest
+import torch
+
+from bcvlr.data import VideoDataset, WindowSampler
+from bcvlr.data.frame_features import FrameFeatures, table_bytes
+from tests.data.test_video_sampler import LENGTHS
+from tests.data.video_helpers import write
+
+
+def as_features(obs: torch.Tensor) -> torch.Tensor:
+    """A stand-in for f that keeps every pixel, so equality means the same frames."""
+    return obs.float().flatten(1)
+
+
+@pytest.mark.parametrize("window", [2, 3])
+@pytest.mark.parametrize("cached_chunks", [2, None])  # a rotating chunk cache, and all chunks
+def test_gathered_features_are_those_of_the_sampled_windows(tmp_path, window, cached_chunks):
+    write(tmp_path / "ds", LENGTHS, frame_stack=3, chunk_frames=20)
+    ds = VideoDataset(tmp_path / "ds")
+    table = FrameFeatures.compute(ds, as_features, torch.device("cpu"))
+    assert table.table.shape == (ds.num_frames, 9 * 4 * 4)
+    assert table_bytes(ds, (9, 4, 4)) == table.table.numel() * 4
+
+    def sampler():
+        return WindowSampler(ds, window=window, batch_size=32, seed=5,
+                             max_cached_chunks=cached_chunks, rotate_every=3)  # fmt: skip
+
+    with sampler() as frames, sampler() as index:
+        for _ in range(30):
+            expected = as_features(torch.from_numpy(frames.sample()).flatten(0, 1))
+            got = table.gather(index.sample_index(), window)
+            assert got.shape == (32, window, 9 * 4 * 4)
+            torch.testing.assert_close(got.flatten(0, 1), expected, rtol=0, atol=0)
+
+
+def test_an_index_batch_consumes_the_random_stream_like_a_frame_batch(tmp_path):
+    write(tmp_path / "ds", LENGTHS, frame_stack=3, chunk_frames=20)
+    ds = VideoDataset(tmp_path / "ds")
+    with WindowSampler(ds, batch_size=8, seed=1) as a, WindowSampler(ds, batch_size=8, seed=1) as b:
+        a.sample_index()
+        b.sample()
+        np.testing.assert_array_equal(a.sample(), b.sample())

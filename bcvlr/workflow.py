@@ -31,38 +31,11 @@ import yaml
 from bcvlr.config import ConfigError as MethodConfigError
 from bcvlr.config import read_config_file
 from bcvlr.errors import UserError
+from bcvlr.methods import METHODS, unknown_method_hint
 from bcvlr.tasks import SUITES, TASKS, UnknownTaskError, get_task
 
 REPO = Path(__file__).resolve().parents[1]
 SCHEMA = REPO / "workflow" / "schemas" / "config.schema.yaml"
-
-# Every method of the paper (Tables 1-10), with whether it learns from the expert videos and
-# the tasks the paper runs it on; the name is the one the report's tables use.
-_DMC8 = tuple(t.name for t in TASKS.values() if t.suite == "dmc" and t.name != "walker_walk")
-_PROCGEN = tuple(t.name for t in TASKS.values() if t.suite == "procgen")
-_METAWORLD = tuple(t.name for t in TASKS.values() if t.suite == "metaworld")
-
-
-@dataclass(frozen=True)
-class PaperMethod:
-    videos: bool
-    tasks: tuple[str, ...]
-
-
-PAPER_METHODS: dict[str, PaperMethod] = {
-    "bcvlr": PaperMethod(True, tuple(TASKS)),
-    "upesv": PaperMethod(True, _PROCGEN + _DMC8),
-    "bco": PaperMethod(True, _PROCGEN + _DMC8 + _METAWORLD),
-    "ilpo": PaperMethod(True, _PROCGEN),
-    "laifo": PaperMethod(True, _PROCGEN + _DMC8 + ("walker_walk",)),
-    "lapo": PaperMethod(True, _PROCGEN),
-    "lapo_bc": PaperMethod(True, ("fruitbot", "heist", "bossfight", "chaser")),
-    "ppo": PaperMethod(False, _PROCGEN),
-    "drqv2": PaperMethod(False, _DMC8 + _METAWORLD),
-    "taco": PaperMethod(False, _DMC8),
-}
-# Methods of the suite that are not in the paper.
-OTHER_METHODS: dict[str, PaperMethod] = {"random": PaperMethod(False, tuple(TASKS))}
 
 DEFAULT_RESOURCES = {"cpus": 1, "mem_mb": 4000, "runtime": 60, "gpu": 0}
 
@@ -95,16 +68,6 @@ def _format_error(err, schema: dict) -> str:
             hint = f" (did you mean {close[0]!r}?)" if close else ""
             msgs.append(f"{key}: unknown key{hint}; allowed: {', '.join(allowed)}")
         return "\n".join(msgs)
-    if v == "anyOf" and list(err.absolute_path)[:1] == ["methods"] and len(err.path) == 2:
-        name = err.path[-1]
-        known = sorted(schema["properties"]["methods"]["properties"])
-        close = difflib.get_close_matches(str(name), known, n=2)
-        hint = f" (did you mean {', '.join(close)}?)" if close else ""
-        return (
-            f"{where}: unknown method {name!r}{hint}; known: {', '.join(known)}. A new method "
-            "needs `module: package.module` (docs/adding-a-method.md), a BCV-LR variant "
-            "`base: bcvlr`"
-        )
     if v == "enum" and err.validator_value == schema["$defs"]["registered_task"]["enum"]:
         close = difflib.get_close_matches(str(err.instance), TASKS, n=3)
         hint = f" (did you mean {', '.join(close)}?)" if close else ""
@@ -162,11 +125,23 @@ def _task_name_errors(config: Mapping[str, Any]) -> list[str]:
     return msgs
 
 
-def _semantic_errors(config: Mapping[str, Any]) -> list[str]:
-    from bcvlr.methods import METHODS
+def _unknown_methods(config: Mapping[str, Any]) -> list[str]:
+    """Entries that are neither a method of bcvlr/methods.py, nor a new method (`module:`),
+    nor a variant (`base:`)."""
+    return [f"methods.{name}: unknown method {name!r}{unknown_method_hint(name, METHODS)}; "
+            f"known: {', '.join(METHODS)}. A new method needs `module: package.module` "
+            "(docs/adding-a-method.md), a BCV-LR variant `base: bcvlr`"
+            for name, entry in config["methods"].items()
+            if name not in METHODS and "module" not in entry and "base" not in entry] + [
+        f"methods.{name}.base: unknown method {entry['base']!r}"
+        f"{unknown_method_hint(entry['base'], METHODS)}; known: {', '.join(METHODS)}"
+        for name, entry in config["methods"].items()
+        if "base" in entry and entry["base"] not in METHODS]  # fmt: skip
 
-    if msgs := _task_name_errors(config):
-        return msgs  # the plan below looks every task up
+
+def _semantic_errors(config: Mapping[str, Any]) -> list[str]:
+    if msgs := _task_name_errors(config) + _unknown_methods(config):
+        return msgs  # the plan below looks every task and method up
     msgs = []
     plan = Plan(config)
     runs_of: dict[tuple[str, str], str] = {}  # (runs root, recorded name) -> entry
@@ -184,8 +159,9 @@ def _semantic_errors(config: Mapping[str, Any]) -> list[str]:
         where = f"methods.{name}"
         m = plan.method(name)
         if "module" in entry and name in METHODS:
-            msgs.append(f"{where}.module: {name!r} is a registered method ({METHODS[name]})")
-        if "base" in entry and (name in METHODS or name in PAPER_METHODS):
+            msgs.append(f"{where}.module: {name!r} is a registered method "
+                        f"({METHODS[name].module})")  # fmt: skip
+        if "base" in entry and name in METHODS:
             msgs.append(f"{where}.base: a variant needs a name of its own, not {name!r}")
         if "module" in entry and "base" in entry:
             msgs.append(f"{where}: `module` and `base` exclude each other")
@@ -350,18 +326,11 @@ class Plan:
     unavailable: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        from bcvlr.methods import METHODS
-
         for name, entry in self.config["methods"].items():
-            if not entry.get("enabled", True):
-                self.unavailable[name] = "disabled in the config (enabled: false)"
-            elif "module" in entry or name in METHODS or entry.get("base") in METHODS:
+            if entry.get("enabled", True):  # names are checked by check_config
                 self.available.append(name)
-            elif "base" in entry:
-                self.unavailable[name] = (f"not available yet (its base {entry['base']} has no "
-                                          "module in bcvlr/methods.py)")  # fmt: skip
             else:
-                self.unavailable[name] = "not available yet (no module in bcvlr/methods.py)"
+                self.unavailable[name] = "disabled in the config (enabled: false)"
 
     @functools.cached_property
     def paths(self) -> dict[str, str]:
@@ -373,7 +342,7 @@ class Plan:
         entry = dict(self.config["methods"][name])
         base = entry.get("base")
         registry_name = base or name
-        known = PAPER_METHODS.get(registry_name) or OTHER_METHODS.get(registry_name)
+        known = METHODS.get(registry_name)
         videos = entry.get("videos", known.videos if known else False)
         return Method(name, entry, registry_name, videos, registry_name == "bcvlr")
 
@@ -381,9 +350,8 @@ class Plan:
         """The config's tasks that the method runs on: its own `tasks`/`suites` if given, else
         the tasks the paper runs it on (every task for a method outside the paper)."""
         entry = self.config["methods"][name]
-        base = entry.get("base", name)
-        known = PAPER_METHODS.get(base) or OTHER_METHODS.get(base)
-        default = known.tasks if known else tuple(TASKS)
+        known = METHODS.get(entry.get("base", name))
+        default = known.paper_tasks if known and known.paper_tasks else tuple(TASKS)
         allowed = entry.get("tasks", default)
         # a camera variant runs where its task does
         tasks = [t for t in self.config["tasks"]

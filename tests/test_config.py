@@ -93,3 +93,16 @@ def test_every_method_default_config_is_in_range():
             task = tasks_of(suite)[0]
             if suite in method.SUITES:
                 load_config(method.Config, base=method.default_config(task))
+
+
+def test_each_method_record_matches_its_module():
+    """The workflow reads a method's record without importing it (no torch in a SLURM job's
+    parse): the record must say what the module does."""
+    from bcvlr.methods import METHODS, load_method
+    from bcvlr.tasks import TASKS
+
+    for name, record in METHODS.items():
+        method = load_method(name)
+        assert record.videos == getattr(method, "NEEDS_VIDEOS", False), name
+        suites = {TASKS[t].suite for t in record.paper_tasks or ()}
+        assert suites <= set(method.SUITES), name

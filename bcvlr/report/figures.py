@@ -21,16 +21,15 @@ import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 from matplotlib.ticker import FuncFormatter  # noqa: E402
 
-from bcvlr.report.specs import FigureSpec, method_label  # noqa: E402
+from bcvlr.methods import METHODS  # noqa: E402
+from bcvlr.report.specs import VARIANT_LABELS, FigureSpec, method_label  # noqa: E402
 from bcvlr.results.schema import Run  # noqa: E402
 from bcvlr.tasks import get_task  # noqa: E402
 
 log = logging.getLogger(__name__)
 
 SUITE_TITLES = {"procgen": "Procgen", "dmc": "DMControl", "metaworld": "Metaworld"}
-_FIXED_ORDER = ["bcvlr", "upesv", "bco", "ilpo", "laifo", "lapo", "lapo_bc", "ppo", "drqv2",
-                "taco", "bcvlr_wo_lf", "bcvlr_wo_la", "bcvlr_wo_ft", "bcvlr_m", "bcvlr_offline",
-                "bcvlr_1000to2", "bcvlr_ft_la", "bcvlr_ft_ft"]  # fmt: skip
+_FIXED_ORDER = [*METHODS, *VARIANT_LABELS]
 _PALETTE = sns.color_palette("tab10", 10) + sns.color_palette("Dark2", 8)
 
 

@@ -5,6 +5,7 @@ Output layout (under ``--out``, default results/report)::
     README.md                  index linking everything below, plus excluded runs and flags
     manifest.json              every produced file, skipped figures with reasons (for Snakemake)
     tables/table{N}.{md,tex,csv}
+    tables/runs.{md,csv}       every method's runs at the end of their budget
     stats/{suite}_{aggregates,profiles,poi,sample_efficiency}.csv, stats/notes.txt
     figures/*.png (+ .pdf with pdf=True)
 """
@@ -22,10 +23,12 @@ import numpy as np
 import pandas as pd
 
 from bcvlr.report import stats
-from bcvlr.report.specs import FIGURE_SPECS, SUITE_TABLES, TABLE_SPECS, TableSpec
+from bcvlr.report.specs import FIGURE_SPECS, RUNS_TABLE, SUITE_TABLES, TABLE_SPECS, TableSpec
 from bcvlr.report.tables import (
     TableResult,
     build_table,
+    runs_markdown,
+    runs_table,
     score_index,
     to_frame,
     to_latex,
@@ -125,6 +128,10 @@ def build_report(
         _write(out / "tables" / f"{spec.name}.tex", to_latex(t), result)
         _write_csv(out / "tables" / f"{spec.name}.csv", to_frame(t), result)
 
+    every_run = runs_table(points)
+    _write(out / "tables" / f"{RUNS_TABLE}.md", runs_markdown(every_run), result)
+    _write_csv(out / "tables" / f"{RUNS_TABLE}.csv", every_run, result)
+
     # rliable, one suite at a time, on the suite's main table
     runs_by: dict[tuple[str, str], list[Run]] = {}
     for r in sorted(runs.complete, key=lambda r: r.seed):
@@ -223,6 +230,8 @@ def _index(result: ReportResult, figs: list, expected_seeds: int, reps: int, rng
         ]
     for spec in TABLE_SPECS:
         lines.append(_table_line(spec, result.tables[spec.number]))
+    lines.append(f"- Every method's runs at the end of their budget, with or without a paper "
+                 f"column: [{RUNS_TABLE}.md](tables/{RUNS_TABLE}.md)")  # fmt: skip
     lines += ["", "## Statistics (rliable, video-normalised scores)", ""]
     stats_files = sorted(p for p in result.files if p.parent.name == "stats")
     lines += [f"- [{p.name}](stats/{p.name})" for p in stats_files] or ["- none"]

@@ -9,20 +9,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from bcvlr.methods import METHODS
 from bcvlr.tasks import get_task
 
-# Display names; a variant not listed here is shown as its method name.
-METHOD_LABELS: dict[str, str] = {
-    "bcvlr": "BCV-LR",
-    "upesv": "UPESV",
-    "bco": "BCO",
-    "ilpo": "ILPO",
-    "laifo": "LAIFO",
-    "lapo": "LAPO",
-    "lapo_bc": "LAPO-BC",
-    "ppo": "PPO",
-    "drqv2": "DrQv2",
-    "taco": "TACO",
+# Display names of the BCV-LR variants the paper's tables and figures name (a method's own is
+# its record's label in bcvlr/methods.py; any other name is shown as it is).
+VARIANT_LABELS: dict[str, str] = {
     "bcvlr_wo_lf": "BCV-LR w/o lf",
     "bcvlr_wo_la": "BCV-LR w/o la",
     "bcvlr_wo_ft": "BCV-LR w/o ft",
@@ -34,12 +26,15 @@ METHOD_LABELS: dict[str, str] = {
     "expert": "Expert videos",
 }
 # Methods given the environment's reward (underlined in the paper).
-REWARD_METHODS = frozenset({"ppo", "lapo", "drqv2", "taco"})
+REWARD_METHODS = frozenset(name for name, m in METHODS.items() if m.rewards)
 EXPERT = "expert"
+RUNS_TABLE = "runs"  # every method with runs, at the end of their budget (tables.runs_table)
 
 
 def method_label(method: str) -> str:
-    return METHOD_LABELS.get(method, method)
+    if method in METHODS:
+        return METHODS[method].label
+    return VARIANT_LABELS.get(method, method)
 
 
 @dataclass(frozen=True)
@@ -257,5 +252,6 @@ def report_files(out: str) -> list[str]:
     """Files every report writes, whatever the data (a Snakemake rule's ``output:``; figures
     and statistics depend on which runs exist and are listed in manifest.json). Here, with
     the specs, so that the workflow gets them without importing the statistics stack."""
-    return [f"{out}/README.md", f"{out}/manifest.json"] + [
+    return [f"{out}/README.md", f"{out}/manifest.json", f"{out}/tables/{RUNS_TABLE}.md",
+            f"{out}/tables/{RUNS_TABLE}.csv"] + [
         f"{out}/tables/{spec.name}.{ext}" for spec in TABLE_SPECS for ext in ("md", "tex", "csv")]  # fmt: skip

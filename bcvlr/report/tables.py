@@ -16,7 +16,8 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 import pandas as pd
 
-from bcvlr.report.specs import EXPERT, ROW_DECIMALS, TableSpec
+from bcvlr.methods import METHODS
+from bcvlr.report.specs import EXPERT, ROW_DECIMALS, TableSpec, method_label
 from bcvlr.tasks import get_task
 
 DASH = "—"
@@ -415,3 +416,43 @@ def to_frame(result: TableResult) -> pd.DataFrame:
             }
         )  # fmt: skip
     return pd.DataFrame(recs, columns=CSV_COLUMNS)
+
+
+# -- every method with runs, whether or not a paper table has its column ----------------------
+RUNS_COLUMNS = ["task", "method", "label", "budget", "seeds", "mean", "std"]
+
+
+def runs_table(points: pd.DataFrame) -> pd.DataFrame:
+    """Per task and method: the score at the end of the runs' budget (the task's, or a reduced
+    one), mean and sample std over seeds; methods in bcvlr/methods.py's order, then by name."""
+    end = points[(points["at"] == points["task"].map(lambda t: get_task(t).budget))
+                 & ~points["extended_budget"]]  # fmt: skip
+    rows = []
+    for (task, method, budget), group in end.groupby(["task", "method", "budget"]):
+        scores = group["score"].to_numpy(float)
+        std = float(np.std(scores, ddof=1)) if len(scores) > 1 else math.nan
+        rows.append([task, method, method_label(method), int(budget), len(scores),
+                     float(scores.mean()), std])  # fmt: skip
+    order = {m: i for i, m in enumerate(METHODS)}
+    table = pd.DataFrame(rows, columns=RUNS_COLUMNS)
+    key = table["method"].map(lambda m: (order.get(m, len(order)), m))
+    return table.assign(_key=key).sort_values(["task", "_key"]).drop(columns="_key")
+
+
+def runs_markdown(table: pd.DataFrame) -> str:
+    lines = [
+        "# Every method's runs",
+        "",
+        "The evaluation return at the end of each run's budget (environment frames, or steps on "
+        "Procgen): mean ± sample std over seeds. Every method with complete runs is here, "
+        "whether or not one of the paper's tables has its column.",
+        "",
+        "| Task | Method | Budget | Seeds | Return |",
+        "| --- | --- | ---: | ---: | ---: |",
+    ]
+    for r in table.itertuples():
+        spread = "" if math.isnan(r.std) else f" ± {r.std:.2f}"
+        lines.append(f"| {r.task} | {r.label} | {r.budget:,} | {r.seeds} | {r.mean:.2f}{spread} |")
+    if table.empty:
+        lines.append("| — | no complete runs | | | |")
+    return "\n".join(lines) + "\n"

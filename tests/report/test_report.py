@@ -106,3 +106,21 @@ def test_report_cli(tree: Path, tmp_path: Path, capsys) -> None:
         assert cli_main([*args, "--skip-invalid"]) == 0
     finally:
         bad.write_text(good)
+
+
+def test_every_method_with_runs_is_in_the_runs_table(tree: Path, tmp_path: Path) -> None:
+    """A method no paper table has a column for (here bcvlr_alpha0.5, a sweep) still shows,
+    at the end of its budget, with its seed count; incomplete runs do not."""
+    out = tmp_path / "report"
+    build_report(collect_runs(tree / "runs"), out, expected_seeds=2, reps=REPS, figures=False)
+    table = pd.read_csv(out / "tables" / "runs.csv")
+    got = {(r.task, r.method): (r.seeds, r.label) for r in table.itertuples()}
+    assert got[("bigfish", "bcvlr_alpha0.5")] == (2, "bcvlr_alpha0.5")
+    assert got[("reacher_hard", "bcvlr")] == (2, "BCV-LR")
+    assert ("bigfish", "bco") not in got and ("reacher_hard", "bco") not in got
+    # the registry's order within a task: BCV-LR before LAIFO, variants after
+    reacher = list(table[table.task == "reacher_hard"].method)
+    assert reacher == ["bcvlr", "laifo", "bcvlr_wo_la"]
+    final = table[(table.task == "finger_spin") & (table.method == "bcvlr")].iloc[0]
+    assert final["mean"] == pytest.approx(940.0, rel=0.05)
+    assert "| finger_spin | BCV-LR | 100,000 | 2 |" in (out / "tables" / "runs.md").read_text()

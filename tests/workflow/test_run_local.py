@@ -12,7 +12,7 @@ import yaml
 from tests.workflow.helpers import env, kill_tree, snakemake, snakemake_cmd
 
 # A throwaway method, outside the package: one module + one config entry (`module:`), no
-# registration and no rule of its own (docs/adding-a-method.md).
+# record in bcvlr/methods.py (docs/adding-a-method.md, "Before the record").
 THROWAWAY = """
 from dataclasses import dataclass
 
@@ -81,6 +81,8 @@ def test_local_end_to_end(workdir):
     agg = pd.read_csv(wd / "results/aggregate.csv")
     assert set(agg.method) == {"bcvlr", "random", "throwaway"}
     assert agg.reduced_budget.all()
+    every_run = pd.read_csv(wd / "results/report/tables/runs.csv")
+    assert set(every_run.method) == {"bcvlr", "random", "throwaway"}
     readme = (wd / "results/report/README.md").read_text()
     assert "Table 6" in readme
     assert "BCV-LR" in (wd / "results/report/tables/table6.md").read_text()

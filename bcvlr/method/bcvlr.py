@@ -1073,11 +1073,11 @@ def online(task: Task, seed: int, cfg: Config, harness, videos: VideoDataset,
         return learner.bc_step_on_features(video_batches.sample_features(agent.encoder, device),
                                            warmup)  # fmt: skip
 
-    def checkpoint() -> None:
+    def checkpoint(extra: dict | None = None) -> None:
         harness.checkpoint(step, {"agent": agent.state_dict(), "learner": learner.state_dict(),
                                   "replay": replay.state_dict(), "generator": gen.get_state(),
                                   "video_batches": video_batches.state_dict(),
-                                  "step": step, "cycle": cycle})  # fmt: skip
+                                  "step": step, "cycle": cycle, **(extra or {})})  # fmt: skip
 
     def evaluate_if_due() -> None:
         if harness.eval_due(step * frames_per_step):
@@ -1101,13 +1101,14 @@ def online(task: Task, seed: int, cfg: Config, harness, videos: VideoDataset,
 
     if oc.offline_labelled:
 
-        def checkpoint_cycle(done: int) -> None:
+        def checkpoint_cycle(done: int, extra: dict) -> None:
             nonlocal step, cycle
             step = cycle = done  # no env steps here: the harness counts cycles, as its log does
-            checkpoint()
+            checkpoint(extra)
 
         offline_decoding(task, cfg, agent, learner, videos, harness, video_batches, device, gen,
-                         start_cycle=cycle, checkpoint=checkpoint_cycle)  # fmt: skip
+                         start_cycle=cycle, checkpoint=checkpoint_cycle,
+                         sampler_state=None if state is None else state.get("offline_sampler"))  # fmt: skip
         return
 
     env = make_reward_free(task, num_envs=n_envs, seed=seed + 17 * (cycle + 1))
@@ -1193,14 +1194,20 @@ def random_actions(task: Task, n: int, gen: torch.Generator) -> np.ndarray:
 def offline_decoding(task: Task, cfg: Config, agent: Agent, learner: OnlineLearner,
                      videos: VideoDataset, harness, video_batches: VideoBatches,
                      device: torch.device, gen: torch.Generator, start_cycle: int,
-                     checkpoint: Callable[[int], None]) -> None:  # fmt: skip
+                     checkpoint: Callable[[int, dict], None],
+                     sampler_state: dict | None = None) -> None:  # fmt: skip
     """Table 10: eq. 3 and eq. 4 on N action-labelled expert transitions, no interaction. The
     cycle count equals the online stage's so both see the same number of updates.
-    ``checkpoint(cycles_done)`` saves the agent; a resumed run starts at ``start_cycle``."""
+    ``checkpoint(cycles_done, extra)`` saves the agent and ``extra``; a resumed run starts at
+    ``start_cycle`` with its labelled sampler's ``sampler_state``."""
     oc = cfg.online
     labels = videos.open_labels()
+    # checkpoints written before the sampler's state was saved resume with a reseeded one
+    seed = harness.seed + 3000 + (start_cycle if sampler_state is None else 0)
     sampler = WindowSampler(videos, window=learner.window, batch_size=oc.ft_batch_size,
-                            seed=harness.seed + 3000 + start_cycle)  # fmt: skip
+                            seed=seed)  # fmt: skip
+    if sampler_state is not None:
+        sampler.load_state_dict(sampler_state)
     limit = oc.offline_labelled
     cycles = math.ceil(harness.budget / (oc.cycle_steps * oc.num_envs * task.action_repeat))
     for cycle in range(start_cycle, cycles):
@@ -1214,7 +1221,7 @@ def offline_decoding(task: Task, cfg: Config, agent: Agent, learner: OnlineLearn
             bc = learner.bc_step(video_batches.sample(device))
         harness.log(cycle + 1, 0, ft | bc)
         if (cycle + 1) % oc.checkpoint_every_cycles == 0 or cycle + 1 == cycles:
-            checkpoint(cycle + 1)
+            checkpoint(cycle + 1, {"offline_sampler": sampler.state_dict()})
     harness.evaluate(lambda o: agent.act(o, explore=False, generator=gen), cycles, harness.budget)
     sampler.close()
     harness.finish()

@@ -213,6 +213,15 @@ def test_each_stage_resumes_after_a_kill(tmp_path):
                 # one latent refit per cycle as well, resumed or not
                 refits = metrics[(metrics.metric == "latent/std") & (metrics.step > 0)]
                 assert sorted(refits.step) == list(range(1, 11))
+                # no simulator until its one evaluation: the rows of a run never killed
+                straight = tmp_path / "offline_straight"
+                cmd = [str(straight) if part == str(runs) else part for part in cmd]
+                result = subprocess.run(cmd, capture_output=True, text=True)
+                assert result.returncode == 0, result.stderr[-2000:]
+                once = pd.read_csv(straight / "bcvlr_offline" / "reacher_easy" / "seed0"
+                                   / "metrics.csv")  # fmt: skip
+                pd.testing.assert_frame_equal(metrics.drop(columns="wall_time"),
+                                              once.drop(columns="wall_time"))  # fmt: skip
         else:
             assert metrics.step.max() == 40
             assert json.loads((out / "stage.json").read_text())["resumes"] == 1

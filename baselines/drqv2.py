@@ -36,7 +36,7 @@ from bcvlr.nets.augment import RandomShift
 from bcvlr.nets.encoders import ConvEncoder, IdentityEncoder
 from bcvlr.nets.mlp import mlp, orthogonal_init, trunk
 from bcvlr.run.device import resolve_device
-from bcvlr.run.seeding import env_seed
+from bcvlr.run.seeding import env_seed, seeded
 from bcvlr.tasks import Task, get_task
 
 SUITES = ("dmc", "metaworld")
@@ -289,8 +289,7 @@ def train(task: Task | str, seed: int, cfg: Config, harness,
     try:
         obs = env.reset()
         x = env.states() if states else obs
-        # Initialising the nets must not consume the restored RNG streams of a resumed run.
-        with torch.random.fork_rng(devices=[]):
+        with seeded(seed):  # nor must initialising the nets consume the run's RNG streams
             agent = make_agent(x.shape[1:], task.action_space.size, cfg)
         # slots: one per policy step plus one reset observation per episode
         capacity = min(cfg.replay_size, total_steps + total_steps // task.episode_length + 2)

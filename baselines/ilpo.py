@@ -511,8 +511,7 @@ def remap(task: Task, seed: int, cfg: Config, harness, videos: VideoDataset, lpn
     n_envs = ac.num_envs
     frames_per_step = n_envs * task.action_repeat
     total_steps = math.ceil(harness.budget / frames_per_step)  # vector steps
-    # Initialising the nets must not consume the restored RNG streams of a resumed run.
-    with torch.random.fork_rng(devices=[]):
+    with seeded(seed):  # initialising the nets must not consume the run's RNG streams
         lpn = load_lpn(lpn_path, cfg, obs_shape).to(device)
         arn = ActionRemapNetwork(obs_shape, task, cfg).to(device)
     agent = ILPOAgent(task, lpn, arn, device)

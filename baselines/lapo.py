@@ -58,7 +58,7 @@ from bcvlr.method.bcvlr import (
 from bcvlr.nets.impala import ImpalaCNN
 from bcvlr.run.device import resolve_device
 from bcvlr.run.harness import Harness
-from bcvlr.run.seeding import env_seed
+from bcvlr.run.seeding import env_seed, seeded
 from bcvlr.run.stage import Stage, completed_artifact
 from bcvlr.tasks import Task, get_task
 
@@ -282,7 +282,7 @@ def _pretrain(name: str, filename: str, out: Path, cfg: Config, videos: VideoDat
     with Stage(out, name, cfg=dataclasses.asdict(cfg), seed=seed, progress=progress,
                checkpoint_every=cfg.checkpoint_every) as stage:  # fmt: skip
         state = stage.start()
-        with torch.random.fork_rng(devices=[]):  # built the same way, fresh or resumed
+        with seeded(seed):  # built the same way, fresh or resumed
             modules, optim = build()
         base_lrs = [g["lr"] for g in optim.param_groups]
         if state is not None:
@@ -559,7 +559,7 @@ def online(task: Task, seed: int, cfg: Config, harness: Harness, videos: VideoDa
         if oc.diagnose_windows else None)  # fmt: skip
 
     state = harness.start()  # seeds every RNG, or restores them from the checkpoint
-    with torch.random.fork_rng(devices=[]):  # building the nets must not use the run's RNG
+    with seeded(seed):  # building the nets must not use the run's RNG
         policy = LatentPolicy(obs_shape, cfg.policy, cfg.latent_actions.latent_dim)
         _load_modules(latent_policy, policy=policy)
         agent = Agent(policy, task.action_space.size, oc.decoder_hidden).to(device)

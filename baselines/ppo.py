@@ -45,7 +45,7 @@ from bcvlr.nets.impala import ImpalaCNN
 from bcvlr.run.checkpoint import load_checkpoint, save_checkpoint
 from bcvlr.run.device import module_device, resolve_device
 from bcvlr.run.harness import CHECKPOINT, Harness
-from bcvlr.run.seeding import env_seed
+from bcvlr.run.seeding import env_seed, seeded
 from bcvlr.tasks import Task, get_task
 
 SUITES = ("procgen",)
@@ -370,7 +370,7 @@ def train(task: Task | str, seed: int, cfg: Config, harness: Harness, *,
 
     state = harness.start()  # seeds every RNG, or restores them from the checkpoint
     obs_shape = (3, 64, 64)
-    with torch.random.fork_rng(devices=[]):  # building the nets must not use the run's RNG
+    with seeded(seed):  # building the nets must not use the run's RNG
         agent = (make_agent() if make_agent is not None
                  else Agent(obs_shape, task.action_space.size, tuple(cfg.channels), cfg.hidden))  # fmt: skip
     agent.to(resolve_device(cfg.device))

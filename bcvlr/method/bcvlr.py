@@ -788,8 +788,7 @@ def _mlp_decode(xf: torch.Tensor, yf: torch.Tensor, xe: torch.Tensor, discrete: 
     checks = {0, max_updates} | {2**k for k in range(4, max_updates.bit_length())}
 
     def train(x, y, updates, check=None):  # -> (net, the best update count under ``check``)
-        with torch.random.fork_rng():
-            torch.manual_seed(0)
+        with seeded(0):
             net = mlp(x.shape[1], PROBE_DECODER_HIDDEN, y.shape[1])
             order = torch.randint(len(x), (updates, min(PROBE_DECODER_BATCH, len(x))))
         with torch.no_grad():

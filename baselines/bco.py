@@ -296,7 +296,7 @@ class Schedule:
 
 
 def _random_actions(task: Task, n: int, gen: torch.Generator) -> np.ndarray:
-    from bcvlr.method.bcvlr import random_actions
+    from bcvlr.method.bcvlr.online import random_actions
 
     return random_actions(task, n, gen)
 

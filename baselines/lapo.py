@@ -46,15 +46,12 @@ from torch import nn
 
 from baselines import ppo
 from bcvlr.data import VideoDataset
+from bcvlr.data.video_batches import VideoBatches
+from bcvlr.diagnostics.probe import LatentActionProbe
 from bcvlr.envs import make, make_reward_free
-from bcvlr.method.bcvlr import (
-    LatentActionConfig,
-    LatentActionModel,
-    LatentActionProbe,
-    VideoBatches,
-    action_decoder,
-    encode_windows,
-)
+from bcvlr.method.bcvlr.config import LatentActionConfig
+from bcvlr.method.bcvlr.model import LatentActionModel, action_decoder
+from bcvlr.nets.features import encode_windows
 from bcvlr.nets.impala import ImpalaCNN
 from bcvlr.run.device import resolve_device
 from bcvlr.run.harness import Harness

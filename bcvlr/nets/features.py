@@ -49,3 +49,11 @@ class FeatureEncoder(nn.Module):
 
     def forward(self, obs: torch.Tensor) -> torch.Tensor:
         return self.net(obs.float() / 255.0 - 0.5)
+
+
+def encode_windows(encoder: FeatureEncoder, obs: torch.Tensor, grad: bool) -> torch.Tensor:
+    """Features of every frame of (B, W, C, H, W) windows -> (B, W, Cf, Hf, Wf)."""
+    b, w = obs.shape[:2]
+    with torch.set_grad_enabled(grad):
+        feats = encoder(obs.flatten(0, 1))
+    return feats.unflatten(0, (b, w))

@@ -1,0 +1,199 @@
+"""BCV-LR's hyper-parameters: the groups of the paper's Tables 11 (Procgen) and 12 (DMC;
+Metaworld shares them); config/bcvlr/{suite}.yaml holds the paper's values."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+from bcvlr.config import read_config_file
+from bcvlr.tasks import Task
+
+CONFIG_DIR = Path(__file__).resolve().parents[3] / "config" / "bcvlr"
+
+
+@dataclass
+class FeatureConfig:
+    # eq. 1 with reconstruction (Procgen), prototypes eqs. 5-10 (DMC), contrastive (Metaworld)
+    objective: Literal["contrastive_recon", "prototype", "contrastive"] = "prototype"
+    encoder: Literal["conv", "impala"] = "conv"
+    channels: int = 32
+    strided_layers: int = 1  # conv encoder: layers with stride 2 (1 -> 32x32 maps from 64x64)
+    updates: int = 50_000
+    batch_size: int = 512
+    lr: float = 1e-4
+    shift_pad: int = 4
+    recon_alpha: float = 0.1
+    ema_tau: float = 0.05  # momentum: f' <- tau f + (1 - tau) f'
+    ema_every: int = 2
+    proj_dim: int = 128
+    predictor_hidden: int = 512
+    num_prototypes: int = 512
+    temperature: float = 0.1
+    sinkhorn_iters: int = 3
+    # A hook for an off-the-shelf encoder: a file holding a FeatureEncoder state_dict (or a
+    # features.pt of this stage) used instead of pretraining.
+    pretrained_encoder: str | None = None
+
+
+@dataclass
+class LatentActionConfig:
+    window: int = 2  # (o_t, o_t+1) continuous; (o_t-1, o_t, o_t+1) discrete
+    updates: int = 50_000
+    batch_size: int = 128
+    idm_lr: float = 3e-4
+    wm_lr: float = 3e-4
+    grad_clip: float = 2.0
+    latent_dim: int = 128
+    vq_codebooks: int = 2
+    vq_positions: int = 4
+    vq_embeddings: int = 64
+    vq_decay: float = 0.999
+    vq_commitment: float = 0.05
+    # "uniform": LAPO's and the authors' codebook init; "data": entries drawn from the first
+    # batch's latents (ours; LAPO's collapses to one code on the mini config, docs/fidelity.md)
+    vq_init: Literal["uniform", "data"] = "uniform"
+    idm_channels: tuple[int, ...] = (64, 128, 128)
+    idm_hidden: int = 256
+    wm_base_channels: int = 24
+    # The authors' world model squashes its output with tanh/2; the paper states no bound, so
+    # the code's choice is the default.
+    wm_bounded_output: bool = True
+    # False: w outputs f(o_t+1) (the paper's eq. 2 and the authors' U-Net). True (ours): w
+    # outputs f(o_t) + a change whose last layer starts at zero, so it copies from the first
+    # update and its loss is the frames' change alone, which only z can explain.
+    wm_residual: bool = False
+    # Not in the paper: "standardize" makes p read f's features standardised per channel by
+    # their mean and std over the videos, fixed before latent pretraining (or, without it, before
+    # the online stage). Untrained or briefly trained encoders give features that vary by ~1e-3
+    # around their mean; p then reads nothing of them by eq. 2 or eq. 3 (docs/fidelity.md).
+    idm_input_norm: Literal["none", "standardize"] = "none"
+    idm_input_norm_batches: int = 16
+    # Diagnostics only (with the config's `diagnostics: true`): every probe_every updates, a
+    # linear probe decodes true actions from the latent actions of held-out labelled video
+    # transitions (0 disables; needs labels).
+    probe_every: int = 1000
+    probe_windows: int = 1024
+    # ... and the authors' probe decoder, an MLP, with at most this many updates (theirs: 3
+    # epochs over up to 65,536 windows at batch 128); 0: the linear probe alone.
+    probe_decoder_updates: int = 1536
+    # The video probe's target: the action taken this many steps before the window's last
+    # transition (0: a_t, the authors'). In Metaworld the hand follows its mocap target with a
+    # lag, so the change from o_t to o_t+1 shows a_t-1 more than a_t (docs/experiments.md, E9).
+    probe_action_lag: int = 0
+
+
+@dataclass
+class OnlineConfig:
+    bc_warmup_updates: int = 60_000  # paper; the authors' code uses 20k
+    num_envs: int = 1
+    cycle_steps: int = 1000  # policy steps per env per cycle (F_ft)
+    random_first_cycle: bool = True
+    ft_updates: int | None = None  # fixed U_ft; None: ft_epochs passes over the replay
+    ft_epochs: float = 2.0
+    ft_batch_size: int = 512
+    decoder_lr: float = 1e-3
+    idm_ft_lr: float = 1e-3
+    beta: float = 1e-5
+    wm_ft: Literal["frozen", "finetune"] = "finetune"
+    wm_ft_lr: float = 1e-5
+    bc_updates: int = 1000
+    bc_batch_size: int = 128
+    policy_lr: float = 1e-3
+    decoder_hidden: tuple[int, ...] = (192, 128, 64)
+    policy_hidden: int = 1024
+    policy_trunk: int = 50
+    policy_channels: tuple[int, ...] = (64, 128, 128)  # discrete policy's IMPALA stack
+    explore_std: float = 0.5
+    replay_capacity: int = 100_000
+    checkpoint_every_cycles: int = 5
+    # The authors' continuous code labels BC batches with the IDM in train mode, so VQ EMA and
+    # BatchNorm statistics drift during BC; eval mode is the default.
+    idm_mode_in_bc: Literal["eval", "train"] = "eval"
+    # Not in the paper: "standardize" makes pi predict, and d read, latent actions standardised
+    # by their per-dimension mean and std over the videos at the start of the online stage.
+    # Small pretraining budgets leave latents whose variation (std ~0.03) is below the step
+    # noise of Adam at lr 1e-3, so pi fits only their mean (docs/fidelity.md). "robust": the
+    # median and the MAD (scaled to a std) instead, and eq. 4's standardised targets clipped to
+    # +-LATENT_CLIP: with f finetuned online, a few video windows unlike any the agent has seen
+    # get latents 1e4-1e5 times the others', whose std then squashes every other target to ~0
+    # (docs/experiments.md, attempt 13).
+    latent_norm: Literal["none", "standardize", "robust"] = "none"
+    latent_norm_batches: int = 16
+    # Not in the paper: the latent action of o_t (what pi predicts there, and what eq. 3 pairs
+    # with a_t) is that of the transition this many steps later, o_t+k -> o_t+k+1. Metaworld's
+    # hand follows its mocap target a step late, so a_t shows in o_t+1 -> o_t+2 far more than
+    # in o_t -> o_t+1 (docs/experiments.md, E9). 0: the paper's pairing.
+    action_lead: int = 0
+    # With latent_norm: fit the statistics again in every cycle (online or offline decoding),
+    # after eq. 3 and before eq. 4, not only once: eq. 3 moves p (and f, when finetuned), so
+    # the first statistics fit only the pretrained p. d and pi are re-parametrised so that they compute the same as before.
+    latent_norm_refit: bool = False
+    # Offline decoding (Table 10): finetune p, d and clone pi on N action-labelled expert
+    # transitions instead of interacting (0 = the online method).
+    offline_labelled: int = 0
+    # Diagnostics only: in every cycle, the latent-action probe on up to this many windows of
+    # the agent's own transitions (fitted on even episodes, scored on odd ones): how much of
+    # the agent's actions p's latents carry, which eq. 3 needs. probe_new: the cycle's new
+    # transitions, before eq. 3 trains on them; probe_replay: the whole replay, after. A
+    # scripted expert's actions are a function of the scene, so the video probe can score
+    # high on latents without any motion. 0: off.
+    replay_probe_windows: int = 1024
+    # ... with the MLP decoder too (latent_actions.probe_decoder_updates) when this is at
+    # least 1: it takes ~4x the ridge's time, twice per cycle, so the ridge alone by default
+    replay_probe_decoder_updates: int = 0
+
+
+@dataclass
+class Config:
+    features: FeatureConfig = field(default_factory=FeatureConfig)
+    latent_actions: LatentActionConfig = field(default_factory=LatentActionConfig)
+    online: OnlineConfig = field(default_factory=OnlineConfig)
+    # Ablations of Fig. 4: without latent features / latent-action pretraining / finetuning.
+    variant: Literal["full", "wo_lf", "wo_la", "wo_ft"] = "full"
+    # Table 8: the encoder stays frozen, or is finetuned through L_la or through L_ft.
+    encoder_training: Literal["frozen", "la", "ft"] = "frozen"
+    budget: int | None = None  # interaction budget in the task's unit (None: the registry's)
+    checkpoint_every: int = 1000  # pretraining updates between checkpoints
+    device: str = "auto"
+    # a scaled-down config (mini, tiny): its runs are labelled reduced_budget even when they
+    # interact for the task's full budget, since their pretraining is not the paper's
+    reduced_size: bool = False
+    # The probes and health checks of latent actions (probe_* and replay_probe_* above): off,
+    # so that training pays nothing for them; they never change what training computes.
+    diagnostics: bool = False
+    # Where f is frozen, its features of every video frame are computed once and gathered per
+    # batch instead of encoding each sampled window (the same features; docs/performance.md),
+    # when the table fits in this many MB on the device; 0 encodes every window.
+    feature_cache_mb: float = 16384
+
+    def validate(self) -> None:
+        if self.latent_actions.window not in (2, 3):
+            raise ValueError("latent_actions.window must be 2 or 3")
+        if self.features.objective == "contrastive_recon" and self.features.encoder != "impala":
+            # v decodes the feature maps at their own size: only the IMPALA encoder keeps 64x64
+            raise ValueError("features.objective contrastive_recon needs features.encoder impala "
+                             f"(its maps keep the frame size), not {self.features.encoder!r}")  # fmt: skip
+        if self.online.latent_norm_refit and self.online.latent_norm == "none":
+            raise ValueError("online.latent_norm_refit needs online.latent_norm: standardize "
+                             "or robust")  # fmt: skip
+        if self.variant == "wo_lf" and self.encoder_training == "frozen":
+            # w/o lf trains the encoder through the other objectives (Section 4.4)
+            self.encoder_training = "ft"
+
+
+def default_config(task: Task) -> dict:
+    """The paper's hyper-parameters for the task's suite, with the per-task overrides of the
+    captions of Tables 11 and 12."""
+    data = read_config_file(CONFIG_DIR / f"{task.suite}.yaml")
+    overrides = data.pop("task_overrides", {}) or {}
+    for pattern, section in overrides.items():
+        if (
+            task.name == pattern
+            or task.name.startswith(pattern.rstrip("*"))
+            and pattern.endswith("*")
+        ):
+            for group, values in section.items():
+                data.setdefault(group, {}).update(values)
+    return data

@@ -55,10 +55,9 @@ from typing import Any, Protocol
 import numpy as np
 import torch
 
-from bcvlr.data import TaskMismatchError, VideoDataset, WindowSampler
-from bcvlr.data.errors import ShapeError
+from bcvlr.data import VideoDataset, WindowSampler
 from bcvlr.data.window_replay import WindowReplay
-from bcvlr.envs import make_reward_free
+from bcvlr.envs import expert_videos, make_reward_free
 from bcvlr.nets.augment import RandomShift
 from bcvlr.nets.idm import ActionNet, InverseDynamics
 from bcvlr.run.device import resolve_device
@@ -131,26 +130,6 @@ def default_config(task: Task | str) -> dict[str, Any]:
     if task.suite == "procgen":
         return dataclasses.asdict(Config(window=3, sticky=0.75, aug_pad=0))
     return dataclasses.asdict(Config(window=2, aug_pad=4))
-
-
-def check_videos(task: Task, videos: VideoDataset | None, method: str) -> VideoDataset:
-    """The expert videos, or a clear error when they are missing or not the task's."""
-    if videos is None:
-        raise ValueError(
-            f"{method} learns from expert videos of {task.name!r}: pass --videos DATASET"
-        )
-    if videos.task.name != task.name:
-        raise TaskMismatchError(f"{videos.path}: videos of {videos.task.name!r}, but the task is "
-                                f"{task.name!r}")  # fmt: skip
-    from bcvlr.envs import default_render_settings
-
-    render = default_render_settings(task)
-    shape = (3 * task.frame_stack, render.height, render.width) if render else (3, 64, 64)
-    if videos.stacked_shape != shape:
-        raise ShapeError(
-            f"{videos.path}: observations {videos.stacked_shape}, the env gives {shape}"
-        )
-    return videos
 
 
 # ---------------------------------------------------------------------------------------------
@@ -417,7 +396,7 @@ def run(
     task: Task | str, seed: int, cfg: Config, harness, videos: VideoDataset | None = None
 ) -> None:
     task = get_task(task) if isinstance(task, str) else task
-    videos = check_videos(task, videos, "BCO")
+    videos = expert_videos(task, videos, "BCO")
     threads = torch.get_num_threads()
     if cfg.threads:
         torch.set_num_threads(cfg.threads)

@@ -54,8 +54,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from bcvlr.data import ShapeError, VideoDataset, WindowSampler
-from bcvlr.envs import make_reward_free
+from bcvlr.data import VideoDataset, WindowSampler
+from bcvlr.envs import expert_videos, make_reward_free
 from bcvlr.nets.mlp import mlp
 from bcvlr.run.device import resolve_device
 from bcvlr.run.seeding import env_seed, seeded
@@ -587,23 +587,12 @@ def remap(task: Task, seed: int, cfg: Config, harness, videos: VideoDataset, lpn
 # ---------------------------------------------------------------------------------------------
 # The method interface (bcvlr/methods.py)
 # ---------------------------------------------------------------------------------------------
-def check_videos(task: Task, videos: VideoDataset | None) -> VideoDataset:
-    if videos is None:
-        raise ValueError("ILPO learns from expert videos: pass --videos DATASET")
-    videos.validate(task=task.name)  # TaskMismatchError names both tasks
-    expected = (3 * task.frame_stack, 64, 64)
-    if tuple(videos.stacked_shape) != expected:
-        raise ShapeError(f"{videos.path}: observations are {videos.stacked_shape}, "
-                         f"{task.name} gives {expected}")  # fmt: skip
-    return videos
-
-
 def run(task: Task | str, seed: int, cfg: Config, harness,
         videos: VideoDataset | None = None) -> None:  # fmt: skip
     task = get_task(task) if isinstance(task, str) else task
     if task.suite not in SUITES:
         raise ValueError(f"ILPO runs on {', '.join(SUITES)} tasks, not on {task.name!r}")
-    videos = check_videos(task, videos)
+    videos = expert_videos(task, videos, "ILPO")
     threads = torch.get_num_threads()
     if cfg.threads:
         torch.set_num_threads(cfg.threads)

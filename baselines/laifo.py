@@ -41,6 +41,7 @@ import torch.nn.functional as F
 from baselines import drqv2, ppo
 from bcvlr.data import VideoDataset, WindowSampler
 from bcvlr.data.replay import Batch
+from bcvlr.envs import expert_videos
 from bcvlr.nets.augment import RandomShift
 from bcvlr.nets.mlp import mlp, orthogonal_init
 from bcvlr.tasks import Task, get_task
@@ -133,15 +134,6 @@ def expert_sampler(videos: VideoDataset, window: int, batch_size: int, seed: int
     # Seeded by the update count too, so a resumed run draws new expert batches.
     sub = int(np.random.SeedSequence([seed, updates]).generate_state(1)[0])
     return WindowSampler(videos, window=window, batch_size=batch_size, seed=sub)
-
-
-def check_videos(task: Task, videos: VideoDataset | None, obs_shape: tuple[int, ...]) -> None:
-    if videos is None:
-        raise ValueError("LAIfO imitates expert videos: pass --videos DATASET")
-    videos.validate(task=task.name)  # TaskMismatchError names both tasks
-    if tuple(videos.stacked_shape) != tuple(obs_shape):
-        raise ValueError(f"{videos.path}: stacked frames {videos.stacked_shape} differ from "
-                         f"{task.name}'s observations {tuple(obs_shape)}")  # fmt: skip
 
 
 # -- DMC / Metaworld: DrQv2 with D's reward -----------------------------------------------------
@@ -270,7 +262,7 @@ def run(task: Task | str, seed: int, cfg: Config | dict, harness,
 
     task = get_task(task) if isinstance(task, str) else task
     cfg = from_dict(Config, cfg) if isinstance(cfg, dict) else cfg
-    check_videos(task, videos, (3 * task.frame_stack, 64, 64))  # every task renders 64x64 RGB
+    videos = expert_videos(task, videos, "LAIfO")
     if task.suite == "procgen":
         if cfg.ppo.device != "cpu":
             raise ValueError(f"LAIfO's Procgen learner runs on the CPU (its reward hook works in "

@@ -48,7 +48,7 @@ from baselines import ppo
 from bcvlr.data import VideoDataset
 from bcvlr.data.video_batches import VideoBatches
 from bcvlr.diagnostics.probe import LatentActionProbe
-from bcvlr.envs import make, make_reward_free
+from bcvlr.envs import expert_videos, make, make_reward_free
 from bcvlr.method.bcvlr.config import LatentActionConfig
 from bcvlr.method.bcvlr.model import LatentActionModel, action_decoder
 from bcvlr.nets.features import encode_windows
@@ -655,9 +655,7 @@ def run(task: Task | str, seed: int, cfg: Config, harness: Harness,
     task = get_task(task) if isinstance(task, str) else task
     if task.suite not in SUITES:
         raise ValueError(f"{harness.method} runs on {', '.join(SUITES)} tasks, not {task.name!r}")
-    if videos is None:
-        raise ValueError(f"{harness.method} learns from expert videos: pass --videos")
-    videos.validate(task=task.name)  # a DatasetError that names both tasks
+    videos = expert_videos(task, videos, harness.method)
     pretrain = harness.path / "pretrain"
     dynamics = pretrain_dynamics(cfg, videos, seed, pretrain / "dynamics", harness.progress)
     latent_policy = pretrain_policy(cfg, videos, dynamics, seed, pretrain / "latent_policy",

@@ -63,6 +63,7 @@ from torch import Tensor, nn
 from baselines import bco
 from bcvlr.data import VideoDataset, WindowSampler
 from bcvlr.data.window_replay import WindowReplay
+from bcvlr.envs import expert_videos
 from bcvlr.nets.augment import RandomShift
 from bcvlr.nets.features import FeatureEncoder
 from bcvlr.nets.idm import ActionNet, InverseDynamics
@@ -346,7 +347,7 @@ class UPESV(bco.BCO):
 def run(task: Task | str, seed: int, cfg: Config, harness,
         videos: VideoDataset | None = None) -> None:  # fmt: skip
     task = get_task(task) if isinstance(task, str) else task
-    videos = bco.check_videos(task, videos, "UPESV")
+    videos = expert_videos(task, videos, "UPESV")
     threads = torch.get_num_threads()
     if cfg.threads:
         torch.set_num_threads(cfg.threads)

@@ -30,7 +30,7 @@ ensure_headless_gl()
 
 __all__ = ["EpisodeStats", "ObsStep", "RenderSettings", "RewardFreeEnv", "Step", "VecEnv",
            "render_differences",
-           "default_render_settings", "env_seeds", "make", "make_reward_free"]  # fmt: skip
+           "default_render_settings", "env_seeds", "expert_videos", "make", "make_reward_free"]  # fmt: skip
 
 
 def env_seeds(seed: int, num_envs: int) -> list[int]:
@@ -123,6 +123,24 @@ def make(
 def make_reward_free(task: Task | str, num_envs: int | None = None, seed: int = 0,
                      **kwargs) -> RewardFreeEnv:  # fmt: skip
     return RewardFreeEnv(make(task, num_envs, seed, **kwargs))
+
+
+def expert_videos(task: Task, videos, method: str):
+    """The expert videos a video-imitation ``method`` learns from on ``task``, checked before
+    any compute: given, of that task, rendered like its envs, and stacked like its
+    observations; each fault one line (a DatasetError subclass, or ValueError when missing)."""
+    from bcvlr.data import ShapeError
+
+    if videos is None:
+        raise ValueError(f"{method} learns from expert videos of {task.name!r}: pass --videos DATASET")
+    videos.validate(task=task.name)  # TaskMismatchError names both tasks
+    check_video_render(videos)
+    render = default_render_settings(task)
+    shape = (3 * task.frame_stack, render.height, render.width) if render else (3, 64, 64)
+    if tuple(videos.stacked_shape) != shape:
+        raise ShapeError(f"{videos.path}: observations {tuple(videos.stacked_shape)}, "
+                         f"{task.name}'s envs give {shape}")  # fmt: skip
+    return videos
 
 
 def check_video_render(videos) -> None:

@@ -29,6 +29,7 @@ from typing import Any
 from bcvlr.data import VideoDataset
 from bcvlr.data.video_batches import VideoBatches
 from bcvlr.diagnostics.probe import LatentActionProbe
+from bcvlr.envs import expert_videos
 from bcvlr.method.bcvlr.config import (
     CONFIG_DIR,
     Config,
@@ -75,8 +76,7 @@ NEEDS_VIDEOS = True
 # The method interface (bcvlr/methods.py): `bcvlr run --method bcvlr` chains the stages.
 # ---------------------------------------------------------------------------------------------
 def run(task: Task, seed: int, cfg: Config, harness, videos: VideoDataset | None = None) -> None:
-    if videos is None:
-        raise ValueError("BCV-LR learns from expert videos: pass --videos")
+    videos = expert_videos(task, videos, "BCV-LR")
     pretrain = harness.path / "pretrain"
     progress = harness.progress
     features = None

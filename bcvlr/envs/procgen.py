@@ -2,10 +2,22 @@
 
 from __future__ import annotations
 
+import copy
+from dataclasses import dataclass
+
 import numpy as np
 
 from bcvlr.envs.base import EpisodeTracker, Step, check_actions
 from bcvlr.tasks import Task
+
+
+@dataclass
+class ProcgenState:
+    """What ``ProcgenVecEnv.get_state`` saves: each game's serialised state, and the episode
+    statistics so far."""
+
+    games: list[bytes]
+    tracker: EpisodeTracker
 
 
 def default_render_settings() -> dict:
@@ -42,7 +54,20 @@ class ProcgenVecEnv:
         return self._obs()
 
     def states(self) -> np.ndarray:
-        raise NotImplementedError("procgen exposes no low-dimensional state")
+        raise NotImplementedError("procgen exposes no low-dimensional state (get_state() "
+                                  "saves the simulator's whole state)")  # fmt: skip
+
+    def get_state(self) -> ProcgenState:
+        """Every game's whole simulator state (procgen's own serialisation, bytes per env) and
+        the running episode statistics: ``set_state`` returns the envs to this point, after
+        which the same actions give the same frames and rewards (a planner looks ahead so)."""
+        return ProcgenState(list(self._env.callmethod("get_state")), copy.deepcopy(self._tracker))
+
+    def set_state(self, state: ProcgenState) -> None:
+        if len(state.games) != self.num_envs:
+            raise ValueError(f"a state of {len(state.games)} envs, this env has {self.num_envs}")
+        self._env.callmethod("set_state", state.games)
+        self._tracker = copy.deepcopy(state.tracker)
 
     def step(self, actions: np.ndarray) -> Step:
         actions = check_actions(actions, self.action_space, self.num_envs)

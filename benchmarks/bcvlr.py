@@ -123,6 +123,18 @@ def real_data_rows(cfg, videos: VideoDataset, latent, learner, device, steps: in
         rows.append((f"{name}, real, f's table", batch,
                      timed(lambda: on_features(batches.sample_features(encoder, device)),  # noqa: B023
                            steps)))  # fmt: skip
+        if learn is learner:  # eq. 4's targets gathered too: p's latents of every transition
+            t0 = time.perf_counter()
+            learner.agent.lam.eval()
+            labels = batches.features[0].of_windows(learner.agent.lam.latent, la.window)
+            rows.append(("  p's labels built once", 0, time.perf_counter() - t0))
+            table = batches.features[0].table
+
+            def on_labels(batches=batches, table=table, labels=labels):
+                r = torch.from_numpy(batches.sample_rows()[0])
+                learner.bc_step_on_latents(table[r], labels[r + learner.lead])
+
+            rows.append((f"{name}, real, f's table + p's labels", batch, timed(on_labels, steps)))
         batches.close()
     return rows
 

@@ -54,8 +54,24 @@ class FrameFeatures:
             total += len(frames)
         return cls(torch.cat(parts), offsets)
 
+    def rows(self, index: WindowIndex) -> np.ndarray:
+        """Table rows (B,) of the first frames of the windows ``index`` points at."""
+        return self.chunk_offsets[index.chunk] + index.frame
+
     def gather(self, index: WindowIndex, window: int) -> torch.Tensor:
         """Features (B, window, ...) of the windows ``index`` points at."""
-        first = self.chunk_offsets[index.chunk] + index.frame
-        rows = torch.from_numpy(first[:, None] + np.arange(window)).to(self.table.device)
-        return self.table[rows]
+        rows = self.rows(index)[:, None] + np.arange(window)
+        return self.table[torch.from_numpy(rows).to(self.table.device)]
+
+    @torch.no_grad()
+    def of_windows(self, fn: Callable[[torch.Tensor], torch.Tensor], width: int,
+                   batch: int = ENCODE_BATCH) -> torch.Tensor:  # fmt: skip
+        """``fn`` of every ``width`` consecutive rows ((N, width, ...) -> (N, ...)), in a table
+        aligned with this one: row t holds fn((f(o_t), ..., f(o_t+width-1))). Rows whose
+        window would cross an episode's end (or the table's) are never a sampled window's;
+        they hold some other value."""
+        starts = torch.arange(len(self.table), device=self.table.device)
+        offsets = torch.arange(width, device=self.table.device)
+        last = len(self.table) - 1
+        return torch.cat([fn(self.table[(r[:, None] + offsets).clamp(max=last)])
+                          for r in starts.split(batch)])  # fmt: skip

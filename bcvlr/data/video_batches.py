@@ -47,6 +47,13 @@ class VideoBatches:
         return torch.cat([table.gather(s.sample_index(), s.window)
                           for s, table in zip(self.samplers, self.features, strict=True)])  # fmt: skip
 
+    def sample_rows(self) -> list[np.ndarray]:
+        """Per dataset, the feature-table rows where one batch's windows start (a table must
+        have been built: ``cache_features``)."""
+        assert self.features is not None, "cache_features first"
+        return [table.rows(s.sample_index())
+                for s, table in zip(self.samplers, self.features, strict=True)]  # fmt: skip
+
     def state_dict(self) -> list[dict]:
         return [s.state_dict() for s in self.samplers]
 

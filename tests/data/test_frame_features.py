@@ -43,3 +43,18 @@ def test_an_index_batch_consumes_the_random_stream_like_a_frame_batch(tmp_path):
         a.sample_index()
         b.sample()
         np.testing.assert_array_equal(a.sample(), b.sample())
+
+
+@pytest.mark.parametrize("width", [2, 3])
+def test_a_function_of_each_window_is_read_at_its_first_row(tmp_path, width):
+    """of_windows(fn)[row of a window's first frame] is fn of that window's features."""
+    write(tmp_path / "ds", LENGTHS, frame_stack=3, chunk_frames=20)
+    ds = VideoDataset(tmp_path / "ds")
+    table = FrameFeatures.compute(ds, as_features, torch.device("cpu"))
+    summed = table.of_windows(lambda w: w.sum(1), width, batch=7)  # fn: (N, width, D) -> (N, D)
+    assert summed.shape == table.table.shape
+    with WindowSampler(ds, window=width, batch_size=32, seed=2, max_cached_chunks=2) as s:
+        for _ in range(10):
+            index = s.sample_index()
+            want = table.gather(index, width).sum(1)
+            torch.testing.assert_close(summed[table.rows(index)], want, rtol=0, atol=0)

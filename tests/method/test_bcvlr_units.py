@@ -475,6 +475,19 @@ def test_cached_frame_features_give_the_updates_that_encoding_each_window_gives(
     want = la.update(obs)
     got = la_twin.update_on_features(bcvlr.encode_windows(agent.encoder, obs, False))
     assert got == pytest.approx(want, rel=1e-5)
+    # p's latents of every transition, gathered by row: eq. 4's targets as p labels windows
+    labels = cached.features[0].of_windows(agent.lam.eval().latent, cfg.latent_actions.window)
+    for _ in range(3):
+        index = cached.samplers[0].sample_index()
+        rows = torch.from_numpy(cached.features[0].rows(index))
+        feats = cached.features[0].gather(index, learner.window)
+        agent.lam.eval()
+        want = agent.lam.latent(feats[:, learner.lead :])
+        torch.testing.assert_close(labels[rows + learner.lead], want, rtol=1e-4, atol=1e-5)
+        before = copy.deepcopy(twin)
+        got = twin.bc_step_on_latents(feats[:, -2 - learner.lead], labels[rows + learner.lead])
+        assert got["loss/bc"] == pytest.approx(before.bc_step_on_features(feats)["loss/bc"],
+                                               rel=1e-4)  # fmt: skip
     # a table over the limit is not built: every window is encoded
     assert cached.cache_features(agent.encoder, cpu, limit_mb=1e-3) == {"feature_cache/mb": 0.0}
     assert cached.features is None

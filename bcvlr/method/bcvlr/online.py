@@ -103,10 +103,16 @@ class OnlineLearner:
             target = agent.lam.latent(feats[:, self.lead :])
             if code_mode:  # the authors' IDM always quantises too, moving the EMA codebook
                 agent.lam.vq(target)
-        target = agent.normalize(target)
+        return self.bc_step_on_latents(feats[:, -2 - self.lead], target, warmup)
+
+    def bc_step_on_latents(self, obs_feats: torch.Tensor, latents: torch.Tensor,
+                           warmup: bool = False) -> dict[str, float]:  # fmt: skip
+        """``bc_step`` given f(o_t) and p's latent action of the video transition."""
+        agent = self.agent
+        target = agent.normalize(latents)
         if self.cfg.online.latent_norm == "robust":
             target = target.clamp(-LATENT_CLIP, LATENT_CLIP)
-        loss = F.mse_loss(agent.policy(feats[:, -2 - self.lead]), target)
+        loss = F.mse_loss(agent.policy(obs_feats), target)
         optim = self.warmup_optim if warmup else self.bc_optim
         optim.zero_grad(set_to_none=True)
         loss.backward()
@@ -197,7 +203,24 @@ def online(task: Task, seed: int, cfg: Config, harness, videos: VideoDataset,
         if state is None:  # rebuilt on resume, logged once as a fresh run does
             harness.log(0, 0, table)
 
+    # p's latent of every video transition, while p is fixed (the warm-up, each eq.-4 phase):
+    # where f's table exists and p labels in eval mode, eq. 4 gathers its targets from it
+    labels: list[torch.Tensor] | None = None
+
+    def label_videos() -> None:
+        nonlocal labels
+        if video_batches.features is not None and oc.idm_mode_in_bc == "eval":
+            agent.lam.eval()
+            labels = [table.of_windows(agent.lam.latent, la.window)
+                      for table in video_batches.features]  # fmt: skip
+
     def bc_step(warmup: bool = False) -> dict[str, float]:
+        if labels is not None:
+            rows = [torch.from_numpy(r).to(device) for r in video_batches.sample_rows()]
+            tables = video_batches.features or []
+            feats = torch.cat([t.table[r] for t, r in zip(tables, rows, strict=True)])
+            target = torch.cat([z[r + learner.lead] for z, r in zip(labels, rows, strict=True)])
+            return learner.bc_step_on_latents(feats, target, warmup)
         if learner.train_encoder:
             return learner.bc_step(video_batches.sample(device), warmup)
         return learner.bc_step_on_features(video_batches.sample_features(agent.encoder, device),
@@ -222,6 +245,7 @@ def online(task: Task, seed: int, cfg: Config, harness, videos: VideoDataset,
     # Line 15-17: latent BC warm-up before any interaction (skipped without pretrained p).
     if state is None and cfg.variant != "wo_la":
         t0 = time.perf_counter()
+        label_videos()
         for i in range(oc.bc_warmup_updates):
             metrics = bc_step(warmup=True)
             if (i + 1) % 500 == 0 or i + 1 == oc.bc_warmup_updates:
@@ -283,6 +307,7 @@ def online(task: Task, seed: int, cfg: Config, harness, videos: VideoDataset,
             if oc.latent_norm_refit:  # eq. 3 moved p: eq. 4's targets get p's current scale
                 probed |= learner.standardize_latents(video_batches, device, keep_functions=True)
             # Lines 31-36: behaviour-clone pi on the videos (eq. 4).
+            label_videos()  # eq. 3 moved p
             for _ in range(oc.bc_updates):
                 bc = bc_step()
             harness.run.add_timing("update", time.perf_counter() - t0)

@@ -31,6 +31,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from bcvlr.atomic import atomic_write
 from bcvlr.data.replay import Batch, ReplayBuffer
 from bcvlr.nets.augment import RandomShift
 from bcvlr.nets.encoders import ConvEncoder, IdentityEncoder
@@ -406,7 +407,7 @@ def train_expert(task: Task | str, *, kind: str, seed: int, out: str | Path,
     if state is None:
         raise RuntimeError(f"{harness.path}: complete run without a final checkpoint")
     policy = {k: state["agent"][k] for k in ("encoder", "actor")}
-    torch.save(policy, out / EXPERT_WEIGHTS)
+    atomic_write(out / EXPERT_WEIGHTS, lambda f: torch.save(policy, f))
     final = _last_value(harness.path / "metrics.csv", score_metric(task.name))
     write_expert_json(out, task, kind, __name__, seed, weights=EXPERT_WEIGHTS,
                       config=dataclasses.asdict(cfg), obs_shape=list(state["obs_shape"]),

@@ -14,6 +14,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from bcvlr.atomic import atomic_write, atomic_write_text
 from bcvlr.reference import equivalence as E
 from bcvlr.reference.authors import checkout_commit
 
@@ -105,9 +106,7 @@ def record(args: argparse.Namespace) -> None:
         print(f"recorded {eq}: {len(out.tensors)} tensors, {len(out.grads)} gradients")
     path = args.out or FIXTURES / f"{code.name}.pt"
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    torch.save(fixture, tmp)
-    tmp.replace(path)
+    atomic_write(path, lambda f: torch.save(fixture, f))
     print(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB)")
 
 
@@ -125,7 +124,7 @@ def spread(args: argparse.Namespace) -> None:
     data = json.loads(out.read_text()) if out.exists() else {}
     data[args.kind] = {"spread": value, "repository": str(args.authors_repo.name),
                        "commit": checkout_commit(args.authors_repo)}  # fmt: skip
-    out.write_text(json.dumps(data, indent=1) + "\n")
+    atomic_write_text(out, json.dumps(data, indent=1) + "\n")
     print(f"{args.kind}: the authors' fresh encoder spreads its features by {value:.4f}; {out}")
 
 

@@ -21,6 +21,7 @@ import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 from matplotlib.ticker import FuncFormatter  # noqa: E402
 
+from bcvlr.atomic import atomic_write  # noqa: E402
 from bcvlr.methods import METHODS  # noqa: E402
 from bcvlr.report.specs import VARIANT_LABELS, FigureSpec, method_label  # noqa: E402
 from bcvlr.results.schema import Run  # noqa: E402
@@ -63,11 +64,10 @@ def _kfmt(x: float, _pos: object = None) -> str:
 
 def _save(fig: plt.Figure, out: Path, name: str, pdf: bool) -> list[Path]:
     out.mkdir(parents=True, exist_ok=True)
-    files = [out / f"{name}.png"]
-    fig.savefig(files[0], bbox_inches="tight")
-    if pdf:
-        files.append(out / f"{name}.pdf")
-        fig.savefig(files[1], bbox_inches="tight")
+    files = [out / f"{name}.{ext}" for ext in (("png", "pdf") if pdf else ("png",))]
+    for path in files:
+        atomic_write(path, lambda f, fmt=path.suffix[1:]: fig.savefig(f, format=fmt,
+                                                                     bbox_inches="tight"))  # fmt: skip
     plt.close(fig)
     return files
 

@@ -24,6 +24,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 
+from bcvlr.atomic import atomic_write  # noqa: E402
+
 
 def our_curve(run_dir: Path) -> pd.Series:
     """The score (run.json's score_metric) by frames of one run."""
@@ -83,7 +85,7 @@ def main(argv: list[str] | None = None) -> None:
     fig.tight_layout()
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=120)
+    atomic_write(out, lambda f: fig.savefig(f, format=out.suffix[1:] or "png", dpi=120))
     print(f"wrote {out}")
 
 

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from bcvlr.atomic import atomic_write_text
 from bcvlr.results.schema import Run, RunCollection, collect_runs
 from bcvlr.tasks import get_task
 
@@ -124,9 +125,9 @@ def main(args: argparse.Namespace) -> None:
     df = aggregate_frame(runs)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    df.to_csv(out, index=False)
+    atomic_write_text(out, df.to_csv(index=False))
     excluded = out.with_name(out.stem + "_excluded.txt")
-    excluded.write_text("".join(f"{line}\n" for line in runs.excluded_lines()))
+    atomic_write_text(excluded, "".join(f"{line}\n" for line in runs.excluded_lines()))
     print(
         f"{len(runs.complete)} complete run(s), {len(df)} row(s) -> {out}; "
         f"{len(runs.incomplete)} incomplete, {len(runs.invalid)} invalid -> {excluded}"

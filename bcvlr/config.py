@@ -156,7 +156,12 @@ def load_config(cls: type[T], file: str | Path | None = None,
     file may start from another with ``extends: other.yaml`` (relative to its own folder)."""
     data: dict = dataclasses.asdict(cls()) if base is None else dict(base)
     if file is not None:
-        data = _merge(data, read_config_file(file))
+        given = read_config_file(file)
+        if "task_overrides" in given:  # only a method's per-suite defaults file has them
+            raise ConfigError(f"{file}: a suite's defaults file, which the method already "
+                              "starts from: leave out --config for its values, or give a file "
+                              "of overrides")  # fmt: skip
+        data = _merge(data, given)
     where = str(file) if file else "config"
     overridden: dict[str, str] = {}  # the prefix of an error about an override -> the override
     for item in overrides or []:

@@ -106,3 +106,14 @@ def test_each_method_record_matches_its_module():
         assert record.videos == getattr(method, "NEEDS_VIDEOS", False), name
         suites = {TASKS[t].suite for t in record.paper_tasks or ()}
         assert suites <= set(method.SUITES), name
+
+
+def test_a_suite_defaults_file_given_as_config_is_refused_in_one_line():
+    """config/bcvlr/dmc.yaml is what BCV-LR starts from on DMC; passed as --config, its
+    task_overrides key is explained instead of reported as unknown."""
+    from bcvlr.method import bcvlr
+    from bcvlr.tasks import get_task
+
+    with pytest.raises(ConfigError, match="a suite's defaults file, which the method already"):
+        load_config(bcvlr.Config, "config/bcvlr/dmc.yaml",
+                    base=bcvlr.default_config(get_task("reacher_hard")))  # fmt: skip

@@ -41,6 +41,7 @@ from typing import Any, Literal
 
 from bcvlr.atomic import atomic_write_json, atomic_write_text
 from bcvlr.errors import UserError
+from bcvlr.results.layout import run_path
 from bcvlr.tasks import get_task
 
 SCHEMA_VERSION = 1
@@ -71,10 +72,6 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 def score_metric(task: str) -> str:
     """The metric name under which a run logs the task's evaluation score."""
     return f"eval/{get_task(task).eval.metric}"
-
-
-def run_path(root: str | os.PathLike, method: str, task: str, seed: int) -> Path:
-    return Path(root) / method / task / f"seed{int(seed)}"
 
 
 def _now() -> str:

@@ -95,6 +95,8 @@ def _run_in_job(argv: list[str]) -> int:
 def submit_to_slurm(args: argparse.Namespace) -> None:
     import submitit
 
+    from bcvlr.results.layout import run_path
+
     argv = _run_argv(args)
     executor = submitit.AutoExecutor(folder=args.slurm_logs, cluster="slurm")
     extra = {"account": args.slurm_account} if args.slurm_account else {}
@@ -108,7 +110,7 @@ def submit_to_slurm(args: argparse.Namespace) -> None:
     job = executor.submit(_run_in_job, argv)
     print(f"submitted SLURM job {job.job_id}: bcvlr {' '.join(argv)}")
     print(f"logs: {job.paths.stdout} / {job.paths.stderr}")
-    print(f"run: {Path(args.runs_root) / args.method / args.task / f'seed{args.seed}'}")
+    print(f"run: {run_path(args.runs_root, args.method, args.task, args.seed)}")
     if args.slurm_wait:
         job.result()
         print(f"SLURM job {job.job_id} finished")

@@ -9,6 +9,7 @@ from snakemake.utils import validate
 
 from bcvlr import workflow as wf
 from bcvlr.methods import EXTRA_METHODS_ENV
+from bcvlr.results.layout import run_path
 
 # Our check first: its messages name the offending key ("methods.drqv2.budget: expected
 # integer, got 'x'"); snakemake's validate then fills in the schema's defaults.
@@ -80,7 +81,7 @@ def run_name(method):
 
 
 def run_dir(method, task, seed):
-    return f"{run_root(method)}/{run_name(method)}/{task}/seed{seed}"
+    return str(run_path(run_root(method), run_name(method), task, seed))
 
 
 def stage_dir(method, pretraining, seed, stage):

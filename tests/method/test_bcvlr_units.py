@@ -184,6 +184,9 @@ class _FixedBatches:
     def sample(self, device):
         return self.batch.to(device)
 
+    def sample_features(self, encoder, device):
+        return bcvlr.encode_windows(encoder, self.sample(device), grad=False)
+
 
 def test_latent_standardisation_whitens_the_videos_latents_and_keeps_eq3_eq4_consistent():
     cfg, task, agent, shape = make_agent(

@@ -126,9 +126,8 @@ class OnlineLearner:
         ``keep_functions``, d and pi are re-parametrised so that they compute the same."""
         agent = self.agent
         agent.lam.eval()
-        z = torch.cat([agent.lam.latent(encode_windows(agent.encoder,
-                                                       video_batches.sample(device)[:, self.lead :],
-                                                       grad=False))
+        z = torch.cat([agent.lam.latent(video_batches.sample_features(agent.encoder,
+                                                                      device)[:, self.lead :])
                        for _ in range(self.cfg.online.latent_norm_batches)])  # fmt: skip
         mean, std = latent_statistics(z, robust=self.cfg.online.latent_norm == "robust")
         if keep_functions:
@@ -262,7 +261,8 @@ def online(task: Task, seed: int, cfg: Config, harness, videos: VideoDataset,
 
         offline_decoding(task, cfg, agent, learner, videos, harness, video_batches, device, gen,
                          start_cycle=cycle, checkpoint=checkpoint_cycle,
-                         sampler_state=None if state is None else state.get("offline_sampler"))  # fmt: skip
+                         sampler_state=None if state is None else state.get("offline_sampler"),
+                         bc_step=bc_step, label_videos=label_videos)  # fmt: skip
         return
 
     env = make_reward_free(task, num_envs=n_envs, seed=seed + 17 * (cycle + 1))
@@ -349,12 +349,13 @@ def random_actions(task: Task, n: int, gen: torch.Generator) -> np.ndarray:
 def offline_decoding(task: Task, cfg: Config, agent: Agent, learner: OnlineLearner,
                      videos: VideoDataset, harness, video_batches: VideoBatches,
                      device: torch.device, gen: torch.Generator, start_cycle: int,
-                     checkpoint: Callable[[int, dict], None],
-                     sampler_state: dict | None = None) -> None:  # fmt: skip
+                     checkpoint: Callable[[int, dict], None], sampler_state: dict | None,
+                     bc_step: Callable[[], dict], label_videos: Callable[[], None]) -> None:  # fmt: skip
     """Table 10: eq. 3 and eq. 4 on N action-labelled expert transitions, no interaction. The
     cycle count equals the online stage's so both see the same number of updates.
     ``checkpoint(cycles_done, extra)`` saves the agent and ``extra``; a resumed run starts at
-    ``start_cycle`` with its labelled sampler's ``sampler_state``."""
+    ``start_cycle`` with its labelled sampler's ``sampler_state``. ``bc_step`` and
+    ``label_videos`` are the online stage's eq. 4 and its per-phase labelling."""
     oc = cfg.online
     labels = videos.open_labels()
     # checkpoints written before the sampler's state was saved resume with a reseeded one
@@ -372,8 +373,9 @@ def offline_decoding(task: Task, cfg: Config, agent: Agent, learner: OnlineLearn
                                        torch.from_numpy(batch[1]).to(device))  # fmt: skip
         if oc.latent_norm_refit:  # as online: eq. 3 moved p, eq. 4's targets get its scale
             ft |= learner.standardize_latents(video_batches, device, keep_functions=True)
+        label_videos()  # eq. 3 moved p
         for _ in range(oc.bc_updates):
-            bc = learner.bc_step(video_batches.sample(device))
+            bc = bc_step()
         harness.log(cycle + 1, 0, ft | bc)
         if (cycle + 1) % oc.checkpoint_every_cycles == 0 or cycle + 1 == cycles:
             checkpoint(cycle + 1, {"offline_sampler": sampler.state_dict()})

@@ -4,11 +4,10 @@ so that `bcvlr --help` and config errors come back fast."""
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 
 from bcvlr.arguments import NATURAL, POSITIVE, lazy
-from bcvlr.errors import UserError
+from bcvlr.errors import report_user_errors
 from bcvlr.tasks import SUITES
 
 
@@ -161,18 +160,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    try:
-        args.func(args)
-    except UserError as e:
-        print(f"bcvlr {args.command}: error: {e}", file=sys.stderr)
-        return 2
-    except BrokenPipeError:  # output piped into a reader that stopped (`| head`): quietly
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return 1
-    except OSError as e:  # a full disk, a read-only or missing folder: named, not a traceback
-        print(f"bcvlr {args.command}: error: {type(e).__name__}: {e}", file=sys.stderr)
-        return 2
-    return 0
+    return report_user_errors(f"bcvlr {args.command}", lambda: args.func(args))
 
 
 if __name__ == "__main__":

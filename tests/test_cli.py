@@ -103,3 +103,19 @@ def test_a_missing_runs_root_is_refused_not_an_empty_report(tmp_path, capsys):
     for command in ("aggregate", "report"):
         assert main([command, "--runs", str(tmp_path / "nope"), "--out", str(tmp_path / "o")]) == 2
         assert f"runs root {tmp_path / 'nope'} does not exist" in capsys.readouterr().err
+
+
+def test_the_diagnostics_command_ends_a_user_error_in_one_line(tmp_path):
+    """python -m bcvlr.diagnostics.action_readout goes through the same handler as `bcvlr`."""
+    from tests.data.video_helpers import write
+
+    write(tmp_path / "ds", [12, 9], frame_stack=1)
+    r = subprocess.run([sys.executable, "-m", "bcvlr.diagnostics.action_readout", "supervised",
+                        "--task", "coinrun", "--videos", str(tmp_path / "ds"),
+                        "--features", "fresh", "--config", "config/bcvlr/dmc.yaml"],
+                       capture_output=True, text=True)  # fmt: skip
+    assert r.returncode == 2, r.stderr
+    assert r.stderr.strip().splitlines() == [
+        "action_readout supervised: error: config/bcvlr/dmc.yaml: a suite's defaults file, which "
+        "the method already starts from: leave out --config for its values, or give a file of "
+        "overrides"]

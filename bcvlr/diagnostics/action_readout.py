@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 
 import torch
@@ -23,6 +24,7 @@ from torch import nn
 
 from bcvlr.config import from_dict, load_config
 from bcvlr.data import VideoDataset, WindowSampler
+from bcvlr.errors import report_user_errors
 from bcvlr.method import bcvlr
 from bcvlr.run.checkpoint import load_checkpoint
 from bcvlr.tasks import get_task
@@ -135,7 +137,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--videos", required=True)
     p.set_defaults(func=agent)
     args = parser.parse_args(argv)
-    args.func(args)
+    sys.exit(report_user_errors(f"action_readout {args.command}", lambda: args.func(args)))
 
 
 if __name__ == "__main__":

@@ -54,5 +54,9 @@ class TaskMismatchError(DatasetError):
     """The dataset was written for another task than the one asked for."""
 
 
+class MissingVideosError(DatasetError, ValueError):
+    """A video-imitation method was given no expert videos."""
+
+
 class RenderMismatchError(DatasetError):
     """The dataset's render settings differ from the ones asked for."""

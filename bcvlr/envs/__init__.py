@@ -128,11 +128,12 @@ def make_reward_free(task: Task | str, num_envs: int | None = None, seed: int = 
 def expert_videos(task: Task, videos, method: str):
     """The expert videos a video-imitation ``method`` learns from on ``task``, checked before
     any compute: given, of that task, rendered like its envs, and stacked like its
-    observations; each fault one line (a DatasetError subclass, or ValueError when missing)."""
-    from bcvlr.data import ShapeError
+    observations; each fault one line (a DatasetError subclass)."""
+    from bcvlr.data import MissingVideosError, ShapeError
 
     if videos is None:
-        raise ValueError(f"{method} learns from expert videos of {task.name!r}: pass --videos DATASET")
+        raise MissingVideosError(f"{method} learns from expert videos of {task.name!r}: pass "
+                                 "--videos DATASET")  # fmt: skip
     videos.validate(task=task.name)  # TaskMismatchError names both tasks
     check_video_render(videos)
     render = default_render_settings(task)

@@ -52,6 +52,7 @@ def pretrain_actions(args: argparse.Namespace) -> None:
 
 
 def online(args: argparse.Namespace) -> None:
+    from bcvlr.envs import expert_videos
     from bcvlr.errors import CliError
     from bcvlr.method import bcvlr
     from bcvlr.run.harness import Harness
@@ -59,7 +60,7 @@ def online(args: argparse.Namespace) -> None:
     task, cfg, videos = _setup(args)
     if len(videos) != 1:
         raise CliError("the online stage clones one task's videos: pass exactly one --videos")
-    videos[0].validate(task=task.name)
+    expert_videos(task, videos[0], "BCV-LR")
     with Harness(args.method_name, task, args.seed, config=dataclasses.asdict(cfg),
                  runs_root=args.runs_root, budget=cfg.budget if args.budget is None else args.budget,
                  eval_episodes=args.eval_episodes, eval_every=args.eval_every,

@@ -10,7 +10,7 @@ from pathlib import Path
 
 def main(args: argparse.Namespace) -> None:
     from bcvlr.config import load_config
-    from bcvlr.envs import check_video_render
+    from bcvlr.envs import expert_videos
     from bcvlr.errors import CliError
     from bcvlr.methods import load_method
     from bcvlr.run.harness import Harness
@@ -26,14 +26,11 @@ def main(args: argparse.Namespace) -> None:
                        f"not on {task.name!r} ({task.suite})")  # fmt: skip
     cfg = load_config(method.Config, args.config, args.set, base=method.default_config(task))
     videos = None
-    if args.videos:
+    if args.videos or getattr(method, "NEEDS_VIDEOS", False):  # checked before any compute
         from bcvlr.data import VideoDataset
 
-        videos = VideoDataset(args.videos)
-        videos.validate(task=task.name)
-        check_video_render(videos)
-    elif getattr(method, "NEEDS_VIDEOS", False):
-        raise CliError(f"method {args.method!r} learns from expert videos: pass --videos DATASET")
+        videos = expert_videos(task, VideoDataset(args.videos) if args.videos else None,
+                               f"method {args.method!r}")  # fmt: skip
     # the command line's value, else the method config's, else (None) the task's
     budget, eval_episodes, eval_every = (
         getattr(cfg, name, None) if getattr(args, name) is None else getattr(args, name)

@@ -344,7 +344,7 @@ def train(task: Task | str, seed: int, cfg: Config, harness,
             # Everything logged at a step comes before the checkpoint at that step, so a resume
             # from it neither repeats nor loses rows.
             if harness.eval_due(step * repeat) is not None:
-                harness.evaluate(policy, step, step * repeat, use_states=states)
+                harness.evaluate(policy, step, step * repeat, inputs="states" if states else "frames")
             if step % cfg.log_every == 0 and metrics:
                 # policy steps per second of wall time, evaluations included
                 sps = (step - step_log) / max(time.monotonic() - t_log, 1e-9)
@@ -428,7 +428,7 @@ class LoadedExpert:
 
     def __init__(self, agent: DDPGAgent):
         self.agent = agent
-        self.uses_states = agent.cfg.obs == "states"
+        self.inputs = "states" if agent.cfg.obs == "states" else "frames"
 
     def act(self, inputs: np.ndarray, deterministic: bool = True) -> np.ndarray:
         # Stochastic acting uses the final exploration std.

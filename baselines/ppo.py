@@ -493,7 +493,7 @@ def _completed(harness: Harness, task: Task, cfg: Config) -> Trained | None:
 
 
 class PPOExpert:
-    uses_states = False
+    inputs = "frames"
 
     def __init__(self, agent: Agent):
         self.agent = agent.eval()

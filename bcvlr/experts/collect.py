@@ -13,6 +13,7 @@ from tqdm import tqdm
 
 from bcvlr.envs import make
 from bcvlr.experts.train import load_expert
+from bcvlr.run.evaluate import policy_inputs
 from bcvlr.tasks import Task, get_task
 
 # Paper defaults: Procgen 8M steps (LAPO's data), DMC 100k transitions (Table 12: 200k video
@@ -65,7 +66,7 @@ def collect(task: Task, expert_dir: Path, steps: int, out: Path, seed: int = 0,
     bar = tqdm(total=steps, initial=done_steps, unit="step", desc=f"videos/{task.name}",
                disable=not progress, dynamic_ncols=True)  # fmt: skip
     while done_steps < steps:
-        inputs = env.states() if expert.uses_states else obs
+        inputs = policy_inputs(expert.inputs, env, obs)
         actions = expert.act(inputs, deterministic=task.suite != "procgen")
         if action_noise:
             noise = noise_rng.normal(0.0, action_noise, np.shape(actions))
@@ -79,12 +80,12 @@ def collect(task: Task, expert_dir: Path, steps: int, out: Path, seed: int = 0,
             if not step.done[i]:
                 ep.frames.append(step.obs[i, -c:])
                 continue
+            ret = sum(ep.rewards)  # the episode's return, its last reward included
             if step.final_obs is not None:
                 ep.frames.append(step.final_obs[i, -c:])
             else:  # procgen: the terminal frame is never shown, so the last action has no target
                 ep.actions.pop()
                 ep.rewards.pop()
-            ret = sum(ep.rewards)
             n_eps, total, total_sq = n_eps + 1, total + ret, total_sq + ret * ret
             successes += int(ep.success)
             # Stats go in before the episode so that they are saved with the chunk holding it.
@@ -96,8 +97,10 @@ def collect(task: Task, expert_dir: Path, steps: int, out: Path, seed: int = 0,
                                              "score": successes / n_eps
                                              if task.eval.metric == "success"
                                              else total / n_eps})  # fmt: skip
+            # A one-step procgen episode keeps no action: an empty array of the actions' dtype.
             writer.add_episode(np.stack(ep.frames), np.stack(ep.actions) if ep.actions else
-                               np.zeros((0, *np.shape(actions[i]))), np.array(ep.rewards))  # fmt: skip
+                               np.zeros((0, *np.shape(actions[i])), np.asarray(actions).dtype),
+                               np.array(ep.rewards))  # fmt: skip
             done_steps += len(ep.actions)
             bar.update(len(ep.actions))
             current[i] = _EpisodeBuffer(step.obs[i, -c:])

@@ -32,7 +32,7 @@ class ScriptedExpert:
 
 
 class _LoadedScripted(ScriptedExpert):
-    uses_states = True
+    inputs = "states"
 
     def act(self, inputs: np.ndarray, deterministic: bool = True) -> np.ndarray:
         return super().act(inputs)

@@ -11,17 +11,20 @@ import argparse
 import importlib
 import json
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
 from bcvlr.errors import UserError
 from bcvlr.tasks import Task, get_task
 
+if TYPE_CHECKING:
+    from bcvlr.run.evaluate import Inputs
+
 EXPERT_JSON = "expert.json"
 # suite -> {kind: module providing train_expert(...) and load_expert(...)}
 TRAINERS = {
-    "procgen": {"ppo": "baselines.ppo"},
+    "procgen": {"ppo": "baselines.ppo", "planner": "bcvlr.experts.planning"},
     "dmc": {"ddpg_states": "baselines.drqv2", "drqv2_pixels": "baselines.drqv2"},
     "metaworld": {"scripted": "bcvlr.experts.scripted", "drqv2_pixels": "baselines.drqv2"},
 }
@@ -29,7 +32,7 @@ DEFAULT_KIND = {"procgen": "ppo", "dmc": "ddpg_states", "metaworld": "scripted"}
 
 
 class Expert(Protocol):
-    uses_states: bool  # acts on env.states() rather than on frames
+    inputs: Inputs  # acts on frames, env.states(), or the env itself (a planner)
 
     def act(self, inputs: np.ndarray, deterministic: bool = True) -> np.ndarray: ...
 
@@ -104,6 +107,6 @@ def evaluate_main(args: argparse.Namespace) -> None:
     expert = load_expert(args.expert, task)
     result = evaluate(task, lambda x: expert.act(x, deterministic=task.suite != "procgen"),
                       episodes=task.eval.episodes if args.episodes is None else args.episodes, seed=args.seed,
-                      use_states=expert.uses_states)  # fmt: skip
+                      inputs=expert.inputs)  # fmt: skip
     print(f"{task.name}: return {result.mean_return:.2f} ± {result.returns.std():.2f}, "
           f"success {result.success_rate:.2f} over {len(result.returns)} episodes")  # fmt: skip

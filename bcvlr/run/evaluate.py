@@ -5,14 +5,18 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 
 from bcvlr.envs import make
 from bcvlr.tasks import Task
 
-# act(observations or states) -> actions for every env
+# act(observations, states or the env itself) -> actions for every env
 Act = Callable[[np.ndarray], np.ndarray]
+# What a policy acts on: the frames, the env's low-dimensional states, or the simulator itself
+# (a planner that saves and restores the env's state).
+Inputs = Literal["frames", "states", "simulator"]
 
 
 @dataclass(frozen=True)
@@ -51,14 +55,14 @@ def evaluate(
     seed: int,
     *,
     num_envs: int | None = None,
-    use_states: bool = False,
+    inputs: Inputs = "frames",
     max_steps: int | None = None,
 ) -> EvalResult:
     """Run ``episodes`` episodes. Every env contributes its first ceil(episodes / n) episodes,
     so short episodes are not over-represented (with 64 Procgen envs: one episode each)."""
     n = num_envs or (min(episodes, task.num_envs) if task.suite == "procgen" else 1)
     quota = math.ceil(episodes / n)
-    env = make(task, num_envs=n, seed=seed, frames=not use_states)
+    env = make(task, num_envs=n, seed=seed, frames=inputs != "states")
     try:
         obs = env.reset()
         done_eps: list[list] = [[] for _ in range(n)]
@@ -66,7 +70,7 @@ def evaluate(
         for _ in range(limit):
             if all(len(d) >= quota for d in done_eps):
                 break
-            step = env.step(act(env.states() if use_states else obs))
+            step = env.step(act(policy_inputs(inputs, env, obs)))
             obs = step.obs
             for ep in step.episodes:
                 if len(done_eps[ep.env_index]) < quota:
@@ -81,3 +85,8 @@ def evaluate(
         successes=np.array([e.success for e in eps], dtype=float),
         lengths=np.array([e.length for e in eps]),
     )
+
+
+def policy_inputs(inputs: Inputs, env, obs: np.ndarray):
+    """What a policy of the given ``inputs`` kind is called with."""
+    return {"frames": lambda: obs, "states": env.states, "simulator": lambda: env}[inputs]()

@@ -23,7 +23,7 @@ from tqdm import tqdm
 
 from bcvlr.results.rundir import RunDir, run_path
 from bcvlr.run.checkpoint import load_checkpoint, save_checkpoint
-from bcvlr.run.evaluate import Act, EvalResult, evaluate
+from bcvlr.run.evaluate import Act, EvalResult, Inputs, evaluate
 from bcvlr.run.lock import hold_folder, release
 from bcvlr.run.seeding import rng_state, seed_everything, set_rng_state
 from bcvlr.tasks import Task, get_task
@@ -139,11 +139,11 @@ class Harness:
         due = [p for p in self.eval_points() if p <= frames and p not in self._evals_done]
         return due[-1] if due else None
 
-    def evaluate(self, act: Act, step: int, frames: int, *, use_states: bool = False) -> EvalResult:
+    def evaluate(self, act: Act, step: int, frames: int, *, inputs: Inputs = "frames") -> EvalResult:
         """Evaluate per the task's protocol and log the score at ``frames``; every point passed
         since the last evaluation counts as done (the policy is the same for all of them)."""
         eval_seed = self.seed + 1_000_003 + len(self._evals_done)
-        result = evaluate(self.task, act, self.eval_episodes, eval_seed, use_states=use_states)
+        result = evaluate(self.task, act, self.eval_episodes, eval_seed, inputs=inputs)
         self.log(step, frames, result.metrics(self.task))
         self._evals_done |= {p for p in self.eval_points() if p <= frames}
         if self._bar is not None:

@@ -124,7 +124,7 @@ def test_expert_kill_and_resume_has_no_duplicate_or_missing_rows(tmp_path: Path)
     from bcvlr.experts.train import load_expert
 
     expert = load_expert(out)
-    assert expert.uses_states
+    assert expert.inputs == "states"
     action = expert.act(np.zeros((3, *meta["obs_shape"]), np.float32))
     assert action.shape == (3, 2) and np.all(np.abs(action) <= 1.0)
     # a finished expert is not trained again

@@ -225,7 +225,7 @@ def test_expert_kill_and_resume(tmp_path: Path):
     final = [float(r["value"]) for r in rows if r["metric"] == "eval/return"][-1]
     assert meta["score"] == pytest.approx(final)
     expert = load_expert(out, get_task(TASK))
-    assert expert.uses_states is False
+    assert expert.inputs == "frames"
     obs = np.random.default_rng(0).integers(0, 256, (6, 3, 64, 64), dtype=np.uint8)
     actions = expert.act(obs, deterministic=True)
     assert actions.shape == (6,) and ((actions >= 0) & (actions < 15)).all()

@@ -29,7 +29,7 @@ def test_scripted_experts_succeed(tmp_path):
         train_expert(task, kind="scripted", seed=0, out=tmp_path / name)
         expert = load_expert(tmp_path / name, task)
         # Episodes run to the time limit (250 policy steps); success shows within ~50.
-        result = evaluate(task, expert.act, episodes=10, seed=11, use_states=True)
+        result = evaluate(task, expert.act, episodes=10, seed=11, inputs="states")
         assert result.success_rate >= 0.9, (name, result.success_rate)
 
 

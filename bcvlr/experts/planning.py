@@ -7,9 +7,10 @@ trained, so a CPU can make expert videos in minutes (issue #28).
   it is reachable, else to the nearest reachable key. The agent moves continuously, so each of
   the nine moves is tried in a copy of the simulator and the one whose result lies nearest the
   target along the path is taken.
-- every other game: simulator lookahead. Each action is tried, followed by a short random
-  rollout, in copies of the game; the action with the highest mean return is taken. It sees
-  the simulator's own future randomness, which a policy acting from frames cannot.
+- every other game: simulator lookahead. Each action is tried in copies of the game, followed
+  by short rollouts (one repeating it, the rest random); the action with the best rollout is
+  taken. It sees the simulator's own future randomness, which a policy acting from frames
+  cannot.
 """
 
 from __future__ import annotations
@@ -28,12 +29,16 @@ MOVES = np.arange(9)  # procgen's combos 0-8: every (vx, vy) in {-1, 0, 1}^2
 STEPS = ((1, 0), (-1, 0), (0, 1), (0, -1))
 HEIST_DOOR, HEIST_KEY, HEIST_GEM = 1, 2, 9  # heist.cpp's entity types
 MAZE_CHEESE = 2  # maze.cpp's goal cell
+# The entity a level ends at, in the games whose reward waits there (their .cpp's GOAL).
+GOAL_ENTITY = {"coinrun": 1, "ninja": 1, "jumper": 1, "caveflyer": 1}
 
 
 @dataclass
 class PlannerConfig:
     horizon: int = 16  # lookahead planner: steps of each rollout (its first action included)
-    rollouts: int = 2  # lookahead planner: random rollouts per action
+    rollouts: int = 4  # lookahead planner: rollouts per action
+    death_penalty: float = 10.0  # lookahead planner: value of an episode lost in a rollout
+    goal_weight: float = 0.1  # lookahead planner: value of each unit of distance to the goal
     eval_episodes: int = 64  # train-expert's evaluation (the task's protocol); 0 skips it
 
 
@@ -80,18 +85,20 @@ class _Simulator:
     def load(self, state: bytes) -> None:
         self._env.callmethod("set_state", [state] * self.copies)
 
-    def step(self, actions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Rewards and episode ends of one step of every copy."""
+    def step(self, actions: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Rewards, episode ends, and which of those ends completed the level."""
         self._env.act(np.asarray(actions, dtype=np.int32))
         reward, _, first = self._env.observe()
-        return reward, first.astype(bool)
+        done = first.astype(bool)
+        won = done & np.array([i["prev_level_complete"] for i in self._env.get_info()], bool)
+        return reward, done, won
 
     def states(self) -> list[bytes]:
         return list(self._env.callmethod("get_state"))
 
 
 class MazePlanner:
-    def plan(self, state: bytes) -> int:
+    def plan(self, state: bytes, slot: int = 0) -> int:
         layout = read_state(state)
         goal = np.argwhere(layout.grid == MAZE_CHEESE)
         if len(goal) == 0:  # the cheese was just eaten: the level is over
@@ -106,13 +113,13 @@ class HeistPlanner:
     def __init__(self, seed: int):
         self._sim = _Simulator("heist", len(MOVES), seed)
 
-    def plan(self, state: bytes) -> int:
+    def plan(self, state: bytes, slot: int = 0) -> int:
         layout = read_state(state)
         dist, target = self._route(layout)
         self._sim.load(state)
-        reward, done = self._sim.step(MOVES)
-        if (won := np.flatnonzero(done & (reward > 0))).size:
-            return int(MOVES[won[0]])
+        _, _, won = self._sim.step(MOVES)
+        if won.any():
+            return int(MOVES[np.flatnonzero(won)[0]])
         after = [read_state(s).agent for s in self._sim.states()]
         cost = [_path_cost(dist, target, float(a["x"]), float(a["y"])) for a in after]
         return int(MOVES[int(np.argmin(cost))])
@@ -160,25 +167,60 @@ def _path_cost(dist: np.ndarray, target: tuple[float, float], x: float, y: float
 
 
 class LookaheadPlanner:
+    """Each action is tried by ``rollouts`` action sequences of ``horizon`` steps: one repeats
+    it, one continues the plan kept from the last step, the others are random. A rollout's
+    value: its return, less ``death_penalty`` if its episode ended without completing the
+    level (the agent died, or ran out of time), and, where the game has a goal entity, less
+    ``goal_weight`` x the distance left to it."""
+
     def __init__(self, game: str, num_actions: int, cfg: PlannerConfig, seed: int):
         self.num_actions, self.cfg = num_actions, cfg
+        self.goal_type = GOAL_ENTITY.get(game)
         self._sim = _Simulator(game, num_actions * cfg.rollouts, seed)
         self._first = np.repeat(np.arange(num_actions), cfg.rollouts)
+        self._repeats = np.tile(np.arange(cfg.rollouts) == 0, num_actions)
         self._rng = np.random.default_rng(seed)
+        self._plans: dict[int, np.ndarray] = {}
 
-    def plan(self, state: bytes) -> int:
+    def plan(self, state: bytes, slot: int = 0) -> int:
+        """The best first action from ``state``; ``slot`` names the game being played, whose
+        best plan so far is tried again (deterministic, so it scores as before or better)."""
+        copies, horizon = self._sim.copies, self.cfg.horizon
+        sequences = self._rng.integers(0, self.num_actions, (horizon, copies))
+        sequences[0] = self._first
+        sequences[:, self._repeats] = self._first[self._repeats]
+        kept = self._plans.get(slot)
+        if kept is not None and len(kept) and self.cfg.rollouts > 1:
+            copy = kept[0] * self.cfg.rollouts + 1
+            sequences[: len(kept), copy] = kept
         self._sim.load(state)
-        returns = np.zeros(self._sim.copies)
-        alive = np.ones(self._sim.copies, bool)
-        actions = self._first
-        for _ in range(self.cfg.horizon):
-            reward, done = self._sim.step(actions)
-            returns += reward * alive
+        value = np.zeros(copies)
+        alive = np.ones(copies, bool)
+        for actions in sequences:
+            reward, done, won = self._sim.step(actions)
+            value += reward * alive
+            value -= self.cfg.death_penalty * (alive & done & ~won)
             alive &= ~done  # after an episode ends its copy plays another level: not counted
-            actions = self._rng.integers(0, self.num_actions, self._sim.copies)
-        value = returns.reshape(self.num_actions, self.cfg.rollouts).mean(1)
-        best = np.flatnonzero(value == value.max())
-        return int(self._rng.choice(best))
+        if self.goal_type is not None and self.cfg.goal_weight:
+            for i, data in enumerate(self._sim.states()):
+                if alive[i]:
+                    value[i] -= self.cfg.goal_weight * _goal_distance(read_state(data),
+                                                                      self.goal_type)  # fmt: skip
+        # The simulator is deterministic from a saved state: the best rollout is a plan.
+        per_action = value.reshape(self.num_actions, self.cfg.rollouts).max(1)
+        action = int(self._rng.choice(np.flatnonzero(per_action == per_action.max())))
+        best = action * self.cfg.rollouts + int(np.argmax(value[action * self.cfg.rollouts :][
+            : self.cfg.rollouts]))  # fmt: skip
+        self._plans[slot] = sequences[1:, best]
+        return action
+
+
+def _goal_distance(layout: GameLayout, goal_type: int) -> float:
+    goals = layout.of_type(goal_type)
+    if len(goals) == 0:
+        return 0.0
+    agent = layout.agent
+    return float(np.hypot(goals["x"] - agent["x"], goals["y"] - agent["y"]).min())
 
 
 class PlanningExpert:
@@ -198,7 +240,8 @@ class PlanningExpert:
             self._planner = LookaheadPlanner(task.sim_id, task.action_space.size, cfg, seed)
 
     def act(self, env, deterministic: bool = True) -> np.ndarray:
-        return np.array([self._planner.plan(s) for s in env.get_state().games], dtype=np.int64)
+        games = env.get_state().games
+        return np.array([self._planner.plan(s, i) for i, s in enumerate(games)], dtype=np.int64)
 
 
 def planner_name(task: Task) -> str:

@@ -150,6 +150,7 @@ def _semantic_errors(config: Mapping[str, Any]) -> list[str]:
             msgs.append(f"experts.prebuilt.{task}: not a task whose videos this config makes")
         elif not (resolve_path(src) / "expert.json").is_file():
             msgs.append(f"experts.prebuilt.{task}: no expert.json in {resolve_path(src)}")
+    msgs += _expert_kind_errors(config, plan)
     for task in plan.imported_video_tasks():
         src = resolve_path(plan.lapo_source(task))
         if not src.is_dir():
@@ -188,6 +189,20 @@ def _semantic_errors(config: Mapping[str, Any]) -> list[str]:
         if not resolve_path(path).exists():
             msgs.append(f"experts.config{sel}: file {path} does not exist")
     return msgs
+
+
+def _expert_kind_errors(config: Mapping[str, Any], plan: Plan) -> list[str]:
+    from bcvlr.experts.train import TRAINERS
+
+    kinds = config.get("experts", {}).get("kind")
+    msgs = []
+    for task in plan.video_tasks():
+        suite, kind = get_task(task).suite, plan.expert_kind(task)
+        if kind not in TRAINERS[suite]:
+            sel = "" if not isinstance(kinds, dict) else f".{task if task in kinds else suite}"
+            msgs.append(f"experts.kind{sel}: {kind!r} is not an expert kind for {suite} "
+                        f"tasks ({task}); choose from {', '.join(TRAINERS[suite])}")  # fmt: skip
+    return list(dict.fromkeys(msgs))
 
 
 def _pretrain_errors(plan: Plan, name: str) -> list[str]:

@@ -199,12 +199,24 @@ def _config(**changes):
         ({"methods__b2": {"base": "bcvlrr"}}, "methods.b2.base: unknown method 'bcvlrr' (did you mean bcvlr"),
         ({"experts": {"prebuilt": {"reacher_hard": "assets/experts/reacher_hard"}}}, "experts.prebuilt.reacher_hard: not a task whose videos this config makes"),
         ({"experts": {"prebuilt": {"metaworld_reach": "assets/nowhere"}}}, "experts.prebuilt.metaworld_reach: no expert.json in"),
+        ({"experts": {"kind": {"metaworld": "planner"}}}, "experts.kind.metaworld: 'planner' is not an expert kind for metaworld tasks (metaworld_reach); choose from scripted, drqv2_pixels"),
+        ({"experts": {"kind": "ppo"}}, "experts.kind: 'ppo' is not an expert kind for metaworld tasks"),
     ],
 )  # fmt: skip
 def test_a_broken_config_names_the_key(changes, expected):
     with pytest.raises(wf.ConfigError) as e:
         wf.check_config(_config(**changes))
     assert expected in str(e.value)
+
+
+def test_the_expert_kind_is_chosen_per_suite_or_task():
+    config = _config(tasks=["metaworld_reach", "heist", "maze"])
+    config["experts"] = {"kind": {"procgen": "planner", "maze": "ppo"}}
+    wf.check_config(config)
+    plan = wf.Plan(config)
+    assert wf.expert_args(plan, "heist") == "--kind planner"
+    assert wf.expert_args(plan, "maze") == "--kind ppo"
+    assert wf.expert_args(plan, "metaworld_reach") == "--kind scripted"
 
 
 def test_a_camera_variant_is_planned_like_its_task():

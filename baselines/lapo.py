@@ -22,10 +22,12 @@ checkpointed so that rerunning the command after a kill resumes where it stopped
                             PPO's minibatches; it never sees a reward.
 
 LAPO's stage-3 schedules are in env steps of a 4M-step run: learning rates that are zero until
-25k-50k steps and peak at 50k-200k, and decoder retraining from 10k to 400k steps. They are
-rescaled by budget / schedule_horizon (400k, the span of LAPO's decoder phase): at the 100k
-budget every breakpoint comes at a quarter of LAPO's step, and every learning rate reaches zero
-at the end of the budget as LAPO's do at 4M. docs/baselines.md lists every value.
+25k-50k steps, peak at 50k-200k and fall to zero at 4M, and decoder retraining from 10k to 400k
+steps. By default they run as LAPO wrote them (`online.schedule: literal`), whatever the
+budget: at the paper's 100k the heads have started, the decoder is still being retrained, and
+no learning rate has decayed much. `online.schedule: rescaled` multiplies every breakpoint by
+budget / schedule_horizon (400k, the span of LAPO's decoder phase) and ends every learning rate
+at zero at the end of the budget. docs/baselines.md lists every value.
 """
 
 from __future__ import annotations
@@ -89,17 +91,20 @@ class PolicyConfig:
 
 @dataclass
 class OnlineConfig:
-    """Stage 3. Step counts of schedules are LAPO's env steps (see schedule_horizon)."""
+    """Stage 3. Step counts of schedules are LAPO's env steps (see ``schedule``)."""
 
     num_envs: int = 64
     num_steps: int = 64  # steps per env per iteration: 4,096 env steps
     lr: float = 1e-2  # Adam; each group's schedule peaks at a fraction of it
     # [start, peak, fraction of lr]: 0 until start, linear to the peak, linear to 0 at the end
+    # (LAPO's lapo_steps, or the budget when rescaled)
     head_lr: list[float] = field(default_factory=lambda: [35_000, 50_000, 0.25])
     value_lr: list[float] = field(default_factory=lambda: [25_000, 50_000, 0.25])
     fc_lr: list[float] = field(default_factory=lambda: [50_000, 200_000, 0.1])
-    # LAPO's steps that map onto the whole budget: breakpoints are scaled by budget / horizon
-    schedule_horizon: int = 400_000
+    # literal: LAPO's breakpoints as they are; rescaled: x budget / schedule_horizon
+    schedule: str = "literal"
+    lapo_steps: int = 4_000_000  # LAPO's stage-3 length, where its learning rates reach 0
+    schedule_horizon: int = 400_000  # rescaled: LAPO's steps that map onto the whole budget
     num_minibatches: int = 8
     update_epochs: int = 3
     ent_coef: float = 0.0025
@@ -154,9 +159,11 @@ class Config:
             raise ValueError("latent_actions.window must be 3: LAPO's IDM sees o_t-1, o_t, o_t+1")
         for name in ("num_envs", "num_steps", "num_minibatches", "update_epochs",
                      "decoder_epochs", "decoder_batch_size", "decoder_every", "checkpoint_every",
-                     "schedule_horizon"):  # fmt: skip
+                     "schedule_horizon", "lapo_steps"):  # fmt: skip
             if getattr(oc, name) < 1:
                 raise ValueError(f"online.{name} must be >= 1, got {getattr(oc, name)}")
+        if oc.schedule not in ("literal", "rescaled"):
+            raise ValueError(f"online.schedule must be literal or rescaled, got {oc.schedule!r}")
         for name in ("bc_steps", "bc_batch_size"):
             if getattr(oc, name) is not None and getattr(oc, name) < 1:
                 raise ValueError(f"online.{name} must be >= 1 or null")
@@ -380,15 +387,17 @@ def pretrain_policy(cfg: Config, videos: VideoDataset, dynamics: Path, seed: int
 # Stage 3: online decoding
 # ---------------------------------------------------------------------------------------------
 class Schedule:
-    """LAPO's stage-3 schedules, rescaled from its env steps to the budget."""
+    """LAPO's stage-3 schedules in env steps: its own (literal), or rescaled to the budget."""
 
     def __init__(self, oc: OnlineConfig, budget: int):
         self.oc, self.budget = oc, budget
-        self.scale = budget / oc.schedule_horizon
+        rescaled = oc.schedule == "rescaled"
+        self.scale = budget / oc.schedule_horizon if rescaled else 1.0
+        self.end = budget if rescaled else max(oc.lapo_steps, budget)
 
     def lr(self, name: str, step: int) -> float:
         start, peak, fraction = getattr(self.oc, name)
-        xs = [0.0, start * self.scale, peak * self.scale, self.budget]
+        xs = [0.0, start * self.scale, peak * self.scale, self.end]
         return float(np.interp(step, xs, [0.0, 0.0, fraction * self.oc.lr, 0.0]))
 
     def set_lrs(self, optimizer: torch.optim.Optimizer, step: int) -> dict[str, float]:

@@ -36,7 +36,8 @@ TINY = ["latent_actions.updates=20", "latent_actions.batch_size=8",
         "policy.batch_size=8", "online.num_envs=4", "online.num_steps=16",
         "online.decoder_hidden=[16]", "online.decoder_batch_size=32",
         "online.diagnose_windows=64", "online.bc_batch_size=8", "online.bc_steps=2",
-        "online.checkpoint_every=1", "checkpoint_every=5"]  # fmt: skip
+        "online.checkpoint_every=1", "checkpoint_every=5",
+        "online.schedule=rescaled"]  # fmt: skip  # LAPO's own starts at 25k steps
 BUDGET = 4 * 16 * 4  # four iterations of 4 envs x 16 steps
 METHODS_ENV = "lapo=baselines.lapo,lapo_bc=baselines.lapo_bc"
 
@@ -95,8 +96,25 @@ def test_config_holds_lapo_values_and_the_yaml_restates_them():
         lapo.default_config("reacher_easy")
 
 
+def test_literal_schedules_are_lapos_own():
+    """stage3_decoding.py: PLS([0, 35k, 50k, 4M], [0, 0, lr/4, 0]) etc., and the decoder
+    retrained when 10k < step < 400k and (step < 50k or update % 20 == 0)."""
+    s = lapo.Schedule(lapo.OnlineConfig(), 100_000)
+    assert s.lr("head_lr", 35_000) == 0.0 and s.lr("head_lr", 50_000) == pytest.approx(2.5e-3)
+    assert s.lr("value_lr", 25_000) == 0.0 and s.lr("fc_lr", 50_000) == 0.0
+    assert s.lr("head_lr", 100_000) == pytest.approx(2.5e-3 * (4e6 - 1e5) / (4e6 - 5e4))
+    assert s.lr("fc_lr", 100_000) == pytest.approx(1e-3 * 5e4 / 1.5e5)
+    assert not s.decoder_due(2, 8_192) and s.decoder_due(3, 12_288) and s.decoder_due(12, 49_152)
+    assert not s.decoder_due(13, 53_248) and s.decoder_due(20, 81_920)
+
+
+def test_the_schedule_kind_is_checked():
+    with pytest.raises(ConfigError, match="online.schedule must be literal or rescaled"):
+        load_config(lapo.Config, None, ["online.schedule=scaled"], base=lapo.default_config(TASK))
+
+
 def test_schedules_are_lapos_rescaled_to_the_budget():
-    oc = lapo.OnlineConfig()
+    oc = lapo.OnlineConfig(schedule="rescaled")
     s = lapo.Schedule(oc, 100_000)  # a quarter of LAPO's 400k decoder phase
     assert s.lr("head_lr", 8_750) == 0.0 and s.lr("value_lr", 6_250) == 0.0
     assert s.lr("head_lr", 12_500) == pytest.approx(0.25 * 1e-2)

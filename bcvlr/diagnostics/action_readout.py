@@ -7,7 +7,9 @@ diagnostics only, nothing here trains the method):
 
 ``supervised``: p's architecture and a linear head trained on the videos' labels (a_t from
 o_t, o_t+1) on f's features (or on the frames, or on a fresh f), fitted on even episodes and
-scored (R^2) on odd ones: an upper bound for what eq. 2 could put into z.
+scored on odd ones (R^2; for discrete actions the accuracy, beside the most common action's
+share): an upper bound for what eq. 2 could put into z. On the frames, for Procgen, it says
+how readable an expert's actions are from its videos (docs/experts.md).
 ``agent``: an online run's latest checkpoint on expert windows: how well pi(f(o)) clones p's
 latents, and how well d(z) and d(pi(f(o))) give the expert's action.
 """
@@ -21,6 +23,7 @@ from pathlib import Path
 
 import torch
 from torch import nn
+from torch.nn import functional as F
 
 from bcvlr.config import from_dict, load_config
 from bcvlr.data import VideoDataset, WindowSampler
@@ -28,6 +31,10 @@ from bcvlr.errors import report_user_errors
 from bcvlr.method import bcvlr
 from bcvlr.run.checkpoint import load_checkpoint
 from bcvlr.tasks import get_task
+
+
+def accuracy(logits: torch.Tensor, y: torch.Tensor) -> float:
+    return (logits.argmax(-1) == y).double().mean().item()
 
 
 def r2(pred: torch.Tensor, y: torch.Tensor) -> float:
@@ -47,7 +54,9 @@ class Pixels(nn.Module):
         return x.float() / 255 - 0.5
 
 
-def supervised(args: argparse.Namespace) -> None:
+def supervised(args: argparse.Namespace) -> dict[str, float]:
+    """Prints the held-out score every ``args.every`` updates; returns the last (``score``)
+    and, for discrete actions, the most common held-out action's share (``majority``)."""
     task, videos = get_task(args.task), VideoDataset(args.videos)
     cfg = load_config(bcvlr.Config, args.config, args.set, base=bcvlr.default_config(task))
     torch.manual_seed(args.seed)
@@ -62,14 +71,25 @@ def supervised(args: argparse.Namespace) -> None:
     params = [*model.idm.parameters(), *model.to_latent.parameters(), *head.parameters()]
     optim = torch.optim.Adam(params, lr=args.lr)
     labels = videos.open_labels()
-    with WindowSampler(videos, window=2, batch_size=2048, seed=args.seed + 1,
-                       prefetch=False) as held:  # fmt: skip
+    with WindowSampler(videos, window=cfg.latent_actions.window, batch_size=2048,
+                       seed=args.seed + 1, prefetch=False) as held:  # fmt: skip
         test = held.sample_with_labels(labels)
     odd = test.index.episode % 2 == 1
     with torch.no_grad():
         test_feats = bcvlr.encode_windows(encoder, torch.from_numpy(test.obs[odd]), grad=False)
-    test_actions = torch.from_numpy(test.actions[odd, -1]).float()
-    with WindowSampler(videos, window=2, batch_size=args.batch_size, seed=args.seed,
+    discrete = task.action_space.is_discrete
+    labels_of = (lambda a: torch.from_numpy(a).long().reshape(-1)) if discrete else (
+        lambda a: torch.from_numpy(a).float())  # fmt: skip
+    loss_of = F.cross_entropy if discrete else F.mse_loss
+    score_of, score_name = (accuracy, "accuracy") if discrete else (r2, "R2")
+    test_actions = labels_of(test.actions[odd, -1])
+    share = float("nan")
+    if discrete:
+        share = torch.bincount(test_actions).max().item() / len(test_actions)
+        print(f"held-out windows: {len(test_actions)}, the most common action's share "
+              f"{share:.3f}", flush=True)  # fmt: skip
+    window = cfg.latent_actions.window
+    with WindowSampler(videos, window=window, batch_size=args.batch_size, seed=args.seed,
                        prefetch=False) as sampler:  # fmt: skip
         if cfg.latent_actions.idm_input_norm == "standardize":
             print("p's input standardisation:", model.fit_input_norm(
@@ -79,18 +99,18 @@ def supervised(args: argparse.Namespace) -> None:
             batch = sampler.sample_with_labels(labels)
             even = batch.index.episode % 2 == 0
             feats = bcvlr.encode_windows(encoder, torch.from_numpy(batch.obs[even]), grad=False)
-            target = torch.from_numpy(batch.actions[even, -1]).float()
-            loss = ((head(model.latent(feats)) - target) ** 2).mean()
+            loss = loss_of(head(model.latent(feats)), labels_of(batch.actions[even, -1]))
             optim.zero_grad(set_to_none=True)
             loss.backward()
             optim.step()
             if update % args.every == 0 or update == args.updates:
                 model.eval()
                 with torch.no_grad():
-                    score = r2(head(model.latent(test_feats)), test_actions)
+                    score = score_of(head(model.latent(test_feats)), test_actions)
                 model.train()
-                print(f"update {update}: train mse {loss.item():.4f}, held-out R2 {score:.3f}",
-                      flush=True)  # fmt: skip
+                print(f"update {update}: train loss {loss.item():.4f}, held-out {score_name} "
+                      f"{score:.3f}", flush=True)  # fmt: skip
+    return {"score": score, "majority": share}
 
 
 def agent(args: argparse.Namespace) -> None:

@@ -39,7 +39,7 @@ class PlannerConfig:
     rollouts: int = 4  # lookahead planner: rollouts per action
     death_penalty: float = 10.0  # lookahead planner: value of an episode lost in a rollout
     goal_weight: float = 0.1  # lookahead planner: value of each unit of distance to the goal
-    eval_episodes: int = 64  # train-expert's evaluation (the task's protocol); 0 skips it
+    score_episodes: int = 64  # train-expert scores the planner (task protocol); 0: not
 
 
 def move_action(dx: int, dy: int) -> int:
@@ -251,7 +251,7 @@ def planner_name(task: Task) -> str:
 def train_expert(task: Task, *, kind: str, seed: int, out, config_file=None, overrides=(),
                  progress: bool = True) -> None:  # fmt: skip
     """Nothing to train: record the planner and its settings, and score it with the task's
-    evaluation protocol (``--set eval_episodes=0`` skips that)."""
+    evaluation protocol (``--set score_episodes=0`` skips that)."""
     import dataclasses
 
     from bcvlr.config import load_config
@@ -265,8 +265,8 @@ def train_expert(task: Task, *, kind: str, seed: int, out, config_file=None, ove
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     extra = {}
-    if cfg.eval_episodes:
-        result = evaluate(task, expert.act, episodes=cfg.eval_episodes, seed=seed,
+    if cfg.score_episodes:
+        result = evaluate(task, expert.act, episodes=cfg.score_episodes, seed=seed,
                           inputs="simulator")  # fmt: skip
         extra = {"score": result.score(task), "score_metric": f"eval/{task.eval.metric}",
                  "score_std": float(result.returns.std()), "eval_episodes": len(result.returns),

@@ -55,7 +55,7 @@ def test_planner_expert_through_train_and_collect(tmp_path):
 
     task = get_task("maze")
     train_expert(task, kind="planner", seed=0, out=tmp_path / "expert",
-                 overrides=["eval_episodes=4"])  # fmt: skip
+                 overrides=["score_episodes=4"])  # fmt: skip
     meta = json.loads((tmp_path / "expert" / "expert.json").read_text())
     assert meta["planner"] == "maze_path" and meta["score"] == 10.0 and meta["eval_episodes"] == 4
     assert load_expert(tmp_path / "expert", task).inputs == "simulator"

@@ -5,7 +5,7 @@ The bytes are procgen's own serialisation (procgen 0.10.7: ``Game::serialize`` i
 entity.cpp, then each game's own fields): little-endian 4-byte ints and floats, strings and
 vectors prefixed by their length. Every one of the 16 games is a BasicAbstractGame, so the
 common part (grid, entities, agent) reads the same for all; the fields a game appends are read
-for the games whose planners need them (heist, maze) and kept as raw bytes otherwise.
+for the games whose planners need them (heist, maze, plunder) and kept as raw bytes otherwise.
 """
 
 from __future__ import annotations
@@ -50,7 +50,7 @@ class GameLayout:
     maxspeed: float
     grid: np.ndarray
     entities: np.ndarray  # ENTITY_DTYPE records, in the game's order
-    extra: dict = field(default_factory=dict)  # the game's own fields (heist, maze)
+    extra: dict = field(default_factory=dict)  # the game's own fields (heist, maze, plunder)
     tail: bytes = b""  # the game's own fields, unread (with vecgame's end marker)
 
     @property
@@ -157,4 +157,17 @@ def _maze_fields(r: _Reader) -> dict:
     return {"maze_dim": maze_dim, "world_dim": world_dim}
 
 
-_GAME_FIELDS = {"heist": _heist_fields, "maze": _maze_fields}
+def _plunder_fields(r: _Reader) -> dict:
+    out = {"last_fire_time": r.int()}
+    out["lane_directions"] = [bool(v > 0) for v in r.ints()]
+    out["target_bools"] = [bool(v > 0) for v in r.ints()]
+    out["image_permutation"] = r.ints().tolist()
+    out["lane_vels"] = r.ints().view("<f4").tolist()
+    out["num_lanes"], out["num_current_ship_types"] = r.int(), r.int()
+    out["targets_hit"], out["target_quota"] = r.int(), r.int()
+    out["juice_left"], out["r_scale"], out["spawn_prob"] = r.float(), r.float(), r.float()
+    out["legend_r"], out["min_agent_x"] = r.float(), r.float()
+    return out
+
+
+_GAME_FIELDS = {"heist": _heist_fields, "maze": _maze_fields, "plunder": _plunder_fields}

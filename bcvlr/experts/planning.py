@@ -29,8 +29,32 @@ MOVES = np.arange(9)  # procgen's combos 0-8: every (vx, vy) in {-1, 0, 1}^2
 STEPS = ((1, 0), (-1, 0), (0, 1), (0, -1))
 HEIST_DOOR, HEIST_KEY, HEIST_GEM = 1, 2, 9  # heist.cpp's entity types
 MAZE_CHEESE = 2  # maze.cpp's goal cell
-# The entity a level ends at, in the games whose reward waits there (their .cpp's GOAL).
-GOAL_ENTITY = {"coinrun": 1, "ninja": 1, "jumper": 1, "caveflyer": 1}
+
+
+@dataclass(frozen=True)
+class Goal:
+    """Where a game's reward waits, for the lookahead's distance term (ids from the game's
+    .cpp): the grid cells of ``cells``, or when none is left the entities of type ``entity``.
+    The distance is a path around the ``blocked`` cells (None: a straight line; ``vertical``:
+    rows only)."""
+
+    entity: int | None = None
+    cells: tuple[int, ...] = ()
+    blocked: tuple[int, ...] | None = None
+    vertical: bool = False
+
+
+GOALS = {
+    "coinrun": Goal(cells=(1,), blocked=(15, 16, 17, 18, 20)),  # GOAL; walls, lava, crates
+    "ninja": Goal(entity=1, blocked=(6, 14, 20)),  # GOAL; bombs, fire, walls
+    "jumper": Goal(entity=1, blocked=(6, 7)),  # GOAL; cave walls
+    "caveflyer": Goal(entity=1, blocked=(8,)),  # GOAL; cave walls
+    "climber": Goal(entity=1, blocked=(15, 16)),  # COIN; walls
+    "leaper": Goal(entity=5, vertical=True),  # FINISH_LINE
+    "dodgeball": Goal(entity=7),  # DOOR_OPEN, once every enemy is hit
+    "miner": Goal(cells=(2, 4), entity=6, blocked=(1, 3, 10)),  # DIAMONDs, then EXIT
+    "chaser": Goal(cells=(1002,), blocked=(5,)),  # ORBs, around MAZE_WALL
+}  # fmt: skip
 
 
 @dataclass
@@ -48,16 +72,16 @@ def move_action(dx: int, dy: int) -> int:
     return (dx + 1) * 3 + (dy + 1)
 
 
-def distances_to(blocked: np.ndarray, goal: tuple[int, int]) -> np.ndarray:
-    """Breadth-first path length (4-connected cells) from every cell to ``goal`` (x, y);
-    ``inf`` where blocked or unreachable. ``blocked[y, x]``."""
+def distances_to(blocked: np.ndarray, *goals: tuple[int, int]) -> np.ndarray:
+    """Breadth-first path length (4-connected cells) from every cell to the nearest of
+    ``goals`` (x, y); ``inf`` where blocked or unreachable. ``blocked[y, x]``."""
     h, w = blocked.shape
     dist = np.full((h, w), np.inf)
-    gx, gy = goal
-    if blocked[gy, gx]:
-        return dist
-    dist[gy, gx] = 0
-    queue = deque([goal])
+    queue = deque()
+    for gx, gy in goals:
+        if 0 <= gx < w and 0 <= gy < h and not blocked[gy, gx]:
+            dist[gy, gx] = 0
+            queue.append((gx, gy))
     while queue:
         x, y = queue.popleft()
         for dx, dy in STEPS:
@@ -165,17 +189,20 @@ def _path_cost(dist: np.ndarray, target: tuple[float, float], x: float, y: float
         best = min(best, d + float(np.hypot(x - px, y - py)))
     return best
 
+# The share of its life an agent has left, in the games where it drains (plunder's juice).
+LIFE = {"plunder": lambda layout: layout.extra["juice_left"]}
+
 
 class LookaheadPlanner:
     """Each action is tried by ``rollouts`` action sequences of ``horizon`` steps: one repeats
     it, one continues the plan kept from the last step, the others are random. A rollout's
     value: its return, less ``death_penalty`` if its episode ended without completing the
-    level (the agent died, or ran out of time), and, where the game has a goal entity, less
-    ``goal_weight`` x the distance left to it."""
+    level (the agent died, or ran out of time), and, where the game has a goal (``GOALS``),
+    less ``goal_weight`` x the distance left to it."""
 
     def __init__(self, game: str, num_actions: int, cfg: PlannerConfig, seed: int):
         self.num_actions, self.cfg = num_actions, cfg
-        self.goal_type = GOAL_ENTITY.get(game)
+        self.game, self.goal = game, GOALS.get(game)
         self._sim = _Simulator(game, num_actions * cfg.rollouts, seed)
         self._first = np.repeat(np.arange(num_actions), cfg.rollouts)
         self._repeats = np.tile(np.arange(cfg.rollouts) == 0, num_actions)
@@ -201,11 +228,15 @@ class LookaheadPlanner:
             value += reward * alive
             value -= self.cfg.death_penalty * (alive & done & ~won)
             alive &= ~done  # after an episode ends its copy plays another level: not counted
-        if self.goal_type is not None and self.cfg.goal_weight:
+        if self.goal is not None or self.game in LIFE:
+            distance = goal_distance(read_state(state), self.goal) if self.goal else None
             for i, data in enumerate(self._sim.states()):
                 if alive[i]:
-                    value[i] -= self.cfg.goal_weight * _goal_distance(read_state(data),
-                                                                      self.goal_type)  # fmt: skip
+                    end = read_state(data)
+                    if distance is not None:
+                        value[i] -= self.cfg.goal_weight * distance(end.agent)
+                    if self.game in LIFE:  # a life running out ends the episode: a death
+                        value[i] -= self.cfg.death_penalty * (1 - LIFE[self.game](end))
         # The simulator is deterministic from a saved state: the best rollout is a plan.
         per_action = value.reshape(self.num_actions, self.cfg.rollouts).max(1)
         action = int(self._rng.choice(np.flatnonzero(per_action == per_action.max())))
@@ -215,12 +246,22 @@ class LookaheadPlanner:
         return action
 
 
-def _goal_distance(layout: GameLayout, goal_type: int) -> float:
-    goals = layout.of_type(goal_type)
-    if len(goals) == 0:
-        return 0.0
-    agent = layout.agent
-    return float(np.hypot(goals["x"] - agent["x"], goals["y"] - agent["y"]).min())
+def goal_distance(root: GameLayout, goal: Goal):
+    """The distance left to ``goal`` from an agent (a function of the agent's entity record),
+    the targets read from ``root``, the state the lookahead starts from."""
+    cells = np.argwhere(np.isin(root.grid, goal.cells))[:, ::-1] + 0.5  # (x, y) centres
+    if len(cells) == 0 and goal.entity is not None:
+        ends = root.of_type(goal.entity)
+        cells = np.stack([ends["x"], ends["y"]], 1)
+    if len(cells) == 0:
+        return lambda agent: 0.0
+    if goal.blocked is None:
+        if goal.vertical:
+            return lambda agent: float(np.abs(cells[:, 1] - agent["y"]).min())
+        return lambda agent: float(np.hypot(*(cells - [agent["x"], agent["y"]]).T).min())
+    dist = distances_to(np.isin(root.grid, goal.blocked), *[_cell(x, y) for x, y in cells])
+    far = dist[np.isfinite(dist)].max(initial=0) + 1  # unreachable: worse than any path
+    return lambda agent: min(_dist_at(dist, *_cell(agent["x"], agent["y"])), far)
 
 
 class PlanningExpert:

@@ -81,4 +81,9 @@ if __name__ == "__main__":
     parser.add_argument("stages", nargs="+", help="latent-action stage folders (metrics.csv)")
     parser.add_argument("--every", type=int, default=1000, help="probe points to show")
     args = parser.parse_args()
-    print(health_table(args.stages, args.every))
+    import sys
+
+    from bcvlr.errors import report_user_errors
+
+    sys.exit(report_user_errors("latent_actions",
+                                lambda: print(health_table(args.stages, args.every))))  # fmt: skip

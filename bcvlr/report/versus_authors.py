@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from collections import defaultdict
 from pathlib import Path
 
@@ -25,6 +26,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from bcvlr.atomic import atomic_write  # noqa: E402
+from bcvlr.errors import report_user_errors  # noqa: E402
 
 
 def our_curve(run_dir: Path) -> pd.Series:
@@ -63,6 +65,10 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--max-frames", type=int)
     p.add_argument("--out", required=True)
     args = p.parse_args(argv)
+    sys.exit(report_user_errors("versus_authors", lambda: plot(args)))
+
+
+def plot(args: argparse.Namespace) -> None:
     others: dict[str, dict[str, list[pd.Series]]] = defaultdict(lambda: defaultdict(list))
     for item in args.other:
         where, _, run = item.partition("=")

@@ -29,7 +29,7 @@ from typing import Any
 import yaml
 
 from bcvlr.config import ConfigError as MethodConfigError
-from bcvlr.config import read_config_file
+from bcvlr.config import parse_yaml, read_config_file
 from bcvlr.errors import UserError
 from bcvlr.methods import METHODS, unknown_method_hint
 from bcvlr.tasks import SUITES, TASKS, UnknownTaskError, get_task
@@ -46,7 +46,7 @@ class ConfigError(UserError, ValueError):
 
 # -- the config check ---------------------------------------------------------------------------
 def load_schema() -> dict:
-    return yaml.safe_load(SCHEMA.read_text())
+    return parse_yaml(SCHEMA.read_text())
 
 
 def _key(path) -> str:
@@ -239,7 +239,7 @@ def resolve_path(path: str) -> Path:
 
 def load_config_file(path: str | os.PathLike) -> dict:
     try:
-        data = yaml.safe_load(Path(path).read_text())
+        data = parse_yaml(Path(path).read_text())
     except FileNotFoundError:
         raise ConfigError(f"{path}: no such file") from None
     except yaml.YAMLError as e:
@@ -514,7 +514,7 @@ def bcvlr_variant(plan: Plan, name: str, task: str) -> str:
     for item in m.overrides(task):
         key, _, value = item.partition("=")
         if key.strip() == "variant":
-            variant = str(yaml.safe_load(value))
+            variant = str(parse_yaml(value))
     return variant
 
 

@@ -17,21 +17,17 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any
 
 from tqdm import tqdm
 
 from bcvlr.results.rundir import RunDir, run_path
-from bcvlr.run.checkpoint import load_checkpoint, save_checkpoint
 from bcvlr.run.evaluate import Act, EvalResult, Inputs, evaluate
-from bcvlr.run.lock import hold_folder, release
-from bcvlr.run.seeding import rng_state, seed_everything, set_rng_state
+from bcvlr.run.lifecycle import CHECKPOINT, Resumable
 from bcvlr.tasks import Task, get_task
 
-CHECKPOINT = "checkpoints/state.pt"
 
-
-class Harness:
+class Harness(Resumable):
     def __init__(
         self,
         method: str,
@@ -49,7 +45,6 @@ class Harness:
     ):
         self.method = method
         self.task = get_task(task) if isinstance(task, str) else task
-        self.seed = int(seed)
         # as run.json stores it (tuples become lists), so a resumed run compares equal
         self.config = json.loads(json.dumps(config, default=str))
         self.budget = self.task.budget if budget is None else int(budget)
@@ -60,24 +55,20 @@ class Harness:
                              f"{self.budget}, {self.eval_every}, {self.eval_episodes}")  # fmt: skip
         self.labels = labels or {}
         self.reduced_size = reduced_size  # a scaled-down config: reduced whatever the budget
-        self.path = run_path(runs_root, method, self.task.name, self.seed)
+        self.path = run_path(runs_root, method, self.task.name, int(seed))
+        super().__init__(self.path, seed, "the run")
         self.runs_root = Path(runs_root)
         self.progress = progress
         self.run: RunDir | None = None
         self._evals_done: set[int] = set()
-        self._bar: tqdm | None = None
-        self._lock: TextIO | None = None
 
     # -- lifecycle ----------------------------------------------------------------------------
     def start(self) -> dict[str, Any] | None:
         """Seed everything, then open the run: resume from its checkpoint if there is one."""
-        seed_everything(self.seed)
-        self._lock = hold_folder(self.path, "the run", held=self._lock)
-        state = load_checkpoint(self.path / CHECKPOINT)
+        state = self._open()
         if state is not None:
             self.run = RunDir.resume(self.path, checkpoint_step=state["_step"], config=self.config,
                                      budget=self.budget)  # fmt: skip
-            set_rng_state(state["_rng"])
             self._evals_done = set(state.get("_evals_done", ()))
         else:
             # RunDir.create also labels any budget below the task's
@@ -89,10 +80,8 @@ class Harness:
 
     def checkpoint(self, step: int, state: dict[str, Any]) -> None:
         assert self.run is not None, "call start() first"
-        state = dict(state, _step=int(step), _rng=rng_state(),
-                     _evals_done=sorted(self._evals_done))  # fmt: skip
         self.run.metrics.flush()
-        save_checkpoint(self.path / CHECKPOINT, state)
+        self._save(step, dict(state, _evals_done=sorted(self._evals_done)))
         self.run.mark_checkpoint(step, path=CHECKPOINT)
 
     def finish(self) -> None:
@@ -111,7 +100,7 @@ class Harness:
             if exc is not None and self.run.status == "running":
                 self.run.mark_failed(exc)
             self.run.close()
-        release(self._lock)
+        self._close()
 
     # -- logging and progress -----------------------------------------------------------------
     def log(self, step: int, frames: int, metrics: dict[str, float]) -> None:

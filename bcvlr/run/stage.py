@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 import time
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any
 
 import torch
 from tqdm import tqdm
@@ -32,18 +32,16 @@ from bcvlr.results.rundir import (
     provenance,
     truncate_metrics,
 )
-from bcvlr.run.checkpoint import load_checkpoint, save_checkpoint
-from bcvlr.run.lock import hold_folder, release
-from bcvlr.run.seeding import rng_state, seed_everything, set_rng_state
-
-CHECKPOINT = "checkpoints/state.pt"
+from bcvlr.run.checkpoint import save_checkpoint
+from bcvlr.run.lifecycle import Resumable
 
 
-class Stage:
+class Stage(Resumable):
     def __init__(self, out: str | Path, name: str, *, cfg: dict, seed: int,
                  settings: dict | None = None, progress: bool = True,
                  checkpoint_every: int = 1000, log_every: int = 50) -> None:  # fmt: skip
-        self.out, self.name, self.cfg, self.seed = Path(out), name, cfg, seed
+        super().__init__(Path(out), seed, f"the {name} stage")
+        self.out, self.name, self.cfg = Path(out), name, cfg
         self.settings = settings or {"seed": seed}
         self.progress, self.checkpoint_every, self.log_every = progress, checkpoint_every, log_every
         self.step = 0
@@ -51,20 +49,15 @@ class Stage:
         self._unlogged: tuple[int, dict[str, float]] | None = None  # the last update's metrics
         self._writer: MetricsWriter | None = None
         self._info: dict[str, Any] = {}
-        self._lock: TextIO | None = None
-        self._bar: tqdm | None = None
 
     def start(self) -> dict | None:
         """Seed, then resume from the checkpoint if one exists; returns its state or None."""
-        seed_everything(self.seed)
-        self._lock = hold_folder(self.out, f"the {self.name} stage", held=self._lock)
-        state = load_checkpoint(self.out / CHECKPOINT)
+        state = self._open()
         metrics = self.out / "metrics.csv"
         if state is not None:
             check_settings(self.out, self.settings)
             self.step = int(state["_step"])
             self.resumes = int(state.get("_resumes", 0)) + 1
-            set_rng_state(state["_rng"])
             truncate_metrics(metrics, self.step)
         else:
             metrics.unlink(missing_ok=True)
@@ -102,9 +95,7 @@ class Stage:
     def checkpoint(self, step: int, payload: dict) -> None:
         assert self._writer is not None
         self._writer.flush()
-        save_checkpoint(self.out / CHECKPOINT, {"payload": payload, "_step": step,
-                                                "_rng": rng_state(),
-                                                "_resumes": self.resumes})  # fmt: skip
+        self._save(step, {"payload": payload, "_resumes": self.resumes})
 
     def finish(self, artifact: dict, filename: str) -> Path:
         """Write the stage's product atomically and mark the stage complete."""
@@ -117,22 +108,20 @@ class Stage:
             self._writer.close()
         self._info.update(status="complete", step=self.step, finished_at=time.time())
         atomic_write_json(self.out / "stage.json", self._info)
-        release(self._lock)
+        self._close()
         return path
 
     def __enter__(self) -> Stage:
         return self
 
     def __exit__(self, exc_type, exc, tb) -> None:
-        if self._bar is not None:
-            self._bar.close()
         if self._writer is not None:
             self._writer.close()
         if exc is not None and self._info.get("status") == "running":
             self._info.update(status="failed", error=f"{exc_type.__name__}: {exc}",
                               step=self.step, failed_at=time.time())  # fmt: skip
             atomic_write_json(self.out / "stage.json", self._info)
-        release(self._lock)
+        self._close()
 
 
 def _stage_info(out: Path) -> dict:

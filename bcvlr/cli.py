@@ -145,7 +145,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-figures", action="store_true")
     p.set_defaults(func=lazy("bcvlr.report.main:main"))
 
-    # The workflow's config check (bcvlr/workflow.py), and `bcvlr run --slurm` (its options are
+    # The workflow's config check (bcvlr/workflow/), and `bcvlr run --slurm` (its options are
     # added to the run parser from bcvlr/run/cli.py).
     p = sub.add_parser("validate-config", help="check a workflow config (config/*.yaml)")
     p.add_argument("file", help="e.g. config/paper.yaml")

@@ -1,4 +1,4 @@
-# Config check, paths and the helpers the rules share. The logic lives in bcvlr/workflow.py
+# Config check, paths and the helpers the rules share. The logic lives in bcvlr/workflow/
 # (tested there); this file only binds it to the workflow.
 import os
 import re

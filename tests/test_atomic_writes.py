@@ -10,8 +10,8 @@ ROOT = Path(__file__).resolve().parents[1]
 # the atomic helpers themselves; the env demo's throw-away output
 ALLOWED = {"bcvlr/atomic.py", "bcvlr/envs/demo.py"}
 # appends by design: metrics.csv (rows fsynced one by one, truncated to the checkpoint on a
-# resume: bcvlr/results/rundir.py) and the lock file (bcvlr/run/lock.py)
-APPENDS = {"bcvlr/results/rundir.py", "bcvlr/run/lock.py"}
+# resume: bcvlr/results/metrics.py) and the lock file (bcvlr/run/lock.py)
+APPENDS = {"bcvlr/results/metrics.py", "bcvlr/run/lock.py"}
 FILE_NAMES = {"f", "kept"}  # what atomic_write's callbacks call their open file
 PATH_WRITERS = {"write_text", "write_bytes", "savefig", "to_csv", "to_parquet"}
 FILE_WRITERS = {("torch", "save"): 1, ("np", "save"): 0, ("np", "savez"): 0,

@@ -20,53 +20,44 @@ Conventions the report relies on (see docs/results.md):
 from __future__ import annotations
 
 import contextlib
-import csv
-import functools
-import io
 import json
-import math
 import os
-import platform
 import re
 import socket
-import subprocess
-import sys
-import time
 import traceback
-from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
-from bcvlr.atomic import atomic_write_json, atomic_write_text
+from bcvlr.atomic import atomic_write_json
 from bcvlr.errors import UserError
 from bcvlr.results.layout import run_path
+from bcvlr.results.metrics import (  # noqa: F401 (re-exported: the run's metrics file)
+    METRICS_COLUMNS,
+    MetricRow,
+    MetricsWriter,
+    _Clock,
+    parse_metrics_lines,
+    truncate_metrics,
+)
+from bcvlr.results.provenance import (  # noqa: F401 (re-exported)
+    REPO_ROOT,
+    TRACKED_PACKAGES,
+    git_commit,
+    git_dirty,
+    package_versions,
+    provenance,
+)
 from bcvlr.tasks import get_task
 
 SCHEMA_VERSION = 1
 RUN_JSON = "run.json"
 METRICS_CSV = "metrics.csv"
-METRICS_COLUMNS = ("step", "frames", "metric", "value", "wall_time")
 STATUSES = ("running", "complete", "failed")
 Status = Literal["running", "complete", "failed"]
 
-# Packages whose versions change results; a missing one is recorded as null, not an error.
-TRACKED_PACKAGES: dict[str, tuple[str, ...]] = {
-    "torch": ("torch",),
-    "numpy": ("numpy",),
-    # the Python 3.11 wheels come from procgen-mirror (machine-facts.md)
-    "procgen": ("procgen-mirror", "procgen"),
-    "dm_control": ("dm_control", "dm-control"),
-    "mujoco": ("mujoco",),
-    "metaworld": ("metaworld",),
-    "gymnasium": ("gymnasium",),
-    "bcvlr-bench": ("bcvlr-bench",),
-}
-
-_METRIC_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_./:\-]*$")
 _METHOD_NAME = re.compile(r"^[a-z0-9][a-z0-9_.\-]*$")
-REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 def score_metric(task: str) -> str:
@@ -76,75 +67,6 @@ def score_metric(task: str) -> str:
 
 def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
-
-
-# Cached: a process creates many runs only in sweeps and tests, and neither the checkout nor the
-# installed packages change under it; the subprocess and metadata scans cost ~20 ms per run.
-@functools.lru_cache(maxsize=8)
-def git_commit(cwd: Path = REPO_ROOT) -> str:
-    try:
-        out = subprocess.run(
-            ["git", "rev-parse", "HEAD"], cwd=cwd, capture_output=True, text=True, timeout=10
-        )
-    except (OSError, subprocess.SubprocessError):
-        return "unknown"
-    sha = out.stdout.strip()
-    return sha if out.returncode == 0 and re.fullmatch(r"[0-9a-f]{40}", sha) else "unknown"
-
-
-@functools.lru_cache(maxsize=8)
-def git_dirty(cwd: Path = REPO_ROOT) -> bool | None:
-    # --no-optional-locks: a status call must never take the index lock of a tree others edit.
-    try:
-        out = subprocess.run(
-            ["git", "--no-optional-locks", "status", "--porcelain", "--untracked-files=no"],
-            cwd=cwd, capture_output=True, text=True, timeout=20,
-        )  # fmt: skip
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return bool(out.stdout.strip()) if out.returncode == 0 else None
-
-
-def package_versions() -> dict[str, str | None]:
-    return dict(_package_versions())
-
-
-@functools.lru_cache(maxsize=1)
-def _package_versions() -> tuple[tuple[str, str | None], ...]:
-    from importlib import metadata
-
-    versions: dict[str, str | None] = {}
-    for key, dists in TRACKED_PACKAGES.items():
-        versions[key] = None
-        for dist in dists:
-            try:
-                versions[key] = metadata.version(dist)
-                break
-            except metadata.PackageNotFoundError:
-                continue
-    return tuple(versions.items())
-
-
-def provenance() -> dict[str, Any]:
-    return {
-        "git_commit": git_commit(),
-        "git_dirty": git_dirty(),
-        "python": platform.python_version(),
-        "platform": platform.platform(),
-        "hostname": socket.gethostname(),
-        "argv": list(sys.argv),
-        "packages": package_versions(),
-    }
-
-
-def _format_value(value: float) -> str:
-    # repr round-trips a float exactly; the report must read back what the run measured.
-    v = float(value)
-    if math.isnan(v):
-        return "nan"
-    if math.isinf(v):
-        return "inf" if v > 0 else "-inf"
-    return repr(v)
 
 
 def _flatten(config: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
@@ -177,154 +99,6 @@ def config_changes(
     changed = sorted(k for k in old_flat if k not in new_flat or new_flat[k] != old_flat[k])
     added = sorted(set(new_flat) - set(old_flat))
     return changed, added
-
-
-@dataclass(frozen=True)
-class MetricRow:
-    step: int
-    frames: int
-    metric: str
-    value: float
-    wall_time: float
-
-
-def parse_metrics_lines(lines: Iterable[str]) -> Iterator[tuple[int, MetricRow | None, str]]:
-    """Yield ``(line_number, row or None, fault)`` for each data line of a metrics.csv body.
-
-    The header is *not* part of ``lines``. A row that fails to parse comes back as ``None`` with
-    the reason, so callers decide whether that is fatal (a complete run) or a torn tail (a run
-    that was killed mid-write).
-    """
-    for lineno, line in enumerate(lines, start=2):
-        if not line.endswith("\n"):
-            # a line without its newline was cut off by a kill: never trust its value
-            yield lineno, None, "incomplete last line (no newline)"
-            continue
-        fields = next(csv.reader([line]), [])
-        if len(fields) != len(METRICS_COLUMNS):
-            yield lineno, None, f"expected {len(METRICS_COLUMNS)} fields, got {len(fields)}"
-            continue
-        try:
-            step, frames = int(fields[0]), int(fields[1])
-            value, wall = float(fields[3]), float(fields[4])
-        except ValueError as e:
-            yield lineno, None, f"unparsable number ({e})"
-            continue
-        if step < 0 or frames < 0:
-            yield lineno, None, "negative step or frames"
-            continue
-        yield lineno, MetricRow(step, frames, fields[2], value, wall), ""
-
-
-class MetricsWriter:
-    """Appends rows to ``metrics.csv``; every ``log``/``log_rows`` call is one durable batch."""
-
-    def __init__(self, path: Path, clock: _Clock, *, last_step: int = -1, last_frames: int = -1):
-        self.path = Path(path)
-        self._clock = clock
-        self._last_step = last_step
-        self._last_frames = last_frames
-        self._dirty = False
-        new = not self.path.exists() or self.path.stat().st_size == 0
-        self._f = open(self.path, "a", encoding="utf-8", newline="")  # noqa: SIM115
-        if new:
-            self._f.write(",".join(METRICS_COLUMNS) + "\n")
-            self._sync()
-
-    @property
-    def closed(self) -> bool:
-        return self._f.closed
-
-    def _sync(self) -> None:
-        self._f.flush()
-        os.fsync(self._f.fileno())
-        self._dirty = False
-
-    def flush(self) -> None:
-        """Every batch is already synced; kept so callers can be explicit before a checkpoint."""
-        if not self._f.closed and self._dirty:
-            self._sync()
-
-    def log(
-        self,
-        step: int,
-        frames: int,
-        metrics: Mapping[str, float],
-        *,
-        wall_time: float | None = None,
-    ) -> None:
-        """Append one row per metric at (step, frames), then flush and fsync."""
-        wall = self._clock.elapsed() if wall_time is None else float(wall_time)
-        self.log_rows((step, frames, name, value, wall) for name, value in metrics.items())
-
-    def log_rows(self, rows: Iterable[tuple[int, int, str, float, float]]) -> None:
-        """Append ``(step, frames, metric, value, wall_time)`` rows as one durable batch."""
-        buf = io.StringIO()
-        last_step, last_frames = self._last_step, self._last_frames
-        for step, frames, metric, value, wall in rows:
-            step, frames = int(step), int(frames)
-            if not _METRIC_NAME.match(metric):
-                raise ValueError(f"metric name {metric!r} must match {_METRIC_NAME.pattern}")
-            if step < last_step or frames < last_frames:
-                # A step going backwards is what a resume without truncate_after looks like.
-                raise ValueError(
-                    f"{self.path}: step/frames must not decrease: got ({step}, {frames}) after "
-                    f"({last_step}, {last_frames}); did a resumed run skip truncate_after()?"
-                )
-            last_step, last_frames = step, frames
-            buf.write(f"{step},{frames},{metric},{_format_value(value)},{float(wall):.3f}\n")
-        if self._f.closed:
-            raise ValueError(f"{self.path}: writer is closed")
-        self._f.write(buf.getvalue())
-        self._dirty = True
-        self._sync()
-        self._last_step, self._last_frames = last_step, last_frames
-
-    def close(self) -> None:
-        if not self._f.closed:
-            self.flush()
-            self._f.close()
-
-    def __enter__(self) -> MetricsWriter:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-
-class _Clock:
-    """Active run time: carried across resumes, so wall_time stays monotonic in metrics.csv."""
-
-    def __init__(self, offset: float = 0.0):
-        self.offset = offset
-        self._t0 = time.monotonic()
-
-    def elapsed(self) -> float:
-        return self.offset + (time.monotonic() - self._t0)
-
-
-def truncate_metrics(path: Path, step: int) -> tuple[int, int]:
-    """Keep only the rows with ``step <= step`` (and drop any torn line); atomic.
-
-    Returns (rows kept, rows dropped).
-    """
-    path = Path(path)
-    if not path.exists():
-        return 0, 0
-    with open(path, encoding="utf-8", newline="") as f:
-        header = f.readline()
-        body = f.readlines()
-    if header.rstrip("\r\n") != ",".join(METRICS_COLUMNS):
-        raise ValueError(f"{path}: unexpected header {header.strip()!r}")
-    kept: list[str] = []
-    dropped = 0
-    for (_, row, _fault), line in zip(parse_metrics_lines(body), body, strict=True):
-        if row is not None and row.step <= step:
-            kept.append(line)
-        else:
-            dropped += 1
-    atomic_write_text(path, header + "".join(kept))
-    return len(kept), dropped
 
 
 class RunExistsError(UserError, FileExistsError):

@@ -22,16 +22,10 @@ from typing import Any
 import torch
 from tqdm import tqdm
 
-from bcvlr.results.rundir import (
-    MetricsWriter,
-    SettingsMismatchError,
-    _Clock,
-    _some,
-    atomic_write_json,
-    config_changes,
-    provenance,
-    truncate_metrics,
-)
+from bcvlr.atomic import atomic_write_json
+from bcvlr.results.metrics import MetricsWriter, _Clock, truncate_metrics
+from bcvlr.results.provenance import provenance
+from bcvlr.results.rundir import SettingsMismatchError, _some, config_changes
 from bcvlr.run.checkpoint import save_checkpoint
 from bcvlr.run.lifecycle import Resumable
 

@@ -581,6 +581,7 @@ def online(task: Task, seed: int, cfg: Config, harness: Harness, videos: VideoDa
         data.load_state_dict(state["data"])
         if normalizer is not None:
             normalizer.load_state_dict(state["reward_norm"])
+            normalizer.returns[:] = 0.0  # the resumed run's envs start new episodes
         global_step, iteration = state["global_step"], state["iteration"]
 
     def checkpoint() -> None:

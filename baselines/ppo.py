@@ -17,11 +17,11 @@ env; the total overshoots the budget by less than ``num_envs`` env steps.
 
 Resume after a kill: the checkpoint (every ``checkpoint_every`` updates and after the last one)
 holds the model, the optimiser, the reward normaliser's statistics, the global step and the
-harness's RNG and evaluation state. Procgen cannot save a game in progress, so a resumed run
-starts fresh episodes (on a new level sequence, seeded from the run seed and the update index)
-and the per-env discounted-return accumulators of the normaliser restart at zero, as they do at
-any episode start. The harness drops metric rows logged after the checkpoint, and the redone
-updates log them again, so metrics.csv has every row once.
+harness's RNG and evaluation state, and the games in progress: every env's saved simulator
+state (``ProcgenVecEnv.get_state``) and the normaliser's per-env discounted returns, so a
+resumed run continues exactly where the checkpoint was taken (the same rows as a run never
+killed, wall-clock apart). The harness drops metric rows logged after the checkpoint, and the
+redone updates log them again, so metrics.csv has every row once.
 """
 
 from __future__ import annotations
@@ -178,12 +178,14 @@ class ReturnNormalizer:
         scaled = reward / math.sqrt(self.var + self.eps)
         return np.clip(scaled, -self.clip, self.clip).astype(np.float32)
 
-    def state_dict(self) -> dict[str, float]:
-        # Not the per-env returns: a resumed run starts new episodes (see the module docstring).
-        return {"mean": self.mean, "var": self.var, "count": self.count}
+    def state_dict(self) -> dict:
+        return {"mean": self.mean, "var": self.var, "count": self.count,
+                "returns": self.returns.tolist()}  # fmt: skip
 
-    def load_state_dict(self, state: dict[str, float]) -> None:
+    def load_state_dict(self, state: dict) -> None:
         self.mean, self.var, self.count = state["mean"], state["var"], state["count"]
+        if "returns" in state:  # checkpoints before the envs were saved: episodes restart
+            self.returns = np.asarray(state["returns"], np.float64).copy()
 
 
 def gae(rewards: torch.Tensor, values: torch.Tensor, dones: torch.Tensor,
@@ -389,6 +391,7 @@ def train(task: Task | str, seed: int, cfg: Config, harness: Harness, *,
             "model": agent.state_dict(), "optimizer": optimizer.state_dict(),
             "reward_norm": normalizer.state_dict(), "global_step": global_step,
             "update": update, "score": score, "hooks": hooks.state_dict(),
+            "envs": env.get_state() if env is not None else None,
         })  # fmt: skip
 
     def policy(frames: np.ndarray) -> np.ndarray:
@@ -399,6 +402,8 @@ def train(task: Task | str, seed: int, cfg: Config, harness: Harness, *,
     env = make(task, num_envs=n, seed=env_seed(seed, update)) if global_step < budget else None
     try:
         next_obs = env.reset() if env is not None else None
+        if env is not None and state is not None and state.get("envs") is not None:
+            next_obs = env.set_state(state["envs"])  # the games the checkpoint was taken in
         while global_step < budget:
             steps = min(cfg.num_steps, math.ceil((budget - global_step) / n))
             if cfg.anneal_lr:

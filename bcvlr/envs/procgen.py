@@ -63,11 +63,13 @@ class ProcgenVecEnv:
         which the same actions give the same frames and rewards (a planner looks ahead so)."""
         return ProcgenState(list(self._env.callmethod("get_state")), copy.deepcopy(self._tracker))
 
-    def set_state(self, state: ProcgenState) -> None:
+    def set_state(self, state: ProcgenState) -> np.ndarray:
+        """Return the envs to ``state``; the frames they then show."""
         if len(state.games) != self.num_envs:
             raise ValueError(f"a state of {len(state.games)} envs, this env has {self.num_envs}")
         self._env.callmethod("set_state", state.games)
         self._tracker = copy.deepcopy(state.tracker)
+        return self._obs()
 
     def step(self, actions: np.ndarray) -> Step:
         actions = check_actions(actions, self.action_space, self.num_envs)

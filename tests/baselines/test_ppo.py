@@ -213,6 +213,18 @@ def test_expert_kill_and_resume(tmp_path: Path):
     rows = _rows(run_dir)
     pairs = Counter((int(r["step"]), r["metric"]) for r in rows)
     assert max(pairs.values()) == 1, [p for p, c in pairs.items() if c > 1]
+    # exact: the games in progress were saved with the checkpoint, so the resumed run logs
+    # what a run never killed logs (wall-clock apart)
+    straight = subprocess.run(_expert_cmd(tmp_path / "straight"), cwd=REPO, capture_output=True,
+                              text=True, timeout=120)  # fmt: skip
+    assert straight.returncode == 0, straight.stderr[-3000:]
+
+    def values(rows):
+        return {(r["step"], r["metric"]): r["value"] for r in rows
+                if not r["metric"].startswith("perf/")}  # fmt: skip
+
+    expected = values(_rows(tmp_path / "straight" / ppo.EXPERT_METHOD / TASK / "seed0"))
+    assert values(rows) == expected
     updates = list(range(128, 2561, 128))
     for metric in ("loss/policy", "loss/value", "train/lr", "perf/sps"):
         assert sorted(s for s, m in pairs if m == metric) == updates, metric

@@ -81,7 +81,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--task", required=True)
     p.add_argument("--seed", type=NATURAL, default=0)
     p.add_argument("--out", required=True, help="expert directory to write (resumes if present)")
-    p.add_argument("--kind", help="expert kind (default per suite: ppo, ddpg_states, scripted)")
+    p.add_argument("--kind", help="expert kind (default per suite: ppo, ddpg_states, scripted; "
+                   "Procgen also planner: no training, docs/experts.md)")  # fmt: skip
     p.add_argument("--from", dest="from_dir", metavar="DIR",
                    help="copy this finished expert (checked for task and kind) instead of "
                         "training one")  # fmt: skip

@@ -16,13 +16,19 @@ def _opt(flag: str, value) -> list[str]:
     return [] if value is None else [flag, str(value)]
 
 
-def method_args(plan: Plan, name: str, task: str) -> str:
-    """--config/--set/--budget/--eval-* of a method on a task, shell-quoted."""
+def _config_args(plan: Plan, name: str, task: str) -> list[str]:
     m = plan.method(name)
     cfg = m.per_task("config", task)
     args = _opt("--config", resolve_path(cfg) if cfg else None)
     for item in m.overrides(task):
         args += ["--set", item]
+    return args
+
+
+def method_args(plan: Plan, name: str, task: str) -> str:
+    """--config/--set/--budget/--eval-* of a method on a task, shell-quoted."""
+    m = plan.method(name)
+    args = _config_args(plan, name, task)
     args += _opt("--budget", m.per_task("budget", task))
     args += _opt("--eval-episodes", m.per_task("eval_episodes", task))
     args += _opt("--eval-every", m.per_task("eval_every", task))
@@ -31,12 +37,7 @@ def method_args(plan: Plan, name: str, task: str) -> str:
 
 def stage_args(plan: Plan, name: str, task: str) -> str:
     """The pretraining stages take --config/--set only."""
-    m = plan.method(name)
-    cfg = m.per_task("config", task)
-    args = _opt("--config", resolve_path(cfg) if cfg else None)
-    for item in m.overrides(task):
-        args += ["--set", item]
-    return shlex.join(args)
+    return shlex.join(_config_args(plan, name, task))
 
 
 # -- BCV-LR's pretraining: per task, or shared by several tasks ---------------------------------

@@ -189,6 +189,7 @@ def _path_cost(dist: np.ndarray, target: tuple[float, float], x: float, y: float
         best = min(best, d + float(np.hypot(x - px, y - py)))
     return best
 
+
 # The share of its life an agent has left, in the games where it drains (plunder's juice).
 LIFE = {"plunder": lambda layout: layout.extra["juice_left"]}
 
@@ -197,8 +198,9 @@ class LookaheadPlanner:
     """Each action is tried by ``rollouts`` action sequences of ``horizon`` steps: one repeats
     it, one continues the plan kept from the last step, the others are random. A rollout's
     value: its return, less ``death_penalty`` if its episode ended without completing the
-    level (the agent died, or ran out of time), and, where the game has a goal (``GOALS``),
-    less ``goal_weight`` x the distance left to it."""
+    level (the agent died, or ran out of time), where the game has a goal (``GOALS``), less
+    ``goal_weight`` x the distance left to it, and where its life drains (``LIFE``), less
+    ``death_penalty`` x the share of it used."""
 
     def __init__(self, game: str, num_actions: int, cfg: PlannerConfig, seed: int):
         self.num_actions, self.cfg = num_actions, cfg
@@ -240,8 +242,8 @@ class LookaheadPlanner:
         # The simulator is deterministic from a saved state: the best rollout is a plan.
         per_action = value.reshape(self.num_actions, self.cfg.rollouts).max(1)
         action = int(self._rng.choice(np.flatnonzero(per_action == per_action.max())))
-        best = action * self.cfg.rollouts + int(np.argmax(value[action * self.cfg.rollouts :][
-            : self.cfg.rollouts]))  # fmt: skip
+        first = action * self.cfg.rollouts  # the action's rollouts are copies first..first+K-1
+        best = first + int(np.argmax(value[first : first + self.cfg.rollouts]))
         self._plans[slot] = sequences[1:, best]
         return action
 

@@ -64,3 +64,36 @@ def test_planner_expert_through_train_and_collect(tmp_path):
     assert stats["mean_score"] == 10.0
     data = VideoDataset(tmp_path / "videos")
     assert data.num_transitions >= 300
+
+
+def test_goal_distance_paths_lines_and_fallbacks():
+    from bcvlr.envs.procgen_state import ENTITY_DTYPE, GameLayout
+    from bcvlr.experts.planning import Goal, goal_distance
+
+    grid = np.full((3, 4), 100)  # [y, x]
+    grid[0:2, 1] = 51  # a wall between x=0 and x=2 on the two lower rows
+    grid[0, 2] = 7  # a target cell
+    agent = np.zeros(1, ENTITY_DTYPE)[0]
+    agent["x"], agent["y"] = 0.5, 0.5
+    layout = GameLayout("test", 0, False, 1.0, grid, np.zeros(0, ENTITY_DTYPE))
+    around = goal_distance(layout, Goal(cells=(7,), blocked=(51,)))
+    assert around(agent) == 6  # up two rows, across, down two
+    straight = goal_distance(layout, Goal(cells=(7,)))
+    assert straight(agent) == pytest.approx(2.0)
+    end = np.zeros(1, ENTITY_DTYPE)
+    end["type"], end["x"], end["y"] = 5, 3.5, 2.5
+    layout.entities = end
+    assert goal_distance(layout, Goal(entity=5, cells=(9,), vertical=True))(agent) == 2.0
+    layout.entities = np.zeros(0, ENTITY_DTYPE)
+    assert goal_distance(layout, Goal(entity=5))(agent) == 0.0  # nothing left to reach
+
+
+def test_plunder_fields_read_to_the_end():
+    from bcvlr.envs.procgen_state import read_state
+
+    env = make(get_task("plunder"), num_envs=2, seed=3)
+    env.step(np.full(2, 9))  # fire
+    for data in env.get_state().games:
+        extra = read_state(data).extra
+        assert 0.0 < extra["juice_left"] <= 1.0 and extra["target_quota"] == 20
+    env.close()

@@ -54,6 +54,11 @@ class WindowReplay:
         """The observations the envs start from (after reset)."""
         self._pending = obs.copy()
 
+    @property
+    def pending(self) -> np.ndarray | None:
+        """Each env's current observation, the start of its next stored transition."""
+        return self._pending
+
     def restart(self, obs: np.ndarray) -> None:
         """The envs were reset mid-stream (a resumed run): store each env's pending
         observation as the end of its stream, the successor of its last action, so that no

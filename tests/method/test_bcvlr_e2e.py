@@ -162,8 +162,8 @@ def _tensors(tree, prefix=""):
 
 def test_each_stage_resumes_after_a_kill(tmp_path):
     """Features, latent actions and the online stage in turn: each is SIGKILLed after its first
-    checkpoint, rerun with the same command, and must finish with every row exactly once; the
-    pretraining stages with the rows and weights of a run never killed."""
+    checkpoint, rerun with the same command, and must finish with every row exactly once and
+    the rows (and for the pretraining stages the weights) of a run never killed."""
     random_videos("reacher_easy", tmp_path / "videos", steps=300)
     base = [sys.executable, "-m", "bcvlr.cli"]
     common = ["--task", "reacher_easy", "--seed", "0", "--videos", str(tmp_path / "videos"),
@@ -208,6 +208,16 @@ def test_each_stage_resumes_after_a_kill(tmp_path):
             evals = metrics[metrics.metric == "eval/return"]
             # none missing, none twice (offline decoding evaluates once, at the budget)
             assert sorted(evals.frames) == ([100, 200, 300, 400] if name == "online" else [400])
+            if name == "online":
+                # the envs are replayed to where the checkpoint left them: the rows of a run
+                # never killed
+                straight = tmp_path / "online_straight"
+                cmd = [str(straight) if part == str(runs) else part for part in cmd]
+                result = subprocess.run(cmd, capture_output=True, text=True)
+                assert result.returncode == 0, result.stderr[-2000:]
+                once = pd.read_csv(straight / "bcvlr" / "reacher_easy" / "seed0" / "metrics.csv")
+                pd.testing.assert_frame_equal(metrics.drop(columns="wall_time"),
+                                              once.drop(columns="wall_time"))  # fmt: skip
             if name == "offline":
                 assert sorted(metrics[metrics.metric == "loss/bc"].step) == list(range(1, 11))
                 # one latent refit per cycle as well, resumed or not

@@ -18,6 +18,7 @@ from bcvlr.data.video_batches import VideoBatches
 from bcvlr.data.window_replay import WindowReplay
 from bcvlr.diagnostics.probe import LatentActionProbe
 from bcvlr.envs import make_reward_free
+from bcvlr.envs.action_log import ActionLog
 from bcvlr.method.bcvlr.config import Config
 from bcvlr.method.bcvlr.model import LATENT_CLIP, Agent, action_loss, latent_statistics
 from bcvlr.method.bcvlr.pretrain import fit_idm_input_norm
@@ -192,6 +193,8 @@ def online(task: Task, seed: int, cfg: Config, harness, videos: VideoDataset,
         replay.load_state_dict(state["replay"])
         gen.set_state(state["generator"])
         step, cycle = state["step"], state["cycle"]
+    # every action the online envs took, so that a resumed run can replay its envs to here
+    env_log = ActionLog(None if state is None else state.get("env_actions"))
     video_batches = VideoBatches([videos], learner.window, oc.bc_batch_size, seed + 2000)
     if state is not None and "video_batches" in state:  # older checkpoints lack it
         video_batches.load_state_dict(state["video_batches"])
@@ -229,7 +232,9 @@ def online(task: Task, seed: int, cfg: Config, harness, videos: VideoDataset,
         harness.checkpoint(step, {"agent": agent.state_dict(), "learner": learner.state_dict(),
                                   "replay": replay.state_dict(), "generator": gen.get_state(),
                                   "video_batches": video_batches.state_dict(),
+                                  "env_actions": env_log.state(),
                                   "step": step, "cycle": cycle, **(extra or {})})  # fmt: skip
+
 
     def evaluate_if_due() -> None:
         if harness.eval_due(step * frames_per_step):
@@ -265,9 +270,15 @@ def online(task: Task, seed: int, cfg: Config, harness, videos: VideoDataset,
                          bc_step=bc_step, label_videos=label_videos)  # fmt: skip
         return
 
-    env = make_reward_free(task, num_envs=n_envs, seed=seed + 17 * (cycle + 1))
-    obs = env.reset()
-    (replay.start if state is None else replay.restart)(obs)
+    if state is None or "env_actions" in state:
+        env = make_reward_free(task, num_envs=n_envs, seed=seed + 17)
+        obs = env_log.replay(env)  # a resumed run's envs, back where its checkpoint left them
+        if state is None or not np.array_equal(obs, replay.pending):
+            (replay.start if state is None else replay.restart)(obs)  # restart: not exact
+    else:  # checkpoints before the action log: fresh episodes on another level sequence
+        env = make_reward_free(task, num_envs=n_envs, seed=seed + 17 * (cycle + 1))
+        obs = env.reset()
+        replay.restart(obs)
     bar = harness.progress_bar(total_steps * frames_per_step, step * frames_per_step)
     try:
         while step < total_steps:
@@ -281,6 +292,7 @@ def online(task: Task, seed: int, cfg: Config, harness, videos: VideoDataset,
                 else:
                     actions = agent.act(obs, explore=True, generator=gen)
                 out = env.step(actions)
+                env_log.add(actions)
                 replay.add(actions, out.obs, out.done, out.final_obs)
                 obs = out.obs
                 step += 1

@@ -4,7 +4,8 @@
         [--readout-steps 5000 --readout-updates 1000]
 
 For each game: the planner's mean return over ``--episodes`` episodes with the task's
-evaluation protocol (one episode per env, up to 64 envs), beside the paper's expert-video score
+evaluation protocol (one episode per env, up to 64 envs; ``--envs 1``: one env playing them in
+turn, the same level distribution), beside the paper's expert-video score
 (Table 1); env steps per second of the whole evaluation (planning included) and the minutes 100k
 transitions of videos would take at that rate. With ``--readout-steps``: that many transitions
 of the planner's videos, then a supervised pixel inverse-dynamics readout on them
@@ -46,7 +47,7 @@ def measure(game: str, args: argparse.Namespace, out: Path) -> dict:
     expert = PlanningExpert(task, PlannerConfig(), seed=args.seed)
     t0 = time.perf_counter()
     result = evaluate(task, expert.act, episodes=args.episodes, seed=args.seed + 1,
-                      inputs="simulator")  # fmt: skip
+                      inputs="simulator", num_envs=args.envs)  # fmt: skip
     seconds = time.perf_counter() - t0
     rate = result.lengths.sum() / seconds
     row = {"game": game, "planner": expert.planner_name, "episodes": len(result.returns),
@@ -83,6 +84,9 @@ def main() -> None:
     parser.add_argument("--task", action="append", help="only these games (default: all 16)")
     parser.add_argument("--episodes", type=int, default=64)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--envs", type=int,
+                        help="parallel envs (default: the protocol's, one episode each); 1 plays "
+                        "the episodes one after another, so no finished env is still planned for")  # fmt: skip
     parser.add_argument("--readout-steps", type=int, default=0,
                         help="video transitions for the action readout (0: no readout)")  # fmt: skip
     parser.add_argument("--readout-updates", type=int, default=1000)

@@ -95,7 +95,7 @@ def main() -> None:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     from bcvlr.atomic import atomic_write_json, atomic_write_text
-    from bcvlr.results.rundir import provenance
+    from bcvlr.results.provenance import provenance
 
     atomic_write_json(out / "run.json", {"command": " ".join(sys.argv), "args": vars(args),
                                          **provenance()})  # fmt: skip

@@ -64,7 +64,7 @@ def copy_expert(source: Path, out: Path, task: Task, kind: str) -> None:
     if meta["task"] != task.name or meta["kind"] != kind:
         raise ExpertError(f"{source}: expert is a {meta['kind']!r} for {meta['task']!r}, not a "
                           f"{kind!r} for {task.name!r}")  # fmt: skip
-    from bcvlr.results.rundir import atomic_write_json
+    from bcvlr.atomic import atomic_write_json
 
     shutil.copytree(source, out, ignore=shutil.ignore_patterns(EXPERT_JSON), dirs_exist_ok=True)
     atomic_write_json(out / EXPERT_JSON, meta | {"copied_from": str(source)})
@@ -73,7 +73,7 @@ def copy_expert(source: Path, out: Path, task: Task, kind: str) -> None:
 
 
 def write_expert_json(out: Path, task: Task, kind: str, module: str, seed: int, **extra) -> None:
-    from bcvlr.results.rundir import atomic_write_json
+    from bcvlr.atomic import atomic_write_json
 
     atomic_write_json(out / EXPERT_JSON, {"task": task.name, "kind": kind, "module": module,
                                           "seed": seed, **extra})  # fmt: skip

@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from bcvlr.atomic import atomic_write_text
 from bcvlr.report import stats
 from bcvlr.report.specs import FIGURE_SPECS, RUNS_TABLE, SUITE_TABLES, TABLE_SPECS, TableSpec
 from bcvlr.report.tables import (
@@ -36,7 +37,6 @@ from bcvlr.report.tables import (
 )
 from bcvlr.results.aggregate import aggregate_frame, runs_roots, score_at
 from bcvlr.results.paper import paper_cells, paper_summary
-from bcvlr.results.rundir import atomic_write_text
 from bcvlr.results.schema import Run, RunCollection, collect_runs
 from bcvlr.tasks import get_task
 

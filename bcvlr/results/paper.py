@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from bcvlr.results.rundir import REPO_ROOT
+from bcvlr.results.provenance import REPO_ROOT
 
 PAPER_DIR = REPO_ROOT / "results" / "paper"
 TABLES_CSV = "paper_tables.csv"

@@ -73,7 +73,7 @@ def run_job(kind: str, product: Path, done: Path, command: list[str]) -> int:
     (made by hand) is adopted as is; an incomplete one is refused, since it cannot be told
     apart from somebody else's half-finished work.
     """
-    from bcvlr.results.rundir import atomic_write_json
+    from bcvlr.atomic import atomic_write_json
 
     if not command:
         raise SystemExit("bcvlr.workflow job: no command after --")

@@ -119,3 +119,16 @@ def test_the_diagnostics_command_ends_a_user_error_in_one_line(tmp_path):
         "action_readout supervised: error: config/bcvlr/dmc.yaml: a suite's defaults file, which "
         "the method already starts from: leave out --config for its values, or give a file of "
         "overrides"]
+
+
+def test_a_finished_run_is_kept_not_run_again(tmp_path, capsys):
+    """Rerunning a complete run once overwrote its results without a word."""
+    argv = ["run", "--method", "random", "--task", "reacher_easy", "--budget", "10",
+            "--eval-episodes", "1", "--runs-root", str(tmp_path), "--no-progress"]  # fmt: skip
+    assert main(argv) == 0
+    metrics = (tmp_path / "random" / "reacher_easy" / "seed0" / "metrics.csv").read_text()
+    capsys.readouterr()
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "run is already complete" in err, err
+    assert (tmp_path / "random" / "reacher_easy" / "seed0" / "metrics.csv").read_text() == metrics

@@ -105,6 +105,18 @@ class RunExistsError(UserError, FileExistsError):
     """The run asked for is already complete."""
 
 
+def refuse_complete(path: str | os.PathLike) -> None:
+    """Raise RunExistsError if ``path`` holds a complete run: its results are kept, not redone."""
+    path = Path(path)
+    try:
+        complete = json.loads((path / RUN_JSON).read_text()).get("status") == "complete"
+    except (FileNotFoundError, ValueError):
+        return
+    if complete:
+        raise RunExistsError(f"{path / RUN_JSON}: run is already complete; delete {path} (or "
+                             "pick another --runs-root) to run it again")  # fmt: skip
+
+
 class SettingsMismatchError(UserError, ValueError):
     """A run or stage was asked to continue (or be reused) with settings other than its own."""
 
@@ -222,9 +234,8 @@ class RunDir:
         settings is a new run.
         """
         path = Path(path)
+        refuse_complete(path)
         info = _read_info(path)
-        if info.get("status") == "complete":
-            raise RunExistsError(f"{path / RUN_JSON}: run is already complete")
         added: list[str] = []
         if config is not None:
             changed, added = config_changes(info.get("config") or {}, config)

@@ -21,7 +21,7 @@ from typing import Any
 
 from tqdm import tqdm
 
-from bcvlr.results.rundir import RunDir, run_path
+from bcvlr.results.rundir import RunDir, refuse_complete, run_path
 from bcvlr.run.evaluate import Act, EvalResult, Inputs, evaluate
 from bcvlr.run.lifecycle import CHECKPOINT, Resumable
 from bcvlr.tasks import Task, get_task
@@ -71,6 +71,7 @@ class Harness(Resumable):
                                      budget=self.budget)  # fmt: skip
             self._evals_done = set(state.get("_evals_done", ()))
         else:
+            refuse_complete(self.path)  # a finished run is never silently overwritten
             # RunDir.create also labels any budget below the task's
             self.run = RunDir.create(self.runs_root, self.method, self.task.name, self.seed,
                                      config=self.config, budget=self.budget,

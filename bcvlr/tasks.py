@@ -88,8 +88,10 @@ _PROCGEN_EXPERT = {  # Table 1, "Expert Videos"
     "ninja": 9.5, "miner": 11.9, "caveflyer": 9.2, "leaper": 7.4, "chaser": 10.0,
     "bossfight": 11.6,
 }  # fmt: skip
-# Procgen's per-game episode cap (procgen/src/games/*.cpp: timeout is 1000 for every game).
-_PROCGEN_MAX_EPISODE = 1000
+# Procgen's per-game episode cap: game.cpp's timeout of 1000 unless the game's own .cpp sets
+# another (tests/envs/test_procgen_state.py reads it from each saved game).
+_PROCGEN_MAX_EPISODE = {"bigfish": 6000, "bossfight": 4000, "plunder": 4000, "leaper": 500,
+                        "maze": 500}  # fmt: skip
 
 # (name, domain/task, action dim, expert score from Table 2, tables)
 _DMC = [
@@ -133,7 +135,7 @@ def _build() -> dict[str, Task]:
                 name=game, suite="procgen", sim_id=game, budget=100_000,
                 budget_unit="env_steps",
                 action_space=ActionSpace("discrete", PROCGEN_ACTIONS),
-                episode_length=_PROCGEN_MAX_EPISODE, frame_stack=1, action_repeat=1,
+                episode_length=_PROCGEN_MAX_EPISODE.get(game, 1000), frame_stack=1, action_repeat=1,
                 num_envs=64,
                 # A held-out evaluation of 64 parallel episodes on the training distribution,
                 # at the 100k-step budget (the authors' code logs training returns only).

@@ -46,6 +46,7 @@ class GameLayout:
 
     game: str
     cur_time: int
+    timeout: int  # the step at which the game ends the episode
     grid_step: bool  # the agent moves one cell per step (maze) instead of continuously
     maxspeed: float
     grid: np.ndarray
@@ -112,7 +113,7 @@ def read_state(data: bytes) -> GameLayout:
     r.rand_gen()  # level_seed_rand_gen
     r.rand_gen()  # rand_gen
     r.take("<f2i")  # step reward, done, level_complete
-    r.take("<2i")  # action, timeout
+    _, timeout = r.take("<2i")  # action, timeout
     r.take("<4i")  # current/previous level seed, episodes_remaining, episode_done
     r.take("<ifi")  # last_reward_timer, last_reward, default_action
     r.int()  # fixed_asset_seed
@@ -136,7 +137,7 @@ def read_state(data: bytes) -> GameLayout:
     cells = r.ints()
     if len(cells) != w * h:
         raise ProcgenStateError(f"{game}: grid of {len(cells)} cells, expected {w}x{h}")
-    layout = GameLayout(game, cur_time, grid_step, maxspeed, cells.reshape(h, w).copy(),
+    layout = GameLayout(game, cur_time, timeout, grid_step, maxspeed, cells.reshape(h, w).copy(),
                         entities)  # fmt: skip
     if game in _GAME_FIELDS:
         layout.extra = _GAME_FIELDS[game](r)

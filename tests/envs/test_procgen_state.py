@@ -20,6 +20,8 @@ def test_every_game_reads_to_its_end(name):
         assert layout.game == get_task(name).sim_id
         assert layout.grid.ndim == 2 and layout.grid.size > 0
         assert np.isfinite(layout.agent["x"]) and np.isfinite(layout.agent["y"])
+        # the registry's episode cap is the game's own (plunder and bossfight: 4000)
+        assert layout.timeout == get_task(name).episode_length
         # the games read to their end (heist, maze) or their own fields kept, then the end marker
         assert layout.extra or layout.tail.endswith(bytes.fromhex("fecafeca"))
     env.close()

@@ -75,7 +75,7 @@ def test_goal_distance_paths_lines_and_fallbacks():
     grid[0, 2] = 7  # a target cell
     agent = np.zeros(1, ENTITY_DTYPE)[0]
     agent["x"], agent["y"] = 0.5, 0.5
-    layout = GameLayout("test", 0, False, 1.0, grid, np.zeros(0, ENTITY_DTYPE))
+    layout = GameLayout("test", 0, 1000, False, 1.0, grid, np.zeros(0, ENTITY_DTYPE))
     around = goal_distance(layout, Goal(cells=(7,), blocked=(51,)))
     assert around(agent) == 6  # up two rows, across, down two
     straight = goal_distance(layout, Goal(cells=(7,)))

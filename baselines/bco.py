@@ -39,9 +39,9 @@ Our choices (the paper is state-based and sets none of them for pixels; docs/bas
   trained on that phase's data.
 
 Resume after a kill: a checkpoint after every ``checkpoint_every`` iterations holds the IDM,
-the policy, their optimisers, the replay of every transition so far, the acting RNG and the
-loop counters. The envs restart at fresh episodes (their simulators cannot be saved); the
-interrupted streams of the replay are closed, so no window spans the restart.
+the policy, their optimisers, the replay of every transition so far, the acting and video
+samplers' RNGs, the loop counters and every action the envs took: a resumed run remakes its
+envs with the same seed and replays those actions, so it continues exactly where it stopped.
 """
 
 from __future__ import annotations
@@ -58,6 +58,7 @@ import torch
 from bcvlr.data import VideoDataset, WindowSampler
 from bcvlr.data.window_replay import WindowReplay
 from bcvlr.envs import expert_videos, make_reward_free
+from bcvlr.envs.action_log import ActionLog
 from bcvlr.nets.augment import RandomShift
 from bcvlr.nets.idm import ActionNet, InverseDynamics
 from bcvlr.run.device import resolve_device
@@ -324,7 +325,11 @@ def iterate(task: Task, seed: int, cfg: Config, harness, videos: VideoDataset,
         gen.set_state(state["generator"])
         step, phase = int(state["step"]), int(state["phase"])
     sampler = WindowSampler(videos, window=cfg.window, batch_size=cfg.batch_size,
-                            seed=seed + 7919 * (phase + 1))  # fmt: skip
+                            seed=seed + 7919)  # fmt: skip
+    if state is not None and "sampler" in state:  # older checkpoints lack it
+        sampler.load_state_dict(state["sampler"])
+    # every action the envs took, so that a resumed run can replay its envs to here
+    env_log = ActionLog(None if state is None else state.get("env_actions"))
 
     def policy(obs: np.ndarray) -> np.ndarray:
         return learner.act(obs, task.eval.deterministic, gen)
@@ -338,13 +343,18 @@ def iterate(task: Task, seed: int, cfg: Config, harness, videos: VideoDataset,
     def checkpoint() -> None:
         harness.checkpoint(step, {"learner": learner.state_dict(),
                                   "replay": _tensors(replay.state_dict()),
-                                  "generator": gen.get_state(), "step": step, "phase": phase})  # fmt: skip
+                                  "generator": gen.get_state(), "sampler": sampler.state_dict(),
+                                  "env_actions": env_log.state(), "step": step, "phase": phase})  # fmt: skip
 
-    env = make_reward_free(task, num_envs=n, seed=env_seed(seed, phase))
+    exact = state is None or "env_actions" in state  # older checkpoints: fresh episodes
+    env = make_reward_free(task, num_envs=n, seed=env_seed(seed, 0 if exact else phase))
     bar = harness.progress_bar(schedule.total * per_step, step * per_step)
     try:
-        obs = env.reset()
-        (replay.start if state is None else replay.restart)(obs)
+        obs = env_log.replay(env) if exact else env.reset()  # back where the checkpoint left them
+        if state is None:
+            replay.start(obs)
+        elif not np.array_equal(obs, replay.pending):
+            replay.restart(obs)
         while step < schedule.total:
             end = schedule.end(phase)
             # This phase's transitions, also kept apart: the labeller's held-out set.
@@ -359,6 +369,7 @@ def iterate(task: Task, seed: int, cfg: Config, harness, videos: VideoDataset,
             while step < end:
                 actions = collect(obs)
                 out = env.step(actions)
+                env_log.add(actions)
                 replay.add(actions, out.obs, out.done, out.final_obs)
                 fresh.add(actions, out.obs, out.done, out.final_obs)
                 obs = out.obs

@@ -229,6 +229,19 @@ def kill_and_resume(method: str, module: str, videos, root: Path, extra: list[st
     # 640 env steps = 160 vectorised steps of 4 envs; pre = 32, iterations of 16 steps
     assert list(evals.frames) == [160, 320, 480, 640]
     assert list(m[m.metric == "bc/loss"].step) == list(range(32, 161, 16))
+    # exact: the envs replayed their actions and the samplers kept their state, so the rows are
+    # those of a run never killed (timings apart)
+    straight = root / "straight"
+    cmd = [str(straight) if part == str(root) else part for part in cmd]
+    done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    once = pd.read_csv(straight / method / task_name / "seed0" / "metrics.csv")
+
+    def values(frame: pd.DataFrame) -> pd.DataFrame:
+        kept = frame[~frame.metric.str.startswith("perf/")].drop(columns="wall_time")
+        return kept.reset_index(drop=True)
+
+    pd.testing.assert_frame_equal(values(m), values(once))
     return run
 
 

@@ -33,6 +33,7 @@ from torch import nn
 
 from bcvlr.atomic import atomic_write
 from bcvlr.data.replay import Batch, ReplayBuffer
+from bcvlr.envs.action_log import ActionLog
 from bcvlr.nets.augment import RandomShift
 from bcvlr.nets.encoders import ConvEncoder, IdentityEncoder
 from bcvlr.nets.mlp import mlp, orthogonal_init, trunk
@@ -286,9 +287,13 @@ def train(task: Task | str, seed: int, cfg: Config, harness,
 
     state = harness.start()
     step = 0 if state is None else int(state["step"])
-    env = make(task, num_envs=1, seed=env_seed(seed, step), frames=not states)
+    # every action the env took, so that a resumed run can replay its env to here (older
+    # checkpoints lack it: a fresh episode from another seed)
+    exact = state is None or "env_actions" in state
+    env_log = ActionLog(state["env_actions"] if state is not None and exact else None)
+    env = make(task, num_envs=1, seed=env_seed(seed, 0 if exact else step), frames=not states)
     try:
-        obs = env.reset()
+        obs = env_log.replay(env) if exact else env.reset()
         x = env.states() if states else obs
         with seeded(seed):  # nor must initialising the nets consume the run's RNG streams
             agent = make_agent(x.shape[1:], task.action_space.size, cfg)
@@ -305,7 +310,8 @@ def train(task: Task | str, seed: int, cfg: Config, harness,
             buffer.load_state_dict(state["replay"])
             rng.bit_generator.state = state["np_rng"]
             episodes = int(state["episodes"])
-        buffer.add_first(x[0])
+        if state is None or not exact:  # else the buffer holds the episode the env is in
+            buffer.add_first(x[0])
 
         def policy(inputs: np.ndarray) -> np.ndarray:
             return agent.act(inputs, step, deterministic=True)
@@ -313,7 +319,8 @@ def train(task: Task | str, seed: int, cfg: Config, harness,
         def checkpoint() -> None:
             harness.checkpoint(step, {"step": step, "episodes": episodes, "agent": agent.state_dict(),
                                       "replay": buffer.state_dict(), "obs_shape": x.shape[1:],
-                                      "np_rng": rng.bit_generator.state})  # fmt: skip
+                                      "np_rng": rng.bit_generator.state,
+                                      "env_actions": env_log.state()})  # fmt: skip
 
         bar = harness.progress_bar(budget, initial=min(step * repeat, budget))
         t_log, step_log = time.monotonic(), step
@@ -325,6 +332,7 @@ def train(task: Task | str, seed: int, cfg: Config, harness,
             if step >= seed_steps and step % cfg.update_every_steps == 0:
                 metrics = agent.update(agent.sample(buffer, rng), step)
             s = env.step(action)
+            env_log.add(action)
             step += 1
             bar.update(repeat)
             nxt = env.states() if states else s.obs

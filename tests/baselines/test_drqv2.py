@@ -26,6 +26,12 @@ TASK = "reacher_easy"
 TINY = ["hidden_dim=32", "feature_dim=16", "batch_size=32", "log_every=50", "threads=1"]
 
 
+def _values(rows: list[dict]) -> dict:
+    """(step, metric) -> value, timings apart: what two runs of one seed must share."""
+    return {(r["step"], r["metric"]): r["value"] for r in rows
+            if r["metric"] != "train/steps_per_s"}  # fmt: skip
+
+
 def _rows(run_dir: Path) -> list[dict]:
     with open(run_dir / "metrics.csv", newline="") as f:
         return list(csv.DictReader(f))
@@ -116,6 +122,12 @@ def test_expert_kill_and_resume_has_no_duplicate_or_missing_rows(tmp_path: Path)
     # training metrics every log_every steps once updates started, none missing
     logged = sorted(int(r["step"]) for r in rows if r["metric"] == "train/critic_loss")
     assert logged == list(range(150, 1001, 50))  # updates start after step 100
+    # exact: the env replayed its actions, so the rows are those of a run never killed
+    straight = tmp_path / "straight"
+    once = subprocess.run([*cmd[:3], str(straight), *cmd[4:]], env=env, capture_output=True,
+                          text=True, timeout=600)  # fmt: skip
+    assert once.returncode == 0, once.stderr[-3000:]
+    assert _values(rows) == _values(_rows(straight / "expert_ddpg_states" / TASK / "seed0"))
 
     # the expert is written and acts on states
     meta = json.loads((out / "expert.json").read_text())

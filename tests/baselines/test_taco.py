@@ -200,3 +200,14 @@ def test_kill_and_resume_has_no_duplicate_or_missing_rows(tmp_path: Path) -> Non
     assert sorted(int(r["frames"]) for r in rows if r["metric"] == "eval/return") == [600]
     for m in ("train/taco_loss", "train/curl_loss", "train/reward_loss"):
         assert sorted(s for s, name in pairs if name == m) == list(range(125, 301, 25)), m
+    # exact: the env replayed its actions, so the rows are those of a run never killed
+    straight = tmp_path / "straight"
+    once = subprocess.run(_cmd(straight), cwd=REPO, env=env, capture_output=True, text=True,
+                          timeout=120)  # fmt: skip
+    assert once.returncode == 0, once.stderr[-3000:]
+
+    def values(rows: list[dict]) -> dict:
+        return {(r["step"], r["metric"]): r["value"] for r in rows
+                if r["metric"] != "train/steps_per_s"}  # fmt: skip
+
+    assert values(rows) == values(_rows(straight / "taco" / "reacher_easy" / "seed0"))

@@ -56,6 +56,7 @@ from torch import nn
 
 from bcvlr.data import VideoDataset, WindowSampler
 from bcvlr.envs import expert_videos, make_reward_free
+from bcvlr.envs.action_log import ActionLog
 from bcvlr.nets.mlp import mlp
 from bcvlr.run.device import resolve_device
 from bcvlr.run.seeding import env_seed, seeded
@@ -529,20 +530,32 @@ def remap(task: Task, seed: int, cfg: Config, harness, videos: VideoDataset, lpn
     def policy(obs: np.ndarray) -> np.ndarray:
         return agent.decide(obs, stochastic, epsilon=0.0).actions
 
-    def checkpoint() -> None:
-        harness.checkpoint(step * n_envs, {"arn": arn.state_dict(), "optim": optim.state_dict(),
-                                           "replay": replay.state_dict(), "step": step})  # fmt: skip
-
-    env = make_reward_free(task, num_envs=n_envs, seed=env_seed(seed, step, 17))
-    bar = harness.progress_bar(total_steps * frames_per_step, step * frames_per_step)
     losses, agree, judged, explored = [], 0, 0, 0
     t_log, step_log = time.monotonic(), step
+    if state is not None and "tallies" in state:  # what the next log row sums up so far
+        losses, agree, judged, explored, step_log = state["tallies"]
+
+    # every action the envs took, so that a resumed run can replay its envs to here (older
+    # checkpoints lack it: fresh episodes from another seed)
+    exact = state is None or "env_actions" in state
+    env_log = ActionLog(state["env_actions"] if state is not None and exact else None)
+
+    def checkpoint() -> None:
+        harness.checkpoint(step * n_envs, {"arn": arn.state_dict(), "optim": optim.state_dict(),
+                                           "replay": replay.state_dict(), "step": step,
+                                           "env_actions": env_log.state(),
+                                           "tallies": (losses, agree, judged, explored,
+                                                       step_log)})  # fmt: skip
+
+    env = make_reward_free(task, num_envs=n_envs, seed=env_seed(seed, 0 if exact else step, 17))
+    bar = harness.progress_bar(total_steps * frames_per_step, step * frames_per_step)
     try:
-        obs = env.reset()
+        obs = env_log.replay(env) if exact else env.reset()
         while step < total_steps:
             warmup = step * n_envs < ac.random_steps
             d = agent.decide(obs, stochastic, epsilon=1.0 if warmup else ac.epsilon)
             out = env.step(d.actions)
+            env_log.add(d.actions)
             # Label each transition with z*. An episode's last frame is final_obs; Procgen
             # hides it, so its last transition has no observed outcome and is dropped.
             nxt = out.obs if out.final_obs is None else out.final_obs

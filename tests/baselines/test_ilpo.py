@@ -201,8 +201,9 @@ def test_each_stage_resumes_after_a_kill(videos, tmp_path):
     the same command, and the run ends with every row exactly once."""
     data = videos("starpilot")
     runs = tmp_path / "runs"
+    # rows every 15 vector steps, checkpoints every 10: a checkpoint falls between two rows
     sets = TINY + ["lpn.epochs=25", "lpn.checkpoint_every=20", "lpn.log_every=10",
-                   "arn.num_envs=4", "arn.checkpoint_every=10"]  # fmt: skip
+                   "arn.num_envs=4", "arn.checkpoint_every=10", "arn.log_every=15"]  # fmt: skip
     args = ["run", "--method", "ilpo", "--task", "starpilot", "--videos", str(data.path),
             "--runs-root", str(runs), "--budget", "800", "--eval-every", "200",
             "--eval-episodes", "2", "--no-progress"]  # fmt: skip
@@ -230,9 +231,22 @@ def test_each_stage_resumes_after_a_kill(videos, tmp_path):
     assert not metrics.duplicated(["step", "metric"]).any()
     assert sorted(metrics[metrics.metric == "eval/return"].frames) == [200, 400, 600, 800]
     logged = sorted(metrics[metrics.metric == "train/arn_loss"].step)
-    assert logged == list(range(40, 801, 40))  # every 10 vector steps of 4 envs, none missing
+    assert logged == [*range(60, 800, 60), 800]  # every 15 vector steps of 4 envs, and the end
     stage = pd.read_csv(lpn_dir / "metrics.csv")
     assert not stage.duplicated(["step", "metric"]).any()
+    # exact: the envs replayed their actions, the row tallies travelled with the checkpoint,
+    # so the online rows are those of a run never killed (timings apart)
+    straight = tmp_path / "straight"
+    once = _cli([str(straight) if a == str(runs) else a for a in args], timeout=300)
+    assert once.returncode == 0, once.stderr[-3000:]
+
+    def values(frame: pd.DataFrame) -> pd.DataFrame:
+        kept = frame[frame.metric != "train/env_steps_per_s"].drop(columns="wall_time")
+        return kept.reset_index(drop=True)
+
+    pd.testing.assert_frame_equal(values(metrics),
+                                  values(pd.read_csv(straight / "ilpo" / "starpilot" / "seed0"
+                                                     / "metrics.csv")))  # fmt: skip
 
 
 def test_missing_or_wrong_videos_fail_with_a_clear_error(videos):

@@ -51,6 +51,7 @@ from bcvlr.data import VideoDataset
 from bcvlr.data.video_batches import VideoBatches
 from bcvlr.diagnostics.probe import LatentActionProbe
 from bcvlr.envs import expert_videos, make, make_reward_free
+from bcvlr.envs.action_log import ActionLog
 from bcvlr.method.bcvlr.config import LatentActionConfig
 from bcvlr.method.bcvlr.model import LatentActionModel, action_decoder
 from bcvlr.nets.features import encode_windows
@@ -447,16 +448,19 @@ class Transitions:
         return torch.cat(self.latents), torch.cat(self.actions)
 
     def state_dict(self) -> dict:
-        # not the window carry: a resumed run starts new episodes
+        # with the window carry: a resumed run's envs continue the episodes they were in
+        carry = {"prev": self._prev, "prev_done": self._prev_done}
         if not self.actions:
-            return {"latents": None, "actions": None}
+            return {"latents": None, "actions": None, **carry}
         z, a = self.tensors()
-        return {"latents": z, "actions": a}
+        return {"latents": z, "actions": a, **carry}
 
     def load_state_dict(self, state: dict) -> None:
         has = state["actions"] is not None
         self.latents = [state["latents"]] if has else []
         self.actions = [state["actions"]] if has else []
+        # older checkpoints lack the carry: their resumed envs start new episodes
+        self._prev, self._prev_done = state.get("prev"), state.get("prev_done", np.ones(0, bool))
 
 
 def train_decoder(decoder: nn.Sequential, data: Transitions, oc: OnlineConfig) -> dict:
@@ -575,13 +579,18 @@ def online(task: Task, seed: int, cfg: Config, harness: Harness, videos: VideoDa
     data = Transitions()
     pcfg = _ppo_config(oc)
     global_step, iteration = 0, 0
+    # every action the envs took, so that a resumed run can replay its envs to here (older
+    # checkpoints lack it: new episodes on another level sequence)
+    exact = state is None or "env_actions" in state
+    env_log = ActionLog(state["env_actions"] if state is not None and exact else None)
     if state is not None:
         agent.load_state_dict(state["agent"])
         optimizer.load_state_dict(state["optimizer"])
         data.load_state_dict(state["data"])
         if normalizer is not None:
             normalizer.load_state_dict(state["reward_norm"])
-            normalizer.returns[:] = 0.0  # the resumed run's envs start new episodes
+            if not exact:
+                normalizer.returns[:] = 0.0  # the resumed run's envs start new episodes
         global_step, iteration = state["global_step"], state["iteration"]
 
     def checkpoint() -> None:
@@ -589,6 +598,8 @@ def online(task: Task, seed: int, cfg: Config, harness: Harness, videos: VideoDa
             "agent": agent.state_dict(), "optimizer": optimizer.state_dict(),
             "data": data.state_dict(), "global_step": global_step, "iteration": iteration,
             "reward_norm": None if normalizer is None else normalizer.state_dict(),
+            "env_actions": env_log.state(),
+            "video_batches": None if video_batches is None else video_batches.state_dict(),
         })  # fmt: skip
 
     def policy_fn(frames: np.ndarray) -> np.ndarray:
@@ -599,14 +610,19 @@ def online(task: Task, seed: int, cfg: Config, harness: Harness, videos: VideoDa
     bc_batch = oc.bc_batch_size or max(1, n * oc.num_steps // oc.num_minibatches)
     bc_steps = oc.bc_steps or oc.update_epochs * oc.num_minibatches
     env = None
-    if global_step < budget:  # a resumed run starts new episodes on a new level sequence
+    if global_step < budget:
         env = (make if rl else make_reward_free)(task, num_envs=n,
-                                                 seed=env_seed(seed, iteration))  # fmt: skip
+                                                 seed=env_seed(seed, 0 if exact else iteration))  # fmt: skip
     video_batches = (None if rl
-                     else VideoBatches([videos], 3, bc_batch, seed + 3000 + iteration))  # fmt: skip
+                     else VideoBatches([videos], 3, bc_batch,
+                                       seed + 3000 + (0 if exact else iteration)))  # fmt: skip
+    if video_batches is not None and state is not None and state.get("video_batches"):
+        video_batches.load_state_dict(state["video_batches"])
     bar = harness.progress_bar(budget, initial=min(global_step, budget))
     try:
-        next_obs = env.reset() if env is not None else None
+        next_obs = None
+        if env is not None:  # a resumed run's envs, back where its checkpoint left them
+            next_obs = env_log.replay(env) if exact else env.reset()
         while global_step < budget:
             steps = min(oc.num_steps, math.ceil((budget - global_step) / n))
             metrics = schedule.set_lrs(optimizer, global_step)
@@ -619,6 +635,8 @@ def online(task: Task, seed: int, cfg: Config, harness: Harness, videos: VideoDa
             else:
                 obs, actions, dones, next_obs = collect_reward_free(agent, env, next_obs, steps)
                 episodes = []
+            for taken in actions.cpu().numpy():
+                env_log.add(taken)
             data.add(lam, obs, next_obs, actions, dones)
             t1 = time.perf_counter()
             # an update whose learning rates are all zero (before LAPO's schedules start)

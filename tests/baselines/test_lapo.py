@@ -258,6 +258,19 @@ def test_each_stage_resumes_after_a_kill(videos, tmp_path):
     # the first iteration's learning rates are all zero (LAPO's schedules start later): no update
     assert sorted(m[m.metric == "loss/bc"].step) == [128, 192, 256]
     assert sorted(m[m.metric == "eval/return"].step) == [BUDGET // 2, BUDGET]
+    # exact: the envs replayed their actions and the video batches kept their stream, so the
+    # online rows are those of a run never killed (timings apart)
+    straight = tmp_path / "straight"
+    once = subprocess.run([str(straight) if a == str(runs) else a for a in cmd], env=_env(),
+                          cwd=REPO, capture_output=True, text=True, timeout=300)  # fmt: skip
+    assert once.returncode == 0, once.stderr[-3000:]
+
+    def values(frame: pd.DataFrame) -> pd.DataFrame:
+        kept = frame[~frame.metric.str.startswith("perf/")].drop(columns="wall_time")
+        return kept.reset_index(drop=True)
+
+    other = pd.read_csv(straight / "lapo_bc" / TASK / "seed0" / "metrics.csv")
+    pd.testing.assert_frame_equal(values(m), values(other))
 
 
 def test_bad_videos_fail_before_compute(videos, tmp_path):

@@ -130,10 +130,14 @@ class Discriminator:
 
 
 def expert_sampler(videos: VideoDataset, window: int, batch_size: int, seed: int,
-                   updates: int) -> WindowSampler:  # fmt: skip
-    # Seeded by the update count too, so a resumed run draws new expert batches.
-    sub = int(np.random.SeedSequence([seed, updates]).generate_state(1)[0])
-    return WindowSampler(videos, window=window, batch_size=batch_size, seed=sub)
+                   state: dict | None) -> WindowSampler:  # fmt: skip
+    """The expert batches' sampler, at ``state`` (a checkpoint's) if given: a resumed run
+    draws the batches a run never killed draws."""
+    sub = int(np.random.SeedSequence([seed, 0]).generate_state(1)[0])
+    sampler = WindowSampler(videos, window=window, batch_size=batch_size, seed=sub)
+    if state is not None:
+        sampler.load_state_dict(state)
+    return sampler
 
 
 # -- DMC / Metaworld: DrQv2 with D's reward -----------------------------------------------------
@@ -144,6 +148,7 @@ class LAIfOAgent(drqv2.DDPGAgent):
         self.disc = Discriminator(cfg.feature_dim, cfg, self.device)
         self.videos, self.seed, self.updates = videos, seed, 0
         self._expert: WindowSampler | None = None  # opened at the first update
+        self._expert_state: dict | None = None  # a checkpoint's, for the sampler's opening
 
     @torch.no_grad()
     def features(self, frames: np.ndarray) -> torch.Tensor:
@@ -152,7 +157,7 @@ class LAIfOAgent(drqv2.DDPGAgent):
     def update(self, batch: Batch, step: int) -> dict[str, float]:
         if self._expert is None:
             self._expert = expert_sampler(self.videos, self.cfg.nstep + 1, self.cfg.batch_size,
-                                          self.seed, self.updates)  # fmt: skip
+                                          self.seed, self._expert_state)  # fmt: skip
         windows = self._expert.sample()
         expert = torch.cat([self.features(windows[:, 0]), self.features(windows[:, -1])], -1)
         agent = torch.cat([self.features(batch.obs), self.features(batch.next_obs)], -1)
@@ -166,13 +171,16 @@ class LAIfOAgent(drqv2.DDPGAgent):
                                         step)  # fmt: skip
 
     def state_dict(self) -> dict[str, Any]:
-        return super().state_dict() | {"disc": self.disc.state_dict(), "updates": self.updates}
+        expert = self._expert.state_dict() if self._expert is not None else self._expert_state
+        return super().state_dict() | {"disc": self.disc.state_dict(), "updates": self.updates,
+                                       "expert_sampler": expert}  # fmt: skip
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         super().load_state_dict(state)
         if "disc" in state:
             self.disc.load_state_dict(state["disc"])
             self.updates = int(state["updates"])
+            self._expert_state = state.get("expert_sampler")
 
 
 # -- Procgen: PPO with D's reward -----------------------------------------------------------------
@@ -186,7 +194,8 @@ class AdversarialReward(ppo.Hooks):
         self.agent: ppo.Agent | None = None
         self.disc: Discriminator | None = None
         self.updates = 0
-        self._expert: WindowSampler | None = None
+        self._expert: WindowSampler | None = None  # opened at the first update
+        self._expert_state: dict | None = None  # a checkpoint's, for the sampler's opening
         self._pairs: list[tuple[np.ndarray, np.ndarray]] = []
         self._rewards: list[np.ndarray] = []
         self._env_rewards: list[np.ndarray] = []
@@ -228,7 +237,7 @@ class AdversarialReward(ppo.Hooks):
     def after_update(self, update: int) -> dict[str, float]:
         bs = self.cfg.disc_batch_size
         if self._expert is None:
-            self._expert = expert_sampler(self.videos, 2, bs, self.seed, self.updates)
+            self._expert = expert_sampler(self.videos, 2, bs, self.seed, self._expert_state)
         obs = np.concatenate([p[0] for p in self._pairs])
         nxt = np.concatenate([p[1] for p in self._pairs])
         stats: list[dict[str, float]] = []
@@ -247,12 +256,14 @@ class AdversarialReward(ppo.Hooks):
         return metrics
 
     def state_dict(self) -> dict[str, Any]:
-        return {"disc": self.disc.state_dict(), "updates": self.updates}
+        expert = self._expert.state_dict() if self._expert is not None else self._expert_state
+        return {"disc": self.disc.state_dict(), "updates": self.updates, "expert_sampler": expert}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         if state:
             self.disc.load_state_dict(state["disc"])
             self.updates = int(state["updates"])
+            self._expert_state = state.get("expert_sampler")
 
 
 # -- the method interface ---------------------------------------------------------------------------

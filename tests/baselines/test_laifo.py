@@ -204,6 +204,16 @@ def test_kill_and_resume_through_the_cli(tmp_path: Path, videos) -> None:
         assert sorted(s for s, m in pairs if m == metric) == list(range(150, 301, 50)), metric
     assert sorted(s for s, m in pairs if m == "eval/success") == [150, 300]
     load_run(run_dir)
+    # exact on Metaworld too: the env replayed its actions, so the rows are a straight run's
+    straight = subprocess.run(_cli(tmp_path / "straight", videos["metaworld_reach"].path),
+                              cwd=REPO, env=env, capture_output=True, text=True, timeout=300)  # fmt: skip
+    assert straight.returncode == 0, straight.stderr[-3000:]
+
+    def values(rows: list[dict]) -> dict:
+        return {(r["step"], r["metric"]): r["value"] for r in rows
+                if r["metric"] != "train/steps_per_s"}  # fmt: skip
+
+    assert values(rows) == values(_rows(tmp_path / "straight/laifo/metaworld_reach/seed0"))
     # the discriminator went on from the checkpoint: one update every 2 steps after step 100
     state = torch.load(run_dir / "checkpoints/state.pt", weights_only=False)
     assert state["agent"]["updates"] == 100

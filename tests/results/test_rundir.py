@@ -265,3 +265,14 @@ def test_a_camera_variant_run_loads_under_its_own_task(tmp_path: Path) -> None:
     run = load_run(made.path)
     assert run.path == tmp_path / "bcvlr" / "metaworld_reach@behindGripper" / "seed0"
     assert (run.info["task"], run.info["suite"]) == ("metaworld_reach@behindGripper", "metaworld")
+
+
+def test_a_run_resumed_with_another_budget_is_refused(tmp_path: Path) -> None:
+    """Resuming with another --budget once trained past the recorded budget and reported the
+    recorded one."""
+    run = _make(tmp_path, budget=3_000)
+    with pytest.raises(SettingsMismatchError, match="budget 3000, not 6000"):
+        RunDir.resume(run.path, checkpoint_step=None, budget=6_000)
+    run.mark_complete()
+    with pytest.raises(RunExistsError, match="already complete"):
+        RunDir.resume(run.path, checkpoint_step=None, budget=3_000)

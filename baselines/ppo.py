@@ -41,9 +41,10 @@ from torch import nn
 from torch.nn import functional as F
 
 from bcvlr.envs import make
+from bcvlr.nets import module_device
 from bcvlr.nets.impala import ImpalaCNN
 from bcvlr.run.checkpoint import load_checkpoint, save_checkpoint
-from bcvlr.run.device import module_device, resolve_device
+from bcvlr.run.device import resolve_device
 from bcvlr.run.harness import CHECKPOINT, Harness
 from bcvlr.run.seeding import env_seed, seeded
 from bcvlr.tasks import Task, get_task

@@ -24,9 +24,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from bcvlr.nets import module_device
 from bcvlr.nets.impala import ImpalaCNN
 from bcvlr.nets.mlp import trunk
-from bcvlr.run.device import module_device
 from bcvlr.tasks import ActionSpace
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import torch
-from torch import nn
 
 
 def resolve_device(setting: str) -> torch.device:
@@ -12,8 +11,3 @@ def resolve_device(setting: str) -> torch.device:
     if setting == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     return torch.device(setting)
-
-
-def module_device(module: nn.Module) -> torch.device:
-    """Where a module's parameters live (the device its inputs must go to)."""
-    return next(module.parameters()).device

@@ -11,12 +11,12 @@ import torch.nn.functional as F
 from torch import nn
 
 from bcvlr.method.bcvlr.config import Config, LatentActionConfig, OnlineConfig
+from bcvlr.nets import module_device
 from bcvlr.nets.features import FeatureEncoder
 from bcvlr.nets.impala import ImpalaCNN
 from bcvlr.nets.mlp import mlp, trunk
 from bcvlr.nets.unet import WorldModelUNet
 from bcvlr.nets.vq import VectorQuantizer
-from bcvlr.run.device import module_device
 from bcvlr.tasks import Task
 
 

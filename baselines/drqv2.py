@@ -74,6 +74,9 @@ class Config:
     hidden_depth: int = 2
     aug_pad: int = 4
     channels: int = 32
+    # What the actor reads: its own trunk on the encoder's output (DrQv2), or the critic's
+    # trunk, detached (LAIfO's reference: one trunk inside its encoder, trained by the critic)
+    actor_trunk: Literal["own", "critic"] = "own"
     # Evaluation schedule for `bcvlr train-expert` (frames; None: the task's protocol). Under
     # `bcvlr run` the harness applies the task's protocol.
     eval_every: int | None = None
@@ -126,7 +129,8 @@ class ClippedGaussian:
 class Actor(nn.Module):
     def __init__(self, repr_dim: int, action_dim: int, cfg: Config):
         super().__init__()
-        self.trunk = trunk(repr_dim, cfg.feature_dim)
+        own = cfg.actor_trunk == "own"  # else it reads the critic's trunk features
+        self.trunk = trunk(repr_dim, cfg.feature_dim) if own else nn.Identity()
         self.policy = mlp(cfg.feature_dim, cfg.hidden_dim, action_dim, cfg.hidden_depth)
         self.apply(orthogonal_init)
 
@@ -190,9 +194,13 @@ class DDPGAgent:
     def _layout(self, x: torch.Tensor) -> torch.Tensor:
         return x.contiguous(memory_format=torch.channels_last) if self.pixels else x
 
+    def _actor_input(self, h: torch.Tensor) -> torch.Tensor:
+        return h if self.cfg.actor_trunk == "own" else self.critic.trunk(h).detach()
+
     @torch.no_grad()
     def act(self, obs: np.ndarray, step: int, deterministic: bool) -> np.ndarray:
-        dist = self.actor(self.encoder(self._layout(self._tensor(obs))), self.std(step))
+        h = self.encoder(self._layout(self._tensor(obs)))
+        dist = self.actor(self._actor_input(h), self.std(step))
         action = dist.mean if deterministic else dist.sample()
         return action.cpu().numpy().astype(np.float32)
 
@@ -209,7 +217,7 @@ class DDPGAgent:
         h = self.encoder(obs)
         with torch.no_grad():
             h_next = self.encoder(next_obs)
-            next_action = self.actor(h_next, std).sample(self.cfg.std_clip)
+            next_action = self.actor(self._actor_input(h_next), std).sample(self.cfg.std_clip)
             target = reward + discount * torch.min(*self.critic_target(h_next, next_action))
         q1, q2 = self.critic(h, action)
         critic_loss = F.mse_loss(q1, target) + F.mse_loss(q2, target)
@@ -218,7 +226,7 @@ class DDPGAgent:
         self.critic_opt.step()
 
         h = h.detach()
-        pi = self.actor(h, std).sample(self.cfg.std_clip)
+        pi = self.actor(self._actor_input(h), std).sample(self.cfg.std_clip)
         actor_loss = -torch.min(*self.critic(h, pi)).mean()
         self.actor_opt.zero_grad(set_to_none=True)
         actor_loss.backward()

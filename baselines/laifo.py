@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import torch
@@ -55,6 +55,8 @@ class Config(drqv2.Config):
     """DrQv2's fields (the DMC/Metaworld learner), the discriminator's, and ``ppo`` (the
     Procgen learner). Defaults: the reference's config_lail.yaml and agent/lail.yaml."""
 
+    # the reference's actor reads its encoder's LayerNorm/tanh trunk, trained by the critic
+    actor_trunk: Literal["own", "critic"] = "critic"
     disc_hidden_dim: int = 1024  # two hidden layers, as the reference's Discriminator
     disc_lr: float = 4e-4
     grad_penalty: float = 10.0
@@ -81,7 +83,7 @@ def default_config(task: Task | str) -> dict[str, Any]:
         ppo_cfg = ppo.default_config(task) | {"device": "cpu"}
         return dataclasses.asdict(Config(ppo=ppo.Config(**ppo_cfg)))
     # The reference's per-task std schedules, n-step and batch sizes are DrQv2's.
-    return dataclasses.asdict(Config()) | drqv2.default_config(task)
+    return dataclasses.asdict(Config()) | drqv2.default_config(task) | {"actor_trunk": "critic"}
 
 
 # -- the discriminator ---------------------------------------------------------------------------

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 from baselines import drqv2
 from bcvlr.config import load_config
@@ -142,3 +143,25 @@ def test_expert_kill_and_resume_has_no_duplicate_or_missing_rows(tmp_path: Path)
     # a finished expert is not trained again
     again = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
     assert again.returncode == 0 and len(_rows(run_dir)) == len(rows)
+
+
+@pytest.mark.parametrize("actor_trunk", ["own", "critic"])
+def test_the_actor_reads_its_own_trunk_or_the_critics(actor_trunk: str) -> None:
+    """LAIfO's reference actor reads the critic-trained trunk (detached); DrQv2's its own."""
+    cfg = load_config(drqv2.Config, None, TINY + ["channels=4", "device=cpu",
+                                                  f"actor_trunk={actor_trunk}"],
+                      base=drqv2.default_config(TASK))  # fmt: skip
+    agent = drqv2.DDPGAgent((9, 64, 64), 2, cfg)
+    obs = np.random.default_rng(0).integers(0, 255, (3, 9, 64, 64), dtype=np.uint8)
+    before = agent.act(obs, 0, deterministic=True)
+    with torch.no_grad():
+        agent.critic.trunk[0].weight.add_(1.0)
+    moved = not np.allclose(agent.act(obs, 0, deterministic=True), before)
+    assert moved == (actor_trunk == "critic")
+    own = {n.split(".")[0] for n, _ in agent.actor.named_parameters()}
+    assert own == ({"trunk", "policy"} if actor_trunk == "own" else {"policy"})
+    if actor_trunk == "critic":  # the action reads the trunk without training it
+        h = agent.encoder(agent._tensor(obs)).detach()
+        agent.actor(agent._actor_input(h), 0.1).mean.sum().backward()
+        assert all(p.grad is None for p in agent.critic.trunk.parameters())
+        assert all(p.grad is not None for p in agent.actor.parameters())

@@ -66,7 +66,7 @@ def supervised(args: argparse.Namespace) -> dict[str, float]:
         path = None if args.features == "fresh" else args.features
         encoder = bcvlr.load_encoder(cfg, path, videos.stacked_shape, torch.device("cpu"))
     encoder.requires_grad_(False)
-    model = bcvlr.LatentActionModel(encoder.feature_shape, cfg.latent_actions)
+    model = bcvlr.build_latent_action_model(cfg, encoder.feature_shape)
     head = nn.Linear(cfg.latent_actions.latent_dim, task.action_space.size)
     params = [*model.idm.parameters(), *model.to_latent.parameters(), *head.parameters()]
     optim = torch.optim.Adam(params, lr=args.lr)
@@ -91,10 +91,10 @@ def supervised(args: argparse.Namespace) -> dict[str, float]:
     window = cfg.latent_actions.window
     with WindowSampler(videos, window=window, batch_size=args.batch_size, seed=args.seed,
                        prefetch=False) as sampler:  # fmt: skip
-        if cfg.latent_actions.idm_input_norm == "standardize":
+        if cfg.departures.idm_input_norm == "standardize":
             print("p's input standardisation:", model.fit_input_norm(
                 bcvlr.encode_windows(encoder, torch.from_numpy(sampler.sample()), grad=False)
-                for _ in range(cfg.latent_actions.idm_input_norm_batches)), flush=True)  # fmt: skip
+                for _ in range(cfg.departures.idm_input_norm_batches)), flush=True)  # fmt: skip
         for update in range(1, args.updates + 1):
             batch = sampler.sample_with_labels(labels)
             even = batch.index.episode % 2 == 0

@@ -127,6 +127,17 @@ def test_config_typos_fail_naming_the_key(tmp_path):
         load_config(bcvlr.Config, None, ["features.encoder=conv"],
                     base=bcvlr.default_config(get_task("coinrun")))  # fmt: skip
     for key in ("latent_actions.probe_decoder_updates", "latent_actions.probe_action_lag",
-                "online.replay_probe_decoder_updates", "online.action_lead"):  # fmt: skip
+                "online.replay_probe_decoder_updates", "departures.action_lead"):  # fmt: skip
         with pytest.raises(ConfigError, match=f"{key}=-1: must be >= 0, got -1"):
             load_config(bcvlr.Config, None, [f"{key}=-1"])
+
+
+@pytest.mark.parametrize("task_name", ["coinrun", "reacher_hard", "metaworld_reach"])
+@pytest.mark.parametrize("file", [None, "config/bcvlr/mini.yaml", "config/bcvlr/tiny.yaml"])
+def test_the_paper_and_cpu_configs_set_no_departure(task_name, file):
+    """Departures from the paper live in one group, and only mini_ft.yaml sets one."""
+    cfg = load_config(bcvlr.Config, file, [], base=bcvlr.default_config(get_task(task_name)))
+    assert cfg.departures == bcvlr.DepartureConfig()
+    ft = load_config(bcvlr.Config, "config/bcvlr/mini_ft.yaml", [],
+                     base=bcvlr.default_config(get_task(task_name)))  # fmt: skip
+    assert ft.departures != bcvlr.DepartureConfig()

@@ -29,9 +29,9 @@ def test_tiny_run_through_every_stage(task_name, tmp_path):
     videos = random_videos(task_name, tmp_path / "videos", steps=300)
     sets = ["online.num_envs=4"] if task.suite == "procgen" else []
     if task.suite == "metaworld":  # options of the mini runs, through the real code path
-        sets += ["latent_actions.idm_input_norm=standardize", "online.latent_norm=standardize",
-                 "online.latent_norm_refit=true", "online.replay_probe_decoder_updates=16",
-                 "online.action_lead=1"]  # fmt: skip
+        sets += ["departures.idm_input_norm=standardize", "departures.latent_norm=standardize",
+                 "departures.latent_norm_refit=true", "online.replay_probe_decoder_updates=16",
+                 "departures.action_lead=1"]  # fmt: skip
     cfg = load_config(bcvlr.Config, TINY, sets, base=bcvlr.default_config(task))
     budget = 4 * 60 if task.suite == "procgen" else 200
     with Harness("bcvlr", task, 0, config={}, runs_root=tmp_path / "runs", budget=budget,
@@ -183,9 +183,9 @@ def test_each_stage_resumes_after_a_kill(tmp_path):
         ("offline", offline_dir, base + ["online", *common, *online_args, "--method-name",
                                          "bcvlr_offline", "--set", "online.offline_labelled=200",
                                          "--set", "online.checkpoint_every_cycles=1",
-                                         "--set", "online.latent_norm=robust",
-                                         "--set", "online.latent_norm_refit=true",
-                                         "--set", "online.action_lead=1"]),
+                                         "--set", "departures.latent_norm=robust",
+                                         "--set", "departures.latent_norm_refit=true",
+                                         "--set", "departures.action_lead=1"]),
     ]  # fmt: skip
     for name, out, cmd in stages:
         proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

@@ -134,14 +134,14 @@ def test_encoder_finetuned_via_ft_moves():
 
 @pytest.mark.parametrize("task_name", ["metaworld_reach", "coinrun"])
 def test_an_action_lead_pairs_o_t_with_the_latent_of_the_next_transition(task_name):
-    """online.action_lead 1: windows carry one frame more, first. Eq. 3 on them is exactly eq. 3
+    """departures.action_lead 1: windows carry one frame more, first. Eq. 3 on them is exactly eq. 3
     of the paper's pairing on the window without that frame; eq. 4 clones the same latent
     from pi of o_t, a frame before the one the paper's pairing would use."""
-    cfg, task, agent, shape = make_agent(task_name, **{"online.action_lead": 1})
+    cfg, task, agent, shape = make_agent(task_name, **{"departures.action_lead": 1})
     lead_learner = bcvlr.OnlineLearner(cfg, agent)
     twin = copy.deepcopy(agent)
     plain_cfg = copy.deepcopy(cfg)
-    plain_cfg.online.action_lead = 0
+    plain_cfg.departures.action_lead = 0
     plain_learner = bcvlr.OnlineLearner(plain_cfg, twin)
     g = torch.Generator().manual_seed(3)
     obs = torch.randint(0, 256, (8, cfg.latent_actions.window + 1, *shape), generator=g,
@@ -190,7 +190,7 @@ class _FixedBatches:
 
 def test_latent_standardisation_whitens_the_videos_latents_and_keeps_eq3_eq4_consistent():
     cfg, task, agent, shape = make_agent(
-        "reacher_easy", **{"online.latent_norm": "standardize", "online.latent_norm_batches": 1}
+        "reacher_easy", **{"departures.latent_norm": "standardize", "departures.latent_norm_batches": 1}
     )
     learner = bcvlr.OnlineLearner(cfg, agent)
     obs = windows(cfg, shape, batch=32)
@@ -216,7 +216,7 @@ def test_robust_latent_statistics_ignore_a_few_huge_latents():
 
 
 def test_robust_latent_norm_clips_the_bc_targets():
-    cfg, _, agent, shape = make_agent("reacher_easy", **{"online.latent_norm": "robust"})
+    cfg, _, agent, shape = make_agent("reacher_easy", **{"departures.latent_norm": "robust"})
     learner = bcvlr.OnlineLearner(cfg, agent)
     obs = windows(cfg, shape)
     agent.z_std.fill_(1e-9)  # every standardised target is far beyond the clip
@@ -235,7 +235,7 @@ def test_without_latent_standardisation_the_latent_space_is_p_s_own():
 
 @pytest.mark.parametrize("task_name", ["metaworld_reach", "coinrun"])
 def test_residual_world_model_starts_as_the_copy_of_the_last_features(task_name):
-    cfg, _, agent, shape = make_agent(task_name, **{"latent_actions.wm_residual": "true"})
+    cfg, _, agent, shape = make_agent(task_name, **{"departures.wm_residual": "true"})
     feats = bcvlr.encode_windows(agent.encoder, windows(cfg, shape), grad=False)
     _, wm_loss, _ = agent.lam.losses(feats)
     assert torch.equal(wm_loss, torch.nn.functional.mse_loss(feats[:, -2], feats[:, -1]))

@@ -33,6 +33,7 @@ from bcvlr.envs import expert_videos
 from bcvlr.method.bcvlr.config import (
     CONFIG_DIR,
     Config,
+    DepartureConfig,
     FeatureConfig,
     LatentActionConfig,
     OnlineConfig,
@@ -46,6 +47,7 @@ from bcvlr.method.bcvlr.model import (
     action_decoder,
     action_loss,
     build_encoder,
+    build_latent_action_model,
     latent_statistics,
 )
 from bcvlr.method.bcvlr.online import OnlineLearner, online, random_actions
@@ -60,10 +62,12 @@ from bcvlr.nets.features import encode_windows
 from bcvlr.tasks import Task
 
 __all__ = [
-    "CONFIG_DIR", "LATENT_CLIP", "NEEDS_VIDEOS", "SUITES", "Agent", "Config", "FeatureConfig",
+    "CONFIG_DIR", "LATENT_CLIP", "NEEDS_VIDEOS", "SUITES", "Agent", "Config", "DepartureConfig",
+    "FeatureConfig",
     "FeatureLearner", "LatentActionConfig", "LatentActionLearner", "LatentActionModel",
     "LatentActionProbe", "LatentPolicy", "OnlineConfig", "OnlineLearner", "VideoBatches",
-    "action_decoder", "action_loss", "build_encoder", "default_config", "describe",
+    "action_decoder", "action_loss", "build_encoder", "build_latent_action_model",
+    "default_config", "describe",
     "encode_windows", "latent_statistics", "load_encoder", "online", "pretrain_features",
     "pretrain_latent_actions", "random_actions", "run",
 ]  # fmt: skip

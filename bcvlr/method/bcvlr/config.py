@@ -51,25 +51,12 @@ class LatentActionConfig:
     vq_embeddings: int = 64
     vq_decay: float = 0.999
     vq_commitment: float = 0.05
-    # "uniform": LAPO's and the authors' codebook init; "data": entries drawn from the first
-    # batch's latents (ours; LAPO's collapses to one code on the mini config, docs/fidelity.md)
-    vq_init: Literal["uniform", "data"] = "uniform"
     idm_channels: tuple[int, ...] = (64, 128, 128)
     idm_hidden: int = 256
     wm_base_channels: int = 24
     # The authors' world model squashes its output with tanh/2; the paper states no bound, so
     # the code's choice is the default.
     wm_bounded_output: bool = True
-    # False: w outputs f(o_t+1) (the paper's eq. 2 and the authors' U-Net). True (ours): w
-    # outputs f(o_t) + a change whose last layer starts at zero, so it copies from the first
-    # update and its loss is the frames' change alone, which only z can explain.
-    wm_residual: bool = False
-    # Not in the paper: "standardize" makes p read f's features standardised per channel by
-    # their mean and std over the videos, fixed before latent pretraining (or, without it, before
-    # the online stage). Untrained or briefly trained encoders give features that vary by ~1e-3
-    # around their mean; p then reads nothing of them by eq. 2 or eq. 3 (docs/fidelity.md).
-    idm_input_norm: Literal["none", "standardize"] = "none"
-    idm_input_norm_batches: int = 16
     # Diagnostics only (with the config's `diagnostics: true`): every probe_every updates, a
     # linear probe decodes true actions from the latent actions of held-out labelled video
     # transitions (0 disables; needs labels).
@@ -111,25 +98,6 @@ class OnlineConfig:
     # The authors' continuous code labels BC batches with the IDM in train mode, so VQ EMA and
     # BatchNorm statistics drift during BC; eval mode is the default.
     idm_mode_in_bc: Literal["eval", "train"] = "eval"
-    # Not in the paper: "standardize" makes pi predict, and d read, latent actions standardised
-    # by their per-dimension mean and std over the videos at the start of the online stage.
-    # Small pretraining budgets leave latents whose variation (std ~0.03) is below the step
-    # noise of Adam at lr 1e-3, so pi fits only their mean (docs/fidelity.md). "robust": the
-    # median and the MAD (scaled to a std) instead, and eq. 4's standardised targets clipped to
-    # +-LATENT_CLIP: with f finetuned online, a few video windows unlike any the agent has seen
-    # get latents 1e4-1e5 times the others', whose std then squashes every other target to ~0
-    # (docs/experiments.md, attempt 13).
-    latent_norm: Literal["none", "standardize", "robust"] = "none"
-    latent_norm_batches: int = 16
-    # Not in the paper: the latent action of o_t (what pi predicts there, and what eq. 3 pairs
-    # with a_t) is that of the transition this many steps later, o_t+k -> o_t+k+1. Metaworld's
-    # hand follows its mocap target a step late, so a_t shows in o_t+1 -> o_t+2 far more than
-    # in o_t -> o_t+1 (docs/experiments.md, E9). 0: the paper's pairing.
-    action_lead: int = 0
-    # With latent_norm: fit the statistics again in every cycle (online or offline decoding),
-    # after eq. 3 and before eq. 4, not only once: eq. 3 moves p (and f, when finetuned), so
-    # the first statistics fit only the pretrained p. d and pi are re-parametrised so that they compute the same as before.
-    latent_norm_refit: bool = False
     # Offline decoding (Table 10): finetune p, d and clone pi on N action-labelled expert
     # transitions instead of interacting (0 = the online method).
     offline_labelled: int = 0
@@ -146,10 +114,36 @@ class OnlineConfig:
 
 
 @dataclass
+class DepartureConfig:
+    """Settings that are not the paper's, in one group so that no paper run sets one by
+    accident: each default is the paper's (or, where it is silent, the authors' code's); each
+    other value is a departure, with its measurement in docs/fidelity.md."""
+
+    # VQ codebook init: "uniform", LAPO's and the authors'; "data", drawn from the first
+    # batch's latents
+    vq_init: Literal["uniform", "data"] = "uniform"
+    # w outputs f(o_t) plus a change whose last layer starts at zero (eq. 2: f(o_t+1) itself)
+    wm_residual: bool = False
+    # p reads f's features standardised per channel over the videos, fixed before it trains
+    idm_input_norm: Literal["none", "standardize"] = "none"
+    idm_input_norm_batches: int = 16
+    # pi predicts, and d reads, latents standardised over the videos at the online stage's
+    # start; "robust": median and MAD, eq. 4's targets clipped to +-LATENT_CLIP
+    latent_norm: Literal["none", "standardize", "robust"] = "none"
+    latent_norm_batches: int = 16
+    # with latent_norm: its statistics fitted again every cycle, after eq. 3 moved p
+    latent_norm_refit: bool = False
+    # o_t's latent action (what pi predicts, what eq. 3 pairs a_t with) is the one of the
+    # transition this many steps later (0: the paper's pairing)
+    action_lead: int = 0
+
+
+@dataclass
 class Config:
     features: FeatureConfig = field(default_factory=FeatureConfig)
     latent_actions: LatentActionConfig = field(default_factory=LatentActionConfig)
     online: OnlineConfig = field(default_factory=OnlineConfig)
+    departures: DepartureConfig = field(default_factory=DepartureConfig)
     # Ablations of Fig. 4: without latent features / latent-action pretraining / finetuning.
     variant: Literal["full", "wo_lf", "wo_la", "wo_ft"] = "full"
     # Table 8: the encoder stays frozen, or is finetuned through L_la or through L_ft.
@@ -175,9 +169,9 @@ class Config:
             # v decodes the feature maps at their own size: only the IMPALA encoder keeps 64x64
             raise ValueError("features.objective contrastive_recon needs features.encoder impala "
                              f"(its maps keep the frame size), not {self.features.encoder!r}")  # fmt: skip
-        if self.online.latent_norm_refit and self.online.latent_norm == "none":
-            raise ValueError("online.latent_norm_refit needs online.latent_norm: standardize "
-                             "or robust")  # fmt: skip
+        if self.departures.latent_norm_refit and self.departures.latent_norm == "none":
+            raise ValueError("departures.latent_norm_refit needs departures.latent_norm: "
+                             "standardize or robust")  # fmt: skip
         if self.variant == "wo_lf" and self.encoder_training == "frozen":
             # w/o lf trains the encoder through the other objectives (Section 4.4)
             self.encoder_training = "ft"

@@ -24,7 +24,8 @@ class LatentActionModel(nn.Module):
     """IDM p: per-frame features stacked over time -> IMPALA -> fc -> 128-d latent -> VQ; and
     the world model w: (f(o_t), z_vq) -> f(o_t+1)."""
 
-    def __init__(self, feature_shape: tuple[int, int, int], cfg: LatentActionConfig):
+    def __init__(self, feature_shape: tuple[int, int, int], cfg: LatentActionConfig, *,
+                 vq_init: str = "uniform", wm_residual: bool = False):  # fmt: skip
         super().__init__()
         c, h, w = feature_shape
         self.window = cfg.window
@@ -33,14 +34,14 @@ class LatentActionModel(nn.Module):
         self.vq = VectorQuantizer(cfg.latent_dim, cfg.vq_codebooks, cfg.vq_positions,
                                   cfg.vq_embeddings, cfg.vq_decay,
                                   commitment_cost=cfg.vq_commitment,
-                                  init=cfg.vq_init)  # fmt: skip
+                                  init=vq_init)  # fmt: skip
         # w sees every frame of the window but the last (o_t; or o_t-1, o_t) and predicts the
         # features of the last one.
         self.world_model = WorldModelUNet((c * (cfg.window - 1), h, w), cfg.latent_dim,
                                           out_channels=c, base_channels=cfg.wm_base_channels,
                                           bounded=cfg.wm_bounded_output,
-                                          residual=cfg.wm_residual)  # fmt: skip
-        # p's per-channel input standardisation (identity unless idm_input_norm is set)
+                                          residual=wm_residual)  # fmt: skip
+        # p's per-channel input standardisation (identity unless departures.idm_input_norm)
         self.register_buffer("input_mean", torch.zeros(c, 1, 1))
         self.register_buffer("input_std", torch.ones(c, 1, 1))
 
@@ -117,6 +118,11 @@ def build_encoder(cfg: Config, obs_shape: tuple[int, int, int]) -> FeatureEncode
     return FeatureEncoder(fc.encoder, obs_shape, fc.channels, strided=fc.strided_layers)
 
 
+def build_latent_action_model(cfg: Config, feature_shape: tuple[int, int, int]) -> LatentActionModel:
+    return LatentActionModel(feature_shape, cfg.latent_actions, vq_init=cfg.departures.vq_init,
+                             wm_residual=cfg.departures.wm_residual)  # fmt: skip
+
+
 
 class Agent(nn.Module):
     """f, p (with VQ) and w, d, pi: everything the online stage trains or acts with."""
@@ -125,14 +131,14 @@ class Agent(nn.Module):
         super().__init__()
         self.discrete = task.action_space.is_discrete
         self.encoder = build_encoder(cfg, obs_shape)
-        self.lam = LatentActionModel(self.encoder.feature_shape, cfg.latent_actions)
+        self.lam = build_latent_action_model(cfg, self.encoder.feature_shape)
         self.decoder = action_decoder(cfg.latent_actions.latent_dim, task.action_space.size,
                                       cfg.online.decoder_hidden)  # fmt: skip
         self.policy = LatentPolicy(self.encoder.feature_shape, cfg.latent_actions.latent_dim,
                                    cfg.online, self.discrete)  # fmt: skip
         self.explore_std = cfg.online.explore_std
         # Affine map between p's latents and the space pi predicts and d reads (identity
-        # unless online.latent_norm is "standardize"); checkpointed with the agent.
+        # unless departures.latent_norm is set); checkpointed with the agent.
         dim = cfg.latent_actions.latent_dim
         self.register_buffer("z_mean", torch.zeros(dim))
         self.register_buffer("z_std", torch.ones(dim))

@@ -38,7 +38,7 @@ class OnlineLearner:
         oc = cfg.online
         self.cfg, self.agent = cfg, agent
         # windows carry `lead` frames more than p reads: o_t, which a_t and pi belong to, first
-        self.lead = oc.action_lead
+        self.lead = cfg.departures.action_lead
         self.window = cfg.latent_actions.window + self.lead  # the frames eq. 3 and eq. 4 read
         self.train_encoder = cfg.encoder_training == "ft" or cfg.variant == "wo_lf"
         self.train_idm = cfg.variant != "wo_ft"
@@ -111,7 +111,7 @@ class OnlineLearner:
         """``bc_step`` given f(o_t) and p's latent action of the video transition."""
         agent = self.agent
         target = agent.normalize(latents)
-        if self.cfg.online.latent_norm == "robust":
+        if self.cfg.departures.latent_norm == "robust":
             target = target.clamp(-LATENT_CLIP, LATENT_CLIP)
         loss = F.mse_loss(agent.policy(obs_feats), target)
         optim = self.warmup_optim if warmup else self.bc_optim
@@ -129,8 +129,8 @@ class OnlineLearner:
         agent.lam.eval()
         z = torch.cat([agent.lam.latent(video_batches.sample_features(agent.encoder,
                                                                       device)[:, self.lead :])
-                       for _ in range(self.cfg.online.latent_norm_batches)])  # fmt: skip
-        mean, std = latent_statistics(z, robust=self.cfg.online.latent_norm == "robust")
+                       for _ in range(self.cfg.departures.latent_norm_batches)])  # fmt: skip
+        mean, std = latent_statistics(z, robust=self.cfg.departures.latent_norm == "robust")
         if keep_functions:
             agent.restandardize(mean, std.clamp_min(1e-6))
         else:
@@ -242,9 +242,11 @@ def online(task: Task, seed: int, cfg: Config, harness, videos: VideoDataset,
                              step * frames_per_step)  # fmt: skip
 
     fresh_idm = not pretrained_idm(cfg, latent_actions)
-    if state is None and la.idm_input_norm == "standardize" and fresh_idm:
-        harness.log(0, 0, fit_idm_input_norm(agent.lam, agent.encoder, video_batches, la, device))
-    if state is None and oc.latent_norm != "none":
+    dep = cfg.departures
+    if state is None and dep.idm_input_norm == "standardize" and fresh_idm:
+        harness.log(0, 0, fit_idm_input_norm(agent.lam, agent.encoder, video_batches,
+                                             dep.idm_input_norm_batches, device))  # fmt: skip
+    if state is None and dep.latent_norm != "none":
         harness.log(0, 0, learner.standardize_latents(video_batches, device))
     # Line 15-17: latent BC warm-up before any interaction (skipped without pretrained p).
     if state is None and cfg.variant != "wo_la":
@@ -316,7 +318,7 @@ def online(task: Task, seed: int, cfg: Config, harness, videos: VideoDataset,
                 o, a = replay.sample(oc.ft_batch_size, learner.window, action_lead=learner.lead)
                 ft = learner.finetune_step(torch.from_numpy(o).to(device),
                                            torch.from_numpy(a).to(device))  # fmt: skip
-            if oc.latent_norm_refit:  # eq. 3 moved p: eq. 4's targets get p's current scale
+            if dep.latent_norm_refit:  # eq. 3 moved p: eq. 4's targets get p's current scale
                 probed |= learner.standardize_latents(video_batches, device, keep_functions=True)
             # Lines 31-36: behaviour-clone pi on the videos (eq. 4).
             label_videos()  # eq. 3 moved p
@@ -346,7 +348,7 @@ def _probe_replay(replay: WindowReplay, task: Task, cfg: Config, agent: Agent,
     probe = LatentActionProbe.from_replay(replay, cfg.latent_actions.window,
                                           cfg.online.replay_probe_windows, task, prefix, newest,
                                           cfg.online.replay_probe_decoder_updates,
-                                          cfg.online.action_lead)  # fmt: skip
+                                          cfg.departures.action_lead)  # fmt: skip
     scores = probe.score(agent.encoder, agent.lam, device)
     harness.run.add_timing("probe", time.perf_counter() - t0)
     return scores
@@ -383,7 +385,7 @@ def offline_decoding(task: Task, cfg: Config, agent: Agent, learner: OnlineLearn
             batch = _labelled_batch(sampler, labels, limit, oc.ft_batch_size, learner.lead)
             ft = learner.finetune_step(torch.from_numpy(batch[0]).to(device),
                                        torch.from_numpy(batch[1]).to(device))  # fmt: skip
-        if oc.latent_norm_refit:  # as online: eq. 3 moved p, eq. 4's targets get its scale
+        if cfg.departures.latent_norm_refit:  # as online: eq. 3 moved p, eq. 4's targets get its scale
             ft |= learner.standardize_latents(video_batches, device, keep_functions=True)
         label_videos()  # eq. 3 moved p
         for _ in range(oc.bc_updates):

@@ -17,7 +17,7 @@ from bcvlr.data.video_batches import VideoBatches
 from bcvlr.diagnostics.latent_actions import latent_action_health
 from bcvlr.diagnostics.probe import LatentActionProbe
 from bcvlr.method.bcvlr.config import Config, LatentActionConfig
-from bcvlr.method.bcvlr.model import LatentActionModel, build_encoder
+from bcvlr.method.bcvlr.model import LatentActionModel, build_encoder, build_latent_action_model
 from bcvlr.nets.augment import RandomShift
 from bcvlr.nets.features import FeatureEncoder, encode_windows
 from bcvlr.nets.ssl import CurlContrastive, PrototypeTemporal, ReconstructionDecoder, soft_update
@@ -90,6 +90,9 @@ class FeatureLearner:
         return metrics
 
 
+LATENT_STAGE_DEPARTURES = ("vq_init", "wm_residual", "idm_input_norm", "idm_input_norm_batches")
+
+
 def stage_settings(cfg: Config, stage: str, seed: int, videos: Sequence[VideoDataset],
                    features: Path | None = None) -> dict:  # fmt: skip
     """What defines a pretraining stage's product, so that it is reused only when these
@@ -104,6 +107,8 @@ def stage_settings(cfg: Config, stage: str, seed: int, videos: Sequence[VideoDat
                               if not k.startswith("probe_")}  # fmt: skip
     settings = {"seed": seed, **{k: full[k] for k in sections[stage]},
                 "videos": [v.fingerprint for v in videos]}  # fmt: skip
+    if stage == "latent_actions":  # the departures that change what eq. 2 trains
+        settings["departures"] = {k: full["departures"][k] for k in LATENT_STAGE_DEPARTURES}
     if features is not None:
         settings["features_file"] = sha256_file(Path(features))
     return settings
@@ -163,7 +168,7 @@ class LatentActionLearner:
         self.encoder = encoder
         self.train_encoder = cfg.encoder_training == "la" or cfg.variant == "wo_lf"
         encoder.requires_grad_(self.train_encoder)
-        self.model = model = LatentActionModel(encoder.feature_shape, la).to(device)
+        self.model = model = build_latent_action_model(cfg, encoder.feature_shape).to(device)
         trained_f = list(encoder.parameters()) if self.train_encoder else []
         idm = list(model.idm.parameters()) + list(model.to_latent.parameters()) + trained_f
         self.params = list(model.parameters()) + trained_f  # the gradient norm clipped
@@ -187,10 +192,10 @@ class LatentActionLearner:
 
 
 def fit_idm_input_norm(model: LatentActionModel, encoder: FeatureEncoder, batches: VideoBatches,
-                       la: LatentActionConfig, device: torch.device) -> dict[str, float]:  # fmt: skip
-    """p's input standardisation from the features of ``la.idm_input_norm_batches`` batches."""
+                       count: int, device: torch.device) -> dict[str, float]:  # fmt: skip
+    """p's input standardisation (a departure) from the features of ``count`` batches."""
     return model.fit_input_norm(encode_windows(encoder, batches.sample(device), grad=False)
-                                for _ in range(la.idm_input_norm_batches))  # fmt: skip
+                                for _ in range(count))  # fmt: skip
 
 
 def pretrain_latent_actions(cfg: Config, videos: Sequence[VideoDataset], features: Path | None,
@@ -215,8 +220,10 @@ def pretrain_latent_actions(cfg: Config, videos: Sequence[VideoDataset], feature
         with closing(VideoBatches(videos, la.window, la.batch_size, seed + 1000)) as batches:
             if state is not None:
                 batches.load_state_dict(state["batches"])
-            if state is None and la.idm_input_norm == "standardize":
-                stage.log(0, fit_idm_input_norm(model, encoder, batches, la, device))
+            dep = cfg.departures
+            if state is None and dep.idm_input_norm == "standardize":
+                stage.log(0, fit_idm_input_norm(model, encoder, batches,
+                                                dep.idm_input_norm_batches, device))  # fmt: skip
             probing = cfg.diagnostics and la.probe_every > 0
             probe = LatentActionProbe.from_videos(videos[0], la, seed) if probing else None
             health = _health_windows(videos, la, seed, device) if probing else None

@@ -57,11 +57,15 @@ class ProcgenVecEnv:
         raise NotImplementedError("procgen exposes no low-dimensional state (get_state() "
                                   "saves the simulator's whole state)")  # fmt: skip
 
+    def game_states(self) -> list[bytes]:
+        """Each game's saved state alone (what a planner reads), without the episode statistics."""
+        return list(self._env.callmethod("get_state"))
+
     def get_state(self) -> ProcgenState:
         """Every game's whole simulator state (procgen's own serialisation, bytes per env) and
         the running episode statistics: ``set_state`` returns the envs to this point, after
         which the same actions give the same frames and rewards (a planner looks ahead so)."""
-        return ProcgenState(list(self._env.callmethod("get_state")), copy.deepcopy(self._tracker))
+        return ProcgenState(self.game_states(), copy.deepcopy(self._tracker))
 
     def set_state(self, state: ProcgenState) -> np.ndarray:
         """Return the envs to ``state``; the frames they then show."""

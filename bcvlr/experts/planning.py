@@ -283,7 +283,7 @@ class PlanningExpert:
             self._planner = LookaheadPlanner(task.sim_id, task.action_space.size, cfg, seed)
 
     def act(self, env, deterministic: bool = True) -> np.ndarray:
-        games = env.get_state().games
+        games = env.game_states()
         return np.array([self._planner.plan(s, i) for i, s in enumerate(games)], dtype=np.int64)
 
 

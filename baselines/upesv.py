@@ -16,8 +16,8 @@ The labelling model here (``Labeller``), with a shared per-frame encoder f (bcvl
 
 - VSC, Visual Shift Contrast: CURL's bilinear InfoNCE between f(shift(o)) and a momentum
   encoder's f'(shift'(o)) (bcvlr/nets/ssl.py CurlContrastive), on video and agent frames;
-- LFR, Latent Future Reconstruction: a latent action z = p(o_t, o_t+1) on the window's stacked
-  pixels [ours; ``labeller_input: features`` reads f's maps instead], vector-quantised
+- LFR, Latent Future Reconstruction: a latent action z = p(o_t, o_t+1) on f's maps of the
+  window's frames (``labeller_input: pixels`` [ours] reads the stacked pixels), vector-quantised
   (bcvlr/nets/vq.py), and a U-Net w(f(o_t), z_q) predicting f'(o_t+1), the future in the
   momentum encoder's latent space (LAPO / BCV-LR's eq. 2 on features) [ours: the target, the
   networks and the VQ sizes are BCV-LR's], on video and agent pairs;
@@ -31,10 +31,11 @@ labeller training, labelling + behaviour cloning, and collection with the policy
 Our choices [ours], beyond those above:
 - pretraining: VSC + LFR on the videos alone for ``pretrain_updates`` before any interaction
   (the "pre-trained knowledge"), in its own resumable stage (``<run>/pretrain/``);
-- online, the three losses are summed with weights ``vsc_coef``, ``lfr_coef``, ``gap_coef``
-  (1 each) on batches of agent pairs and video pairs (GAP on the agent's only), and train f,
-  p, d and w jointly (``online_ssl``); ``freeze_pretrained: true`` instead keeps f, p and w as
-  pretrained and trains d alone by GAP (the BCV-LR paper's reading, close to BCV-LR w/o ft);
+- online, by default f, p and w stay as pretrained and d alone learns by GAP (the BCV-LR
+  paper's reading, close to BCV-LR w/o ft); ``freeze_pretrained: false`` [ours] instead sums
+  the three losses with weights ``vsc_coef``, ``lfr_coef``, ``gap_coef`` (1 each) on batches
+  of agent pairs and video pairs (GAP on the agent's only) and trains f, p, d and w jointly
+  (``online_ssl``);
 - VSC contrasts two independent random shifts of o_t (``shift_pad``); LFR and GAP see the
   window unshifted, as BCO's IDM does;
 - labels: the most likely action (discrete) or d's action (continuous), from the labeller in
@@ -106,12 +107,12 @@ class Config(bco.Config):
     gap_coef: float = 1.0
     pretrain_updates: int = 10_000  # VSC + LFR on the videos before interaction (0: none)
     pretrain_checkpoint_every: int = 1000
-    online_ssl: bool = True  # VSC + LFR go on online, on videos and interactions
-    # p's input [ours]: the window's stacked pixels (early fusion, as BCO's IDM; f serves VSC,
-    # LFR's world model and the policy), or f's maps of each frame (late fusion: its GAP stayed
-    # at chance on starpilot and reacher_easy at CPU sizes, docs/baselines.md)
-    labeller_input: Literal["pixels", "features"] = "pixels"
-    freeze_pretrained: bool = False  # online, train d alone (f, p, w stay as pretrained)
+    # The BCV-LR paper's reading (Section 4.4: UPESV "freezes the pre-trained knowledge"): p
+    # reads the pretrained f's maps, and online only d learns. config/upesv_joint.yaml: p on
+    # the stacked pixels, f, p, d and w trained online (docs/baselines.md, UPESV).
+    labeller_input: Literal["pixels", "features"] = "features"
+    freeze_pretrained: bool = True  # online, train d alone (f, p, w stay as pretrained)
+    online_ssl: bool = True  # unfrozen only: VSC + LFR go on online, on videos and interactions
 
     def validate(self) -> None:
         super().validate()

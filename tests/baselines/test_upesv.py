@@ -31,6 +31,7 @@ LABELLER = ["encoder=conv", "feature_channels=4", "strided_layers=2", "latent_di
             "vq_codebooks=1", "vq_positions=2", "vq_embeddings=8", "wm_base_channels=4",
             "proj_dim=8", "predictor_hidden=8", "pretrain_updates=4",
             "pretrain_checkpoint_every=2"]  # fmt: skip
+JOINT = LABELLER + ["freeze_pretrained=false", "labeller_input=pixels"]  # config/upesv_joint.yaml
 
 
 @pytest.fixture(scope="module")
@@ -93,7 +94,12 @@ def test_method_interface_and_config():
     )
     cont = load_config(upesv.Config, None, [], base=upesv.default_config("reacher_easy"))
     assert (cont.encoder, cont.feature_channels, cont.shift_pad, cont.aug_pad) == ("conv", 32, 4, 4)
-    assert (cont.online_ssl, cont.freeze_pretrained, cont.alpha) == (True, False, 0.5)
+    # the BCV-LR paper's reading: p on the pretrained f's maps, frozen online but d
+    assert (cont.labeller_input, cont.freeze_pretrained, cont.alpha) == ("features", True, 0.5)
+    joint = load_config(upesv.Config, REPO / "config/upesv_joint.yaml", [],
+                        base=upesv.default_config("starpilot"))  # fmt: skip
+    assert (joint.labeller_input, joint.freeze_pretrained, joint.online_ssl) == ("pixels", False, True)
+    assert joint.strided_layers == 1  # upesv.yaml's CPU sizes underneath
     cpu = load_config(upesv.Config, REPO / "config/upesv.yaml", [],
                       base=upesv.default_config("starpilot"))  # fmt: skip
     assert cpu.encoder == "conv" and cpu.strided_layers == 1
@@ -103,7 +109,7 @@ def test_method_interface_and_config():
 
 @pytest.mark.parametrize("task_name", list(BUDGETS))
 def test_trains_end_to_end_through_the_harness(task_name, videos, tmp_path):
-    run = run_tiny(upesv, task_name, videos[task_name], tmp_path, LABELLER)
+    run = run_tiny(upesv, task_name, videos[task_name], tmp_path, JOINT)
     m = check_run(run, task_name, iterations_of(upesv, task_name))
     for name in ("labeller/vsc", "labeller/lfr", "labeller/perplexity"):
         assert (m.metric == name).sum() == iterations_of(upesv, task_name)
@@ -113,9 +119,8 @@ def test_trains_end_to_end_through_the_harness(task_name, videos, tmp_path):
     assert {"pretrain/vsc", "pretrain/lfr"} <= set(pre.metric)
 
 
-def test_frozen_variant_trains_the_head_alone(videos, tmp_path):
-    run = run_tiny(upesv, "metaworld_reach", videos["metaworld_reach"], tmp_path,
-                   LABELLER + ["freeze_pretrained=true"])  # fmt: skip
+def test_the_default_trains_the_head_alone(videos, tmp_path):
+    run = run_tiny(upesv, "metaworld_reach", videos["metaworld_reach"], tmp_path, LABELLER)
     pretrained = torch.load(run / "pretrain" / upesv.ARTIFACT, weights_only=False)["labeller"]
     final = torch.load(run / "checkpoints" / "state.pt", weights_only=False)["learner"]["idm"]
     for name, value in pretrained.items():
@@ -134,7 +139,7 @@ def test_pretraining_of_other_settings_is_not_reused(videos, tmp_path):
 
 
 def test_kill_and_resume(videos, tmp_path):
-    run = kill_and_resume("upesv", "baselines.upesv", videos["starpilot"], tmp_path, LABELLER)
+    run = kill_and_resume("upesv", "baselines.upesv", videos["starpilot"], tmp_path, JOINT)
     assert json.loads((run / "pretrain" / "stage.json").read_text())["status"] == "complete"
 
 

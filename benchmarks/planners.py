@@ -44,7 +44,9 @@ def measure(game: str, args: argparse.Namespace, out: Path) -> dict:
     from bcvlr.tasks import get_task
 
     task = get_task(game)
-    expert = PlanningExpert(task, PlannerConfig(), seed=args.seed)
+    from bcvlr.config import load_config
+
+    expert = PlanningExpert(task, load_config(PlannerConfig, None, args.set), seed=args.seed)
     t0 = time.perf_counter()
     result = evaluate(task, expert.act, episodes=args.episodes, seed=args.seed + 1,
                       inputs="simulator", num_envs=args.envs)  # fmt: skip
@@ -69,7 +71,7 @@ def readout(task, args: argparse.Namespace, out: Path) -> dict:
     expert_dir, videos = out / "experts" / task.name, out / "videos" / task.name
     if not (expert_dir / "expert.json").exists():
         train_expert(task, kind="planner", seed=args.seed, out=expert_dir,
-                     overrides=["score_episodes=0"])  # fmt: skip
+                     overrides=[*args.set, "score_episodes=0"])  # fmt: skip
     collect(task, expert_dir, args.readout_steps, videos, seed=args.seed + 2, progress=False)
     found = supervised(argparse.Namespace(
         task=task.name, videos=str(videos), features="pixels", config="config/bcvlr/mini.yaml",
@@ -90,6 +92,8 @@ def main() -> None:
     parser.add_argument("--readout-steps", type=int, default=0,
                         help="video transitions for the action readout (0: no readout)")  # fmt: skip
     parser.add_argument("--readout-updates", type=int, default=1000)
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="a planner setting (bcvlr.experts.planning.PlannerConfig)")  # fmt: skip
     args = parser.parse_args()
     games = args.task or [t.name for t in tasks_of("procgen")]
     out = Path(args.out)

@@ -27,7 +27,6 @@ from bcvlr.tasks import Task
 KIND = "planner"
 MOVES = np.arange(9)  # procgen's combos 0-8: every (vx, vy) in {-1, 0, 1}^2
 STEPS = ((1, 0), (-1, 0), (0, 1), (0, -1))
-MOVE_COMPONENTS = [(m // 3 != 1) + (m % 3 != 1) for m in MOVES]  # 0 no-op, 1 straight, 2 diagonal
 HEIST_DOOR, HEIST_KEY, HEIST_GEM = 1, 2, 9  # heist.cpp's entity types
 MAZE_CHEESE = 2  # maze.cpp's goal cell
 
@@ -64,7 +63,6 @@ class PlannerConfig:
     rollouts: int = 4  # lookahead planner: rollouts per action
     death_penalty: float = 10.0  # lookahead planner: value of an episode lost in a rollout
     goal_weight: float = 0.1  # lookahead planner: value of each unit of distance to the goal
-    tie_tolerance: float = 0.0  # heist: moves this close to the best (in cells) count as ties
     score_episodes: int = 64  # train-expert scores the planner (task protocol); 0: not
 
 
@@ -136,13 +134,8 @@ class MazePlanner:
 
 
 class HeistPlanner:
-    """Among the moves that end within ``tie_tolerance`` of the best, the one with fewest
-    components is taken (straight before diagonal): a diagonal that slides along a wall ends
-    where the straight move does, and the frames cannot tell them apart."""
-
-    def __init__(self, seed: int, tie_tolerance: float = 0.0):
+    def __init__(self, seed: int):
         self._sim = _Simulator("heist", len(MOVES), seed)
-        self.tie_tolerance = tie_tolerance
 
     def plan(self, state: bytes, slot: int = 0) -> int:
         layout = read_state(state)
@@ -152,11 +145,8 @@ class HeistPlanner:
         if won.any():
             return int(MOVES[np.flatnonzero(won)[0]])
         after = [read_state(s).agent for s in self._sim.states()]
-        cost = np.array([_path_cost(dist, target, float(a["x"]), float(a["y"])) for a in after])
-        if self.tie_tolerance == 0:
-            return int(MOVES[int(np.argmin(cost))])
-        near = np.flatnonzero(cost <= cost.min() + self.tie_tolerance)
-        return int(MOVES[min(near, key=lambda i: (MOVE_COMPONENTS[i], cost[i]))])
+        cost = [_path_cost(dist, target, float(a["x"]), float(a["y"])) for a in after]
+        return int(MOVES[int(np.argmin(cost))])
 
     @staticmethod
     def _route(layout: GameLayout) -> tuple[np.ndarray, tuple[float, float]]:
@@ -288,7 +278,7 @@ class PlanningExpert:
         if task.sim_id == "maze":
             self._planner = MazePlanner()
         elif task.sim_id == "heist":
-            self._planner = HeistPlanner(seed, cfg.tie_tolerance)
+            self._planner = HeistPlanner(seed)
         else:
             self._planner = LookaheadPlanner(task.sim_id, task.action_space.size, cfg, seed)
 

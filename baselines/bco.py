@@ -329,7 +329,7 @@ def iterate(task: Task, seed: int, cfg: Config, harness, videos: VideoDataset,
     if state is not None and "sampler" in state:  # older checkpoints lack it
         sampler.load_state_dict(state["sampler"])
     # every action the envs took, so that a resumed run can replay its envs to here
-    env_log = ActionLog(None if state is None else state.get("env_actions"))
+    env_log = ActionLog.resume(state)
 
     def policy(obs: np.ndarray) -> np.ndarray:
         return learner.act(obs, task.eval.deterministic, gen)
@@ -346,11 +346,10 @@ def iterate(task: Task, seed: int, cfg: Config, harness, videos: VideoDataset,
                                   "generator": gen.get_state(), "sampler": sampler.state_dict(),
                                   "env_actions": env_log.state(), "step": step, "phase": phase})  # fmt: skip
 
-    exact = state is None or "env_actions" in state  # older checkpoints: fresh episodes
-    env = make_reward_free(task, num_envs=n, seed=env_seed(seed, 0 if exact else phase))
+    env = make_reward_free(task, num_envs=n, seed=env_seed(seed, env_log.seed_offset(phase)))
     bar = harness.progress_bar(schedule.total * per_step, step * per_step)
     try:
-        obs = env_log.replay(env) if exact else env.reset()  # back where the checkpoint left them
+        obs = env_log.start(env)  # back where the checkpoint left them
         if state is None:
             replay.start(obs)
         elif not np.array_equal(obs, replay.pending):

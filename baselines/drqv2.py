@@ -101,12 +101,17 @@ class Config:
             raise ValueError(f"budget must be positive, got {self.budget}")
 
 
-def default_config(task: Task | str) -> dict[str, Any]:
+def task_settings(task: Task | str) -> dict[str, Any]:
+    """DrQv2's per-task settings: its std schedule's length, and walker_walk.yaml's."""
     task = get_task(task) if isinstance(task, str) else task
-    cfg = Config(std_steps=500_000 if task.name in _MEDIUM else 100_000)
-    if task.name == "walker_walk":  # DrQv2's walker_walk.yaml
-        cfg = dataclasses.replace(cfg, nstep=1, batch_size=512)
-    return dataclasses.asdict(cfg)
+    settings = {"std_steps": 500_000 if task.name in _MEDIUM else 100_000}
+    if task.name == "walker_walk":
+        settings |= {"nstep": 1, "batch_size": 512}
+    return settings
+
+
+def default_config(task: Task | str) -> dict[str, Any]:
+    return dataclasses.asdict(Config()) | task_settings(task)
 
 
 # -- networks -------------------------------------------------------------------------------
@@ -295,13 +300,12 @@ def train(task: Task | str, seed: int, cfg: Config, harness,
 
     state = harness.start()
     step = 0 if state is None else int(state["step"])
-    # every action the env took, so that a resumed run can replay its env to here (older
-    # checkpoints lack it: a fresh episode from another seed)
-    exact = state is None or "env_actions" in state
-    env_log = ActionLog(state["env_actions"] if state is not None and exact else None)
-    env = make(task, num_envs=1, seed=env_seed(seed, 0 if exact else step), frames=not states)
+    # every action the env took, so that a resumed run can replay its env to here
+    env_log = ActionLog.resume(state)
+    env = make(task, num_envs=1, seed=env_seed(seed, env_log.seed_offset(step)),
+               frames=not states)  # fmt: skip
     try:
-        obs = env_log.replay(env) if exact else env.reset()
+        obs = env_log.start(env)
         x = env.states() if states else obs
         with seeded(seed):  # nor must initialising the nets consume the run's RNG streams
             agent = make_agent(x.shape[1:], task.action_space.size, cfg)
@@ -318,7 +322,7 @@ def train(task: Task | str, seed: int, cfg: Config, harness,
             buffer.load_state_dict(state["replay"])
             rng.bit_generator.state = state["np_rng"]
             episodes = int(state["episodes"])
-        if state is None or not exact:  # else the buffer holds the episode the env is in
+        if state is None or not env_log.exact:  # else the buffer holds the env's episode
             buffer.add_first(x[0])
 
         def policy(inputs: np.ndarray) -> np.ndarray:

@@ -535,10 +535,8 @@ def remap(task: Task, seed: int, cfg: Config, harness, videos: VideoDataset, lpn
     if state is not None and "tallies" in state:  # what the next log row sums up so far
         losses, agree, judged, explored, step_log = state["tallies"]
 
-    # every action the envs took, so that a resumed run can replay its envs to here (older
-    # checkpoints lack it: fresh episodes from another seed)
-    exact = state is None or "env_actions" in state
-    env_log = ActionLog(state["env_actions"] if state is not None and exact else None)
+    # every action the envs took, so that a resumed run can replay its envs to here
+    env_log = ActionLog.resume(state)
 
     def checkpoint() -> None:
         harness.checkpoint(step * n_envs, {"arn": arn.state_dict(), "optim": optim.state_dict(),
@@ -547,10 +545,10 @@ def remap(task: Task, seed: int, cfg: Config, harness, videos: VideoDataset, lpn
                                            "tallies": (losses, agree, judged, explored,
                                                        step_log)})  # fmt: skip
 
-    env = make_reward_free(task, num_envs=n_envs, seed=env_seed(seed, 0 if exact else step, 17))
+    env = make_reward_free(task, num_envs=n_envs, seed=env_seed(seed, env_log.seed_offset(step), 17))
     bar = harness.progress_bar(total_steps * frames_per_step, step * frames_per_step)
     try:
-        obs = env_log.replay(env) if exact else env.reset()
+        obs = env_log.start(env)
         while step < total_steps:
             warmup = step * n_envs < ac.random_steps
             d = agent.decide(obs, stochastic, epsilon=1.0 if warmup else ac.epsilon)

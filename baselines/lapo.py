@@ -579,17 +579,15 @@ def online(task: Task, seed: int, cfg: Config, harness: Harness, videos: VideoDa
     data = Transitions()
     pcfg = _ppo_config(oc)
     global_step, iteration = 0, 0
-    # every action the envs took, so that a resumed run can replay its envs to here (older
-    # checkpoints lack it: new episodes on another level sequence)
-    exact = state is None or "env_actions" in state
-    env_log = ActionLog(state["env_actions"] if state is not None and exact else None)
+    # every action the envs took, so that a resumed run can replay its envs to here
+    env_log = ActionLog.resume(state)
     if state is not None:
         agent.load_state_dict(state["agent"])
         optimizer.load_state_dict(state["optimizer"])
         data.load_state_dict(state["data"])
         if normalizer is not None:
             normalizer.load_state_dict(state["reward_norm"])
-            if not exact:
+            if not env_log.exact:
                 normalizer.returns[:] = 0.0  # the resumed run's envs start new episodes
         global_step, iteration = state["global_step"], state["iteration"]
 
@@ -612,17 +610,17 @@ def online(task: Task, seed: int, cfg: Config, harness: Harness, videos: VideoDa
     env = None
     if global_step < budget:
         env = (make if rl else make_reward_free)(task, num_envs=n,
-                                                 seed=env_seed(seed, 0 if exact else iteration))  # fmt: skip
+                                                 seed=env_seed(seed, env_log.seed_offset(iteration)))  # fmt: skip
     video_batches = (None if rl
                      else VideoBatches([videos], 3, bc_batch,
-                                       seed + 3000 + (0 if exact else iteration)))  # fmt: skip
+                                       seed + 3000 + env_log.seed_offset(iteration)))  # fmt: skip
     if video_batches is not None and state is not None and state.get("video_batches"):
         video_batches.load_state_dict(state["video_batches"])
     bar = harness.progress_bar(budget, initial=min(global_step, budget))
     try:
         next_obs = None
         if env is not None:  # a resumed run's envs, back where its checkpoint left them
-            next_obs = env_log.replay(env) if exact else env.reset()
+            next_obs = env_log.start(env)
         while global_step < budget:
             steps = min(oc.num_steps, math.ceil((budget - global_step) / n))
             metrics = schedule.set_lrs(optimizer, global_step)

@@ -194,7 +194,7 @@ def online(task: Task, seed: int, cfg: Config, harness, videos: VideoDataset,
         gen.set_state(state["generator"])
         step, cycle = state["step"], state["cycle"]
     # every action the online envs took, so that a resumed run can replay its envs to here
-    env_log = ActionLog(None if state is None else state.get("env_actions"))
+    env_log = ActionLog.resume(state)
     video_batches = VideoBatches([videos], learner.window, oc.bc_batch_size, seed + 2000)
     if state is not None and "video_batches" in state:  # older checkpoints lack it
         video_batches.load_state_dict(state["video_batches"])
@@ -272,15 +272,14 @@ def online(task: Task, seed: int, cfg: Config, harness, videos: VideoDataset,
                          bc_step=bc_step, label_videos=label_videos)  # fmt: skip
         return
 
-    if state is None or "env_actions" in state:
-        env = make_reward_free(task, num_envs=n_envs, seed=seed + 17)
-        obs = env_log.replay(env)  # a resumed run's envs, back where its checkpoint left them
-        if state is None or not np.array_equal(obs, replay.pending):
-            (replay.start if state is None else replay.restart)(obs)  # restart: not exact
-    else:  # checkpoints before the action log: fresh episodes on another level sequence
-        env = make_reward_free(task, num_envs=n_envs, seed=seed + 17 * (cycle + 1))
-        obs = env.reset()
-        replay.restart(obs)
+    # an inexact resume plays another level sequence (17 * (cycle + 1), as it always has)
+    env = make_reward_free(task, num_envs=n_envs,
+                           seed=seed + 17 + env_log.seed_offset(17 * cycle))  # fmt: skip
+    obs = env_log.start(env)  # a resumed run's envs, back where its checkpoint left them
+    if state is None:
+        replay.start(obs)
+    elif not env_log.exact or not np.array_equal(obs, replay.pending):
+        replay.restart(obs)  # not exact: new episodes
     bar = harness.progress_bar(total_steps * frames_per_step, step * frames_per_step)
     try:
         while step < total_steps:

@@ -83,7 +83,7 @@ def default_config(task: Task | str) -> dict[str, Any]:
         ppo_cfg = ppo.default_config(task) | {"device": "cpu"}
         return dataclasses.asdict(Config(ppo=ppo.Config(**ppo_cfg)))
     # The reference's per-task std schedules, n-step and batch sizes are DrQv2's.
-    return dataclasses.asdict(Config()) | drqv2.default_config(task) | {"actor_trunk": "critic"}
+    return dataclasses.asdict(Config()) | drqv2.task_settings(task)
 
 
 # -- the discriminator ---------------------------------------------------------------------------

@@ -22,7 +22,7 @@ checkpoints, fresh episode after a resume).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
@@ -63,7 +63,7 @@ def default_config(task: Task | str) -> dict[str, Any]:
     # DrQv2's per-task values (TACO's task cfgs are DrQv2's); TACO's batch size wins over
     # walker_walk's 512 as in TACO's hydra defaults order (task, then agent).
     task = get_task(task) if isinstance(task, str) else task
-    return drqv2.default_config(task) | {"batch_size": Config.batch_size}
+    return asdict(Config()) | drqv2.task_settings(task) | {"batch_size": Config.batch_size}
 
 
 # -- networks -------------------------------------------------------------------------------

@@ -49,6 +49,7 @@ from torch import nn
 from baselines import ppo
 from bcvlr.data import VideoDataset
 from bcvlr.data.video_batches import VideoBatches
+from bcvlr.diagnostics.config import DiagnosticsConfig
 from bcvlr.diagnostics.probe import LatentActionProbe
 from bcvlr.envs import expert_videos, make, make_reward_free
 from bcvlr.envs.action_log import ActionLog
@@ -153,6 +154,9 @@ class Config:
     budget: int | None = None  # env steps; None: the task's (100k)
     checkpoint_every: int = 1000  # pretraining updates between checkpoints
     device: str = "auto"
+    # LAPO's own diagnostic, on by default: every probe_every stage-1 updates, how much of the
+    # videos' true actions p's latents carry (reads the labels; never trained on)
+    diagnostics: DiagnosticsConfig = field(default_factory=lambda: DiagnosticsConfig(enabled=True))
 
     def validate(self) -> None:
         la, pc, oc = self.latent_actions, self.policy, self.online
@@ -354,10 +358,11 @@ def pretrain_dynamics(cfg: Config, videos: VideoDataset, seed: int, out: Path,
         return wm_loss + vq_loss, {"loss/world_model": wm_loss.item(), "loss/vq": vq_loss.item()}
 
     # LAPO's own diagnostic, read from the videos' action labels and never trained on.
-    probe = LatentActionProbe.from_videos(videos, la, seed) if la.probe_every else None
+    diag = cfg.diagnostics
+    probe = LatentActionProbe.from_videos(videos, la.window, diag, seed) if diag.probing() else None
     diagnose = None
     if probe is not None:
-        diagnose = (la.probe_every, lambda m: probe.score(PIXELS, m["lam"], device))
+        diagnose = (diag.probe_every, lambda m: probe.score(PIXELS, m["lam"], device))
     return _pretrain("dynamics", "dynamics.pt", out, cfg, videos, seed + 1000, progress,
                      build=build, loss_fn=loss_fn, updates=la.updates, batch_size=la.batch_size,
                      lr_scale=lambda u: _ramp(u, cfg.dynamics_warmup, la.updates, 0.1, 0.01),
@@ -564,8 +569,8 @@ def online(task: Task, seed: int, cfg: Config, harness: Harness, videos: VideoDa
     device = resolve_device(cfg.device)
     obs_shape = videos.stacked_shape
     lam = load_dynamics(cfg, dynamics, obs_shape, device)
-    probe = (LatentActionProbe.from_videos(videos, dataclasses.replace(
-        cfg.latent_actions, probe_windows=oc.diagnose_windows), seed)
+    probe = (LatentActionProbe.from_videos(videos, cfg.latent_actions.window, dataclasses.replace(
+        cfg.diagnostics, probe_windows=oc.diagnose_windows), seed)
         if oc.diagnose_windows else None)  # fmt: skip
 
     state = harness.start()  # seeds every RNG, or restores them from the checkpoint

@@ -1,5 +1,5 @@
 """The latent-action probe: how much of the action p's latents carry, on video or replay windows
-(diagnostics only: training never reads it; `diagnostics: true` turns it on)."""
+(diagnostics only: training never reads it; `diagnostics.enabled: true` turns it on)."""
 
 from __future__ import annotations
 
@@ -21,9 +21,8 @@ from bcvlr.tasks import Task
 
 
 class ProbeSettings(Protocol):
-    """What the probe reads of a latent-action config (BCV-LR's and LAPO's have these)."""
+    """What the video probe reads of a diagnostics config (bcvlr/diagnostics/config.py)."""
 
-    window: int
     probe_windows: int
     probe_action_lag: int
     probe_decoder_updates: int
@@ -69,13 +68,15 @@ class LatentActionProbe:
                    decoder_updates)  # fmt: skip
 
     @classmethod
-    def from_videos(cls, videos: VideoDataset, la: ProbeSettings,
+    def from_videos(cls, videos: VideoDataset, window: int, diag: ProbeSettings,
                     seed: int) -> LatentActionProbe | None:  # fmt: skip
+        """On labelled video windows of ``window`` frames, each the last of ``window`` plus
+        ``diag.probe_action_lag``; None for a dataset without labels."""
         if not videos.has_actions:
             return None
         labels = videos.open_labels()
-        lag = la.probe_action_lag  # windows of window + lag frames; p reads the last `window`
-        sampler = WindowSampler(videos, window=la.window + lag, batch_size=la.probe_windows,
+        lag = diag.probe_action_lag  # windows of window + lag frames; p reads the last `window`
+        sampler = WindowSampler(videos, window=window + lag, batch_size=diag.probe_windows,
                                 seed=seed + 4242, prefetch=False)  # fmt: skip
         batch = sampler.sample_with_labels(labels)
         sampler.close()
@@ -86,7 +87,7 @@ class LatentActionProbe:
         task = videos.task
         return cls((obs[~odd], acts[~odd]), (obs[odd], acts[odd]),
                    task.action_space.is_discrete, task.action_space.size,
-                   decoder_updates=la.probe_decoder_updates)  # fmt: skip
+                   decoder_updates=diag.probe_decoder_updates)  # fmt: skip
 
     def _encode(self, obs, encoder, model, device) -> tuple[torch.Tensor, torch.Tensor]:
         """Each window's z and its scene: f of the frame the action is taken in, average-pooled

@@ -75,11 +75,11 @@ def config(code: Code) -> bcvlr.Config:
     if code is CONTINUOUS:
         cfg.features.ema_every = 1  # their DMC code: every update (the paper: 2; listed)
     la = cfg.latent_actions
-    la.batch_size, la.probe_every, la.wm_base_channels = BATCH, 0, WM_SCALE
+    la.batch_size, la.wm_base_channels = BATCH, WM_SCALE
     la.idm_channels = (16 * IDM_SCALE, 32 * IDM_SCALE, 32 * IDM_SCALE)
     cfg.online.policy_channels = la.idm_channels  # their policy's IMPALA has the IDM's scale
     cfg.online.ft_batch_size = cfg.online.bc_batch_size = BATCH
-    cfg.online.replay_probe_windows = 0
+    cfg.diagnostics.enabled = False
     cfg.device = "cpu"
     cfg.validate()
     return cfg

@@ -30,8 +30,8 @@ TASK = "starpilot"
 TINY = ["latent_actions.updates=20", "latent_actions.batch_size=8",
         "latent_actions.idm_channels=[4,8,8]", "latent_actions.idm_hidden=16",
         "latent_actions.wm_base_channels=4", "latent_actions.latent_dim=16",
-        "latent_actions.probe_every=10", "latent_actions.probe_windows=64",
-        "latent_actions.probe_decoder_updates=32",
+        "diagnostics.probe_every=10", "diagnostics.probe_windows=64",
+        "diagnostics.probe_decoder_updates=32",
         "policy.channels=[4,8,8]", "policy.hidden=16", "policy.updates=20",
         "policy.batch_size=8", "online.num_envs=4", "online.num_steps=16",
         "online.decoder_hidden=[16]", "online.decoder_batch_size=32",
@@ -213,7 +213,7 @@ def test_lapo_bc_reads_no_reward_and_no_label(videos, tmp_path, monkeypatch):
 
     monkeypatch.setattr(lapo, "make", forbidden)
     monkeypatch.setattr(type(videos), "open_labels", forbidden)
-    sets = TINY + ["latent_actions.probe_every=0", "online.diagnose_windows=0"]
+    sets = TINY + ["diagnostics.enabled=false", "online.diagnose_windows=0"]
     cfg = load_config(lapo_bc.Config, None, sets, base=lapo_bc.default_config(TASK))
     with Harness("lapo_bc", TASK, 0, config=dataclasses.asdict(cfg), runs_root=tmp_path,
                  budget=BUDGET, eval_episodes=2, progress=False) as h:  # fmt: skip

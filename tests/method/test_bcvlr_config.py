@@ -126,8 +126,8 @@ def test_config_typos_fail_naming_the_key(tmp_path):
     with pytest.raises(ConfigError, match="contrastive_recon needs features.encoder impala"):
         load_config(bcvlr.Config, None, ["features.encoder=conv"],
                     base=bcvlr.default_config(get_task("coinrun")))  # fmt: skip
-    for key in ("latent_actions.probe_decoder_updates", "latent_actions.probe_action_lag",
-                "online.replay_probe_decoder_updates", "departures.action_lead"):  # fmt: skip
+    for key in ("diagnostics.probe_decoder_updates", "diagnostics.probe_action_lag",
+                "diagnostics.replay_probe_decoder_updates", "departures.action_lead"):  # fmt: skip
         with pytest.raises(ConfigError, match=f"{key}=-1: must be >= 0, got -1"):
             load_config(bcvlr.Config, None, [f"{key}=-1"])
 

@@ -30,7 +30,7 @@ def test_tiny_run_through_every_stage(task_name, tmp_path):
     sets = ["online.num_envs=4"] if task.suite == "procgen" else []
     if task.suite == "metaworld":  # options of the mini runs, through the real code path
         sets += ["departures.idm_input_norm=standardize", "departures.latent_norm=standardize",
-                 "departures.latent_norm_refit=true", "online.replay_probe_decoder_updates=16",
+                 "departures.latent_norm_refit=true", "diagnostics.replay_probe_decoder_updates=16",
                  "departures.action_lead=1"]  # fmt: skip
     cfg = load_config(bcvlr.Config, TINY, sets, base=bcvlr.default_config(task))
     budget = 4 * 60 if task.suite == "procgen" else 200
@@ -77,9 +77,9 @@ def test_procgen_budget_off_the_vector_size_is_evaluated_at_or_past_it(tmp_path)
     (with floor division it stopped 2 steps short and the 100-step evaluation stood for it)."""
     task = get_task("starpilot")  # short evaluation episodes, whatever the policy does
     videos = random_videos(task.name, tmp_path / "videos", steps=60)
-    sets = ["online.num_envs=4", "online.cycle_steps=20", "online.replay_probe_windows=0",
+    sets = ["online.num_envs=4", "online.cycle_steps=20", "diagnostics.replay_probe_windows=0",
             "online.bc_warmup_updates=1", "online.ft_updates=1", "online.bc_updates=1",
-            "features.updates=3", "latent_actions.updates=3", "latent_actions.probe_every=0"]  # fmt: skip
+            "features.updates=3", "latent_actions.updates=3", "diagnostics.probe_every=0"]  # fmt: skip
     cfg = load_config(bcvlr.Config, TINY, sets, base=bcvlr.default_config(task))
     budget = 4 * 30 + 2
     with Harness("bcvlr", task, 0, config={}, runs_root=tmp_path / "runs", budget=budget,
@@ -98,7 +98,7 @@ def test_pretraining_is_the_same_for_the_same_seed(tmp_path):
     nets from the run seed, whatever the RNG held before (they once built them unseeded)."""
     videos = random_videos("reacher_easy", tmp_path / "videos", steps=120)
     cfg = load_config(bcvlr.Config, TINY, ["features.updates=3", "latent_actions.updates=3",
-                                           "latent_actions.probe_every=0"],
+                                           "diagnostics.probe_every=0"],
                       base=bcvlr.default_config(get_task("reacher_easy")))  # fmt: skip
     weights = []
     for run, noise in enumerate((1, 2)):
@@ -121,7 +121,7 @@ def test_online_is_the_same_in_any_process(tmp_path):
     the process, so every Snakemake online job drew other initial weights)."""
     videos = random_videos("reacher_easy", tmp_path / "videos", steps=120)
     cfg = load_config(bcvlr.Config, TINY, ["features.updates=3", "latent_actions.updates=3",
-                                           "latent_actions.probe_every=0"],
+                                           "diagnostics.probe_every=0"],
                       base=bcvlr.default_config(get_task("reacher_easy")))  # fmt: skip
     feats = bcvlr.pretrain_features(cfg, [videos], 0, tmp_path / "f", progress=False)
     lat = bcvlr.pretrain_latent_actions(cfg, [videos], feats, 0, tmp_path / "la", progress=False)
@@ -132,7 +132,7 @@ def test_online_is_the_same_in_any_process(tmp_path):
                "0", "--videos", str(tmp_path / "videos"), "--config", TINY, "--no-progress",
                "--latent-actions", str(lat), "--runs-root", str(root), "--budget", "80",
                "--eval-every", "40", "--eval-episodes", "1", "--set", "online.cycle_steps=20",
-               "--set", "online.replay_probe_windows=0"]  # fmt: skip
+               "--set", "diagnostics.replay_probe_windows=0"]  # fmt: skip
         result = subprocess.run(cmd, capture_output=True, text=True)
         assert result.returncode == 0, result.stderr[-2000:]
         metrics = pd.read_csv(root / "bcvlr" / "reacher_easy" / "seed0" / "metrics.csv")
@@ -267,7 +267,7 @@ def test_a_stage_is_reused_only_with_its_own_settings(tmp_path):
     refused in one line, not silently reused; with the same settings it is reused as it is."""
     videos = random_videos("reacher_easy", tmp_path / "videos", steps=120)
     others = random_videos("reacher_easy", tmp_path / "others", steps=120, seed=1)
-    sets = ["features.updates=3", "latent_actions.updates=3", "latent_actions.probe_every=0"]
+    sets = ["features.updates=3", "latent_actions.updates=3", "diagnostics.probe_every=0"]
     base = bcvlr.default_config(get_task("reacher_easy"))
     cfg = load_config(bcvlr.Config, TINY, sets, base=base)
     feats = bcvlr.pretrain_features(cfg, [videos], 0, tmp_path / "f", progress=False)
@@ -323,7 +323,7 @@ def test_the_paper_configs_run_no_probe():
     for task in ("coinrun", "reacher_hard", "metaworld_reach"):
         for config in (None, "config/bcvlr/mini.yaml"):
             cfg = load_config(bcvlr.Config, config, base=bcvlr.default_config(get_task(task)))
-            assert not cfg.diagnostics, (task, config)
+            assert not cfg.diagnostics.enabled, (task, config)
 
 
 def test_diagnostics_do_not_change_what_training_computes(tmp_path):
@@ -331,10 +331,10 @@ def test_diagnostics_do_not_change_what_training_computes(tmp_path):
     cycle: with them on, the stage's weights and every training metric are those of a run
     without them."""
     videos = random_videos("reacher_easy", tmp_path / "videos", steps=120)
-    sets = ["features.updates=3", "latent_actions.updates=6", "latent_actions.probe_every=2"]
+    sets = ["features.updates=3", "latent_actions.updates=6", "diagnostics.probe_every=2"]
     weights, losses = [], []
     for on in (True, False):
-        cfg = load_config(bcvlr.Config, TINY, [*sets, f"diagnostics={str(on).lower()}"],
+        cfg = load_config(bcvlr.Config, TINY, [*sets, f"diagnostics.enabled={str(on).lower()}"],
                           base=bcvlr.default_config(get_task("reacher_easy")))  # fmt: skip
         feats = bcvlr.pretrain_features(cfg, [videos], 0, tmp_path / f"f{on}", progress=False)
         lat = bcvlr.pretrain_latent_actions(cfg, [videos], feats, 0, tmp_path / f"la{on}",

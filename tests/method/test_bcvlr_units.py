@@ -8,6 +8,7 @@ import torch
 
 from bcvlr.config import load_config
 from bcvlr.data import VideoDataset, VideoDatasetWriter
+from bcvlr.diagnostics.config import DiagnosticsConfig
 from bcvlr.method import bcvlr
 from bcvlr.tasks import get_task
 from tests.data.video_helpers import decode, write
@@ -333,8 +334,8 @@ def test_video_probe_targets_the_action_lag_steps_before_the_last_transition(tmp
     last `window` frames of one episode and its target is a_(t - lag), where a_t moves
     o_t to o_t+1 (the window's last two frames)."""
     write(tmp_path / "ds", [12, 9, 15, 11])
-    la = bcvlr.LatentActionConfig(window=2, probe_windows=64, probe_action_lag=lag)
-    probe = bcvlr.LatentActionProbe.from_videos(VideoDataset(tmp_path / "ds"), la, seed=0)
+    diag = DiagnosticsConfig(probe_windows=64, probe_action_lag=lag)
+    probe = bcvlr.LatentActionProbe.from_videos(VideoDataset(tmp_path / "ds"), 2, diag, seed=0)
     for obs, acts in (probe.fit_set, probe.eval_set):
         episode, t = decode(obs)  # (windows, 2)
         assert (episode[:, 0] == episode[:, 1]).all() and (t[:, 1] == t[:, 0] + 1).all()

@@ -1,5 +1,6 @@
 """BCV-LR's hyper-parameters: the groups of the paper's Tables 11 (Procgen) and 12 (DMC;
-Metaworld shares them); config/bcvlr/{suite}.yaml holds the paper's values."""
+Metaworld shares them); config/bcvlr/{suite}.yaml holds the paper's values. What is not the
+paper's lives in groups of its own: ``departures`` and ``diagnostics``."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from pathlib import Path
 from typing import Literal
 
 from bcvlr.config import read_config_file
+from bcvlr.diagnostics.config import DiagnosticsConfig
 from bcvlr.tasks import Task
 
 CONFIG_DIR = Path(__file__).resolve().parents[3] / "config" / "bcvlr"
@@ -57,18 +59,6 @@ class LatentActionConfig:
     # The authors' world model squashes its output with tanh/2; the paper states no bound, so
     # the code's choice is the default.
     wm_bounded_output: bool = True
-    # Diagnostics only (with the config's `diagnostics: true`): every probe_every updates, a
-    # linear probe decodes true actions from the latent actions of held-out labelled video
-    # transitions (0 disables; needs labels).
-    probe_every: int = 1000
-    probe_windows: int = 1024
-    # ... and the authors' probe decoder, an MLP, with at most this many updates (theirs: 3
-    # epochs over up to 65,536 windows at batch 128); 0: the linear probe alone.
-    probe_decoder_updates: int = 1536
-    # The video probe's target: the action taken this many steps before the window's last
-    # transition (0: a_t, the authors'). In Metaworld the hand follows its mocap target with a
-    # lag, so the change from o_t to o_t+1 shows a_t-1 more than a_t (docs/experiments.md, E9).
-    probe_action_lag: int = 0
 
 
 @dataclass
@@ -101,16 +91,6 @@ class OnlineConfig:
     # Offline decoding (Table 10): finetune p, d and clone pi on N action-labelled expert
     # transitions instead of interacting (0 = the online method).
     offline_labelled: int = 0
-    # Diagnostics only: in every cycle, the latent-action probe on up to this many windows of
-    # the agent's own transitions (fitted on even episodes, scored on odd ones): how much of
-    # the agent's actions p's latents carry, which eq. 3 needs. probe_new: the cycle's new
-    # transitions, before eq. 3 trains on them; probe_replay: the whole replay, after. A
-    # scripted expert's actions are a function of the scene, so the video probe can score
-    # high on latents without any motion. 0: off.
-    replay_probe_windows: int = 1024
-    # ... with the MLP decoder too (latent_actions.probe_decoder_updates) when this is at
-    # least 1: it takes ~4x the ridge's time, twice per cycle, so the ridge alone by default
-    replay_probe_decoder_updates: int = 0
 
 
 @dataclass
@@ -144,6 +124,8 @@ class Config:
     latent_actions: LatentActionConfig = field(default_factory=LatentActionConfig)
     online: OnlineConfig = field(default_factory=OnlineConfig)
     departures: DepartureConfig = field(default_factory=DepartureConfig)
+    # The probes and health checks of the latent actions: off unless diagnostics.enabled
+    diagnostics: DiagnosticsConfig = field(default_factory=DiagnosticsConfig)
     # Ablations of Fig. 4: without latent features / latent-action pretraining / finetuning.
     variant: Literal["full", "wo_lf", "wo_la", "wo_ft"] = "full"
     # Table 8: the encoder stays frozen, or is finetuned through L_la or through L_ft.
@@ -154,9 +136,6 @@ class Config:
     # a scaled-down config (mini, tiny): its runs are labelled reduced_budget even when they
     # interact for the task's full budget, since their pretraining is not the paper's
     reduced_size: bool = False
-    # The probes and health checks of latent actions (probe_* and replay_probe_* above): off,
-    # so that training pays nothing for them; they never change what training computes.
-    diagnostics: bool = False
     # Where f is frozen, its features of every video frame are computed once and gathered per
     # batch instead of encoding each sampled window (the same features; docs/performance.md),
     # when the table fits in this many MB on the device; 0 encodes every window.

@@ -301,7 +301,8 @@ def online(task: Task, seed: int, cfg: Config, harness, videos: VideoDataset,
                 if step < cycle_end:  # a point at the cycle's end: after its updates, below
                     evaluate_if_due()
             harness.run.add_timing("collect", time.perf_counter() - t0)
-            probing = cfg.diagnostics and oc.replay_probe_windows and cfg.variant != "wo_la"
+            diag = cfg.diagnostics
+            probing = diag.enabled and diag.replay_probe_windows and cfg.variant != "wo_la"
             probed = {}
             if probing:  # this cycle's transitions, before eq. 3 has seen them
                 probed |= _probe_replay(replay, task, cfg, agent, device, harness, "probe_new",
@@ -344,9 +345,10 @@ def _probe_replay(replay: WindowReplay, task: Task, cfg: Config, agent: Agent,
                   newest: int | None = None) -> dict:  # fmt: skip
     """The online latent-action probe; its seconds go to run.json's ``probe`` phase."""
     t0 = time.perf_counter()
+    diag = cfg.diagnostics
     probe = LatentActionProbe.from_replay(replay, cfg.latent_actions.window,
-                                          cfg.online.replay_probe_windows, task, prefix, newest,
-                                          cfg.online.replay_probe_decoder_updates,
+                                          diag.replay_probe_windows, task, prefix, newest,
+                                          diag.replay_probe_decoder_updates,
                                           cfg.departures.action_lead)  # fmt: skip
     scores = probe.score(agent.encoder, agent.lam, device)
     harness.run.add_timing("probe", time.perf_counter() - t0)

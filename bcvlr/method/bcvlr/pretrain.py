@@ -102,9 +102,6 @@ def stage_settings(cfg: Config, stage: str, seed: int, videos: Sequence[VideoDat
         "latent_actions": ("features", "latent_actions", "encoder_training", "variant"),
     }
     full = dataclasses.asdict(cfg)
-    # the probes' settings: diagnostics, which never change the product
-    full["latent_actions"] = {k: v for k, v in full["latent_actions"].items()
-                              if not k.startswith("probe_")}  # fmt: skip
     settings = {"seed": seed, **{k: full[k] for k in sections[stage]},
                 "videos": [v.fingerprint for v in videos]}  # fmt: skip
     if stage == "latent_actions":  # the departures that change what eq. 2 trains
@@ -224,8 +221,10 @@ def pretrain_latent_actions(cfg: Config, videos: Sequence[VideoDataset], feature
             if state is None and dep.idm_input_norm == "standardize":
                 stage.log(0, fit_idm_input_norm(model, encoder, batches,
                                                 dep.idm_input_norm_batches, device))  # fmt: skip
-            probing = cfg.diagnostics and la.probe_every > 0
-            probe = LatentActionProbe.from_videos(videos[0], la, seed) if probing else None
+            diag = cfg.diagnostics
+            probing = diag.probing()
+            probe = (LatentActionProbe.from_videos(videos[0], la.window, diag, seed)
+                     if probing else None)  # fmt: skip
             health = _health_windows(videos, la, seed, device) if probing else None
 
             def diagnose(update: int) -> None:  # diagnostics only: training never reads them
@@ -245,7 +244,7 @@ def pretrain_latent_actions(cfg: Config, videos: Sequence[VideoDataset], feature
             bar = stage.bar(la.updates, "latent actions")
             model.train()
             for update in range(stage.step, la.updates):
-                if probing and update % la.probe_every == 0:
+                if probing and update % diag.probe_every == 0:
                     diagnose(update)
                 stage.advance(update + 1, step(), bar)
                 if stage.checkpoint_due(update + 1):

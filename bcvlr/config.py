@@ -177,11 +177,33 @@ def load_config(cls: type[T], file: str | Path | None = None,
     try:
         return from_dict(cls, data, where=where)
     except ConfigError as e:  # name the override a bad value came from, not the file
+        message = _elsewhere_hint(cls, str(e))
         for prefix, item in overridden.items():
-            if str(e).startswith(prefix):
-                detail = str(e).split(": ", 1)[1] if prefix.endswith(":") else str(e)[len(where) :]
+            if message.startswith(prefix):
+                detail = message.split(": ", 1)[1] if prefix.endswith(":") else message[len(where) :]
                 raise ConfigError(f"--set {item}: {detail.lstrip('.: ')}") from None
-        raise
+        raise ConfigError(message) from None
+
+
+def _elsewhere_hint(cls: type, message: str) -> str:
+    """An unknown key that is a field of another group (e.g. one that moved there) is named
+    with its whole path."""
+    found = re.search(r": unknown key '([^']+)'$", message)
+    if found is None:
+        return message
+    paths = [path for path in _field_paths(cls) if path.rpartition(".")[2] == found[1]]
+    return f"{message} (it is {' or '.join(paths)})" if paths else message
+
+
+def _field_paths(cls: type, prefix: str = "") -> list[str]:
+    paths = []
+    hints = typing.get_type_hints(cls)
+    for f in dataclasses.fields(cls):
+        if dataclasses.is_dataclass(hints[f.name]):
+            paths += _field_paths(hints[f.name], f"{prefix}{f.name}.")
+        else:
+            paths.append(f"{prefix}{f.name}")
+    return paths
 
 
 def read_config_file(file: str | Path) -> dict:

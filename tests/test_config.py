@@ -49,6 +49,15 @@ def test_a_bad_override_is_named_as_the_override_not_as_the_file(tmp_path):
         load_config(Outer, tmp_path / "bad.yaml", ["name=x"])
 
 
+def test_a_key_of_another_group_is_named_with_its_path(tmp_path):
+    """A setting that moved to another group (e.g. departures, diagnostics) is pointed to."""
+    with pytest.raises(ConfigError, match=r"^--set updates=3: unknown key 'updates' \(it is inner.updates\)$"):
+        load_config(Outer, None, ["updates=3"])
+    (tmp_path / "c.yaml").write_text("inner: {name: x}\n")
+    with pytest.raises(ConfigError, match=r"c.yaml.inner: unknown key 'name' \(it is name\)$"):
+        load_config(Outer, tmp_path / "c.yaml")
+
+
 @pytest.mark.parametrize(("text", "error"), [
     ("extends: missing.yaml\n", r"missing.yaml does not exist \(extended by .*child.yaml\)"),
     ("extends: child.yaml\n", "'extends' goes round in a circle"),

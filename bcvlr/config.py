@@ -22,6 +22,14 @@ class ConfigError(UserError, ValueError):
     pass
 
 
+class UnknownKeyError(ConfigError):
+    """A key no field has; ``suggested`` when the message already names a close one."""
+
+    def __init__(self, message: str, key: str, suggested: bool):
+        super().__init__(message)
+        self.key, self.suggested = key, suggested
+
+
 def _check(value: Any, tp: Any, where: str) -> Any:
     origin = typing.get_origin(tp)
     args = typing.get_args(tp)
@@ -99,7 +107,7 @@ def from_dict(cls: type[T], data: Any, where: str = "config") -> T:
         if key not in fields:
             close = difflib.get_close_matches(str(key), fields, n=1)
             hint = f" (did you mean {close[0]!r}?)" if close else ""
-            raise ConfigError(f"{where}: unknown key {key!r}{hint}")
+            raise UnknownKeyError(f"{where}: unknown key {key!r}{hint}", str(key), bool(close))
     kwargs = {k: _check(v, hints[k], f"{where}.{k}") for k, v in data.items()}
     for k, v in kwargs.items():
         if isinstance(v, list | tuple):
@@ -177,7 +185,7 @@ def load_config(cls: type[T], file: str | Path | None = None,
     try:
         return from_dict(cls, data, where=where)
     except ConfigError as e:  # name the override a bad value came from, not the file
-        message = _elsewhere_hint(cls, str(e))
+        message = _elsewhere_hint(cls, e)
         for prefix, item in overridden.items():
             if message.startswith(prefix):
                 detail = message.split(": ", 1)[1] if prefix.endswith(":") else message[len(where) :]
@@ -185,14 +193,13 @@ def load_config(cls: type[T], file: str | Path | None = None,
         raise ConfigError(message) from None
 
 
-def _elsewhere_hint(cls: type, message: str) -> str:
+def _elsewhere_hint(cls: type, error: ConfigError) -> str:
     """An unknown key that is a field of another group (e.g. one that moved there) is named
     with its whole path."""
-    found = re.search(r": unknown key '([^']+)'$", message)
-    if found is None:
-        return message
-    paths = [path for path in _field_paths(cls) if path.rpartition(".")[2] == found[1]]
-    return f"{message} (it is {' or '.join(paths)})" if paths else message
+    if not isinstance(error, UnknownKeyError) or error.suggested:
+        return str(error)
+    paths = [path for path in _field_paths(cls) if path.rpartition(".")[2] == error.key]
+    return f"{error} (it is {' or '.join(paths)})" if paths else str(error)
 
 
 def _field_paths(cls: type, prefix: str = "") -> list[str]:

@@ -39,13 +39,12 @@ FIELDS = ["game", "planner", "episodes", "score", "score_std", "paper_expert", "
 
 
 def measure(game: str, args: argparse.Namespace, out: Path) -> dict:
+    from bcvlr.config import load_config
     from bcvlr.experts.planning import PlannerConfig, PlanningExpert
     from bcvlr.run.evaluate import evaluate
     from bcvlr.tasks import get_task
 
     task = get_task(game)
-    from bcvlr.config import load_config
-
     expert = PlanningExpert(task, load_config(PlannerConfig, None, args.set), seed=args.seed)
     t0 = time.perf_counter()
     result = evaluate(task, expert.act, episodes=args.episodes, seed=args.seed + 1,

@@ -6,7 +6,6 @@ from __future__ import annotations
 import hashlib
 import math
 from collections.abc import Sequence
-from typing import Protocol
 
 import numpy as np
 import torch
@@ -14,19 +13,11 @@ import torch.nn.functional as F
 
 from bcvlr.data import VideoDataset, WindowSampler
 from bcvlr.data.window_replay import WindowReplay
+from bcvlr.diagnostics.config import DiagnosticsConfig
 from bcvlr.nets.features import encode_windows
 from bcvlr.nets.mlp import mlp
 from bcvlr.run.seeding import seeded
 from bcvlr.tasks import Task
-
-
-class ProbeSettings(Protocol):
-    """What the video probe reads of a diagnostics config (bcvlr/diagnostics/config.py)."""
-
-    probe_windows: int
-    probe_action_lag: int
-    probe_decoder_updates: int
-
 
 SCENE_POOL = 4  # the probe's scene: f(o_t) average-pooled to 4x4 per channel
 PROBE_DECODER_HIDDEN = 128  # the authors' decoder: 2 hidden layers of 128 (utils.create_decoder)
@@ -68,7 +59,7 @@ class LatentActionProbe:
                    decoder_updates)  # fmt: skip
 
     @classmethod
-    def from_videos(cls, videos: VideoDataset, window: int, diag: ProbeSettings,
+    def from_videos(cls, videos: VideoDataset, window: int, diag: DiagnosticsConfig,
                     seed: int) -> LatentActionProbe | None:  # fmt: skip
         """On labelled video windows of ``window`` frames, each the last of ``window`` plus
         ``diag.probe_action_lag``; None for a dataset without labels."""

@@ -9,7 +9,7 @@ turn, the same level distribution), beside the paper's expert-video score
 (Table 1); env steps per second of the whole evaluation (planning included) and the minutes 100k
 transitions of videos would take at that rate. With ``--readout-steps``: that many transitions
 of the planner's videos, then a supervised pixel inverse-dynamics readout on them
-(``python -m bcvlr.diagnostics.action_readout supervised --features pixels``: p's architecture
+(``python -m bcvlr.method.action_readout supervised --features pixels``: p's architecture
 at the mini size, trained on even episodes, accuracy on odd ones, beside the share of the most
 common action): how far an expert's actions can be read from its frames.
 
@@ -63,9 +63,9 @@ def measure(game: str, args: argparse.Namespace, out: Path) -> dict:
 
 
 def readout(task, args: argparse.Namespace, out: Path) -> dict:
-    from bcvlr.diagnostics.action_readout import supervised
     from bcvlr.experts.collect import collect
     from bcvlr.experts.planning import train_expert
+    from bcvlr.method.action_readout import supervised
 
     expert_dir, videos = out / "experts" / task.name, out / "videos" / task.name
     if not (expert_dir / "expert.json").exists():

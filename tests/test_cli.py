@@ -106,11 +106,11 @@ def test_a_missing_runs_root_is_refused_not_an_empty_report(tmp_path, capsys):
 
 
 def test_the_diagnostics_command_ends_a_user_error_in_one_line(tmp_path):
-    """python -m bcvlr.diagnostics.action_readout goes through the same handler as `bcvlr`."""
+    """python -m bcvlr.method.action_readout goes through the same handler as `bcvlr`."""
     from tests.data.video_helpers import write
 
     write(tmp_path / "ds", [12, 9], frame_stack=1)
-    r = subprocess.run([sys.executable, "-m", "bcvlr.diagnostics.action_readout", "supervised",
+    r = subprocess.run([sys.executable, "-m", "bcvlr.method.action_readout", "supervised",
                         "--task", "coinrun", "--videos", str(tmp_path / "ds"),
                         "--features", "fresh", "--config", "config/bcvlr/dmc.yaml"],
                        capture_output=True, text=True)  # fmt: skip

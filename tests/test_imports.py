@@ -78,3 +78,11 @@ def test_the_command_module_is_imported_by_nothing():
 
 def test_the_cycle_finder_finds_a_cycle():
     assert cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
+
+
+def test_diagnostics_sit_below_the_methods():
+    """The methods call the probes; a command that inspects a method lives with the method."""
+    above = ("bcvlr.method", "baselines")
+    upward = {m: sorted(d for d in deps if d.startswith(above))
+              for m, deps in import_graph().items() if m.startswith("bcvlr.diagnostics")}
+    assert {m: d for m, d in upward.items() if d} == {}

@@ -1,9 +1,9 @@
 """Where the expert's action is lost, measured on held-out expert video windows (their labels;
 diagnostics only, nothing here trains the method):
 
-    python -m bcvlr.diagnostics.action_readout supervised --task T --videos V \
+    python -m bcvlr.method.action_readout supervised --task T --videos V \
         --features FEATURES.pt|pixels|fresh [--config C] [--set k=v] [--updates N]
-    python -m bcvlr.diagnostics.action_readout agent --run RUN_DIR --videos V
+    python -m bcvlr.method.action_readout agent --run RUN_DIR --videos V
 
 ``supervised``: p's architecture and a linear head trained on the videos' labels (a_t from
 o_t, o_t+1) on f's features (or on the frames, or on a fresh f), fitted on even episodes and
@@ -137,7 +137,7 @@ def agent(args: argparse.Namespace) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m bcvlr.diagnostics.action_readout",
+    parser = argparse.ArgumentParser(prog="python -m bcvlr.method.action_readout",
                                      description=__doc__.split("\n\n")[0])  # fmt: skip
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("supervised", help="p's architecture trained on the labels")

@@ -139,9 +139,6 @@ class OnlineConfig:
     # d's logits) or its most likely action ("hard")
     bc_targets: Literal["soft", "hard"] = "soft"
     checkpoint_every: int = 5  # iterations
-    # diagnostics only: accuracy of d(p(window)) against the true actions of labelled video
-    # windows after each decoder retraining (reads the labels; never used to train)
-    diagnose_windows: int = 1024
 
 
 @dataclass
@@ -154,8 +151,9 @@ class Config:
     budget: int | None = None  # env steps; None: the task's (100k)
     checkpoint_every: int = 1000  # pretraining updates between checkpoints
     device: str = "auto"
-    # LAPO's own diagnostic, on by default: every probe_every stage-1 updates, how much of the
-    # videos' true actions p's latents carry (reads the labels; never trained on)
+    # LAPO's own diagnostics, on by default (they read the labels; never trained on): every
+    # probe_every stage-1 updates, how much of the videos' true actions p's latents carry; online,
+    # after each decoder fit, how often d(p(window)) names the true action (probe_windows windows)
     diagnostics: DiagnosticsConfig = field(default_factory=lambda: DiagnosticsConfig(enabled=True))
 
     def validate(self) -> None:
@@ -569,9 +567,9 @@ def online(task: Task, seed: int, cfg: Config, harness: Harness, videos: VideoDa
     device = resolve_device(cfg.device)
     obs_shape = videos.stacked_shape
     lam = load_dynamics(cfg, dynamics, obs_shape, device)
-    probe = (LatentActionProbe.from_videos(videos, cfg.latent_actions.window, dataclasses.replace(
-        cfg.diagnostics, probe_windows=oc.diagnose_windows), seed)
-        if oc.diagnose_windows else None)  # fmt: skip
+    diag = cfg.diagnostics
+    probe = (LatentActionProbe.from_videos(videos, cfg.latent_actions.window, diag, seed)
+             if diag.enabled and diag.probe_windows else None)  # fmt: skip
 
     state = harness.start()  # seeds every RNG, or restores them from the checkpoint
     with seeded(seed):  # building the nets must not use the run's RNG

@@ -35,7 +35,7 @@ TINY = ["latent_actions.updates=20", "latent_actions.batch_size=8",
         "policy.channels=[4,8,8]", "policy.hidden=16", "policy.updates=20",
         "policy.batch_size=8", "online.num_envs=4", "online.num_steps=16",
         "online.decoder_hidden=[16]", "online.decoder_batch_size=32",
-        "online.diagnose_windows=64", "online.bc_batch_size=8", "online.bc_steps=2",
+        "online.bc_batch_size=8", "online.bc_steps=2",
         "online.checkpoint_every=1", "checkpoint_every=5",
         "online.schedule=rescaled"]  # fmt: skip  # LAPO's own starts at 25k steps
 BUDGET = 4 * 16 * 4  # four iterations of 4 envs x 16 steps
@@ -213,7 +213,7 @@ def test_lapo_bc_reads_no_reward_and_no_label(videos, tmp_path, monkeypatch):
 
     monkeypatch.setattr(lapo, "make", forbidden)
     monkeypatch.setattr(type(videos), "open_labels", forbidden)
-    sets = TINY + ["diagnostics.enabled=false", "online.diagnose_windows=0"]
+    sets = TINY + ["diagnostics.enabled=false"]
     cfg = load_config(lapo_bc.Config, None, sets, base=lapo_bc.default_config(TASK))
     with Harness("lapo_bc", TASK, 0, config=dataclasses.asdict(cfg), runs_root=tmp_path,
                  budget=BUDGET, eval_episodes=2, progress=False) as h:  # fmt: skip

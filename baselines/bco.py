@@ -61,7 +61,7 @@ from bcvlr.envs import expert_videos, make_reward_free
 from bcvlr.envs.action_log import ActionLog
 from bcvlr.nets.augment import RandomShift
 from bcvlr.nets.idm import ActionNet, InverseDynamics
-from bcvlr.run.device import resolve_device
+from bcvlr.run.device import resolve_device, torch_threads
 from bcvlr.run.seeding import env_seed, seeded
 from bcvlr.tasks import Task, get_task
 
@@ -407,12 +407,7 @@ def run(
 ) -> None:
     task = get_task(task) if isinstance(task, str) else task
     videos = expert_videos(task, videos, "BCO")
-    threads = torch.get_num_threads()
-    if cfg.threads:
-        torch.set_num_threads(cfg.threads)
-    try:
+    with torch_threads(cfg.threads):
         with seeded(seed):
             learner = BCO.build(task, videos.stacked_shape, cfg, resolve_device(cfg.device))
         iterate(task, seed, cfg, harness, videos, learner)
-    finally:
-        torch.set_num_threads(threads)

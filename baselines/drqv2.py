@@ -18,6 +18,7 @@ auto-reset (DrQv2 never samples a transition starting in the last n-1 steps eith
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import time
@@ -37,7 +38,7 @@ from bcvlr.envs.action_log import ActionLog
 from bcvlr.nets.augment import RandomShift
 from bcvlr.nets.encoders import ConvEncoder, IdentityEncoder
 from bcvlr.nets.mlp import mlp, orthogonal_init, trunk
-from bcvlr.run.device import resolve_device
+from bcvlr.run.device import resolve_device, torch_threads
 from bcvlr.run.seeding import env_seed, seeded
 from bcvlr.tasks import Task, get_task
 
@@ -289,9 +290,6 @@ def train(task: Task | str, seed: int, cfg: Config, harness,
     task = get_task(task) if isinstance(task, str) else task
     if task.suite not in SUITES:
         raise ValueError(f"{harness.method} runs on {SUITES} tasks, not {task.name} ({task.suite})")
-    threads = torch.get_num_threads()
-    if cfg.threads:
-        torch.set_num_threads(cfg.threads)
     states = cfg.obs == "states"
     budget = harness.budget
     repeat = task.action_repeat
@@ -304,7 +302,7 @@ def train(task: Task | str, seed: int, cfg: Config, harness,
     env_log = ActionLog.resume(state)
     env = make(task, num_envs=1, seed=env_seed(seed, env_log.seed_offset(step)),
                frames=not states)  # fmt: skip
-    try:
+    with torch_threads(cfg.threads), contextlib.closing(env):
         obs = env_log.start(env)
         x = env.states() if states else obs
         with seeded(seed):  # nor must initialising the nets consume the run's RNG streams
@@ -374,9 +372,6 @@ def train(task: Task | str, seed: int, cfg: Config, harness,
             if step % cfg.checkpoint_every == 0 or step == total_steps:
                 checkpoint()
         harness.finish()
-    finally:
-        env.close()
-        torch.set_num_threads(threads)
     return agent
 
 

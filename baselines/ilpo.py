@@ -58,7 +58,7 @@ from bcvlr.data import VideoDataset, WindowSampler
 from bcvlr.envs import expert_videos, make_reward_free
 from bcvlr.envs.action_log import ActionLog
 from bcvlr.nets.mlp import mlp
-from bcvlr.run.device import resolve_device
+from bcvlr.run.device import resolve_device, torch_threads
 from bcvlr.run.seeding import env_seed, seeded
 from bcvlr.run.stage import Stage, completed_artifact, load_artifact
 from bcvlr.tasks import Task, get_task
@@ -604,10 +604,7 @@ def run(task: Task | str, seed: int, cfg: Config, harness,
     if task.suite not in SUITES:
         raise ValueError(f"ILPO runs on {', '.join(SUITES)} tasks, not on {task.name!r}")
     videos = expert_videos(task, videos, "ILPO")
-    threads = torch.get_num_threads()
-    if cfg.threads:
-        torch.set_num_threads(cfg.threads)
-    try:
+    with torch_threads(cfg.threads):
         state = harness.start()
         if state is None:  # the LPN is done once the online stage has checkpointed
             t0 = time.perf_counter()
@@ -618,5 +615,3 @@ def run(task: Task | str, seed: int, cfg: Config, harness,
               state)  # fmt: skip
         harness.run.add_timing("online", time.perf_counter() - t0)
         harness.finish()
-    finally:
-        torch.set_num_threads(threads)

@@ -71,7 +71,7 @@ from bcvlr.nets.idm import ActionNet, InverseDynamics
 from bcvlr.nets.ssl import CurlContrastive, soft_update
 from bcvlr.nets.unet import WorldModelUNet
 from bcvlr.nets.vq import VectorQuantizer
-from bcvlr.run.device import resolve_device
+from bcvlr.run.device import resolve_device, torch_threads
 from bcvlr.run.seeding import seeded
 from bcvlr.run.stage import Stage, completed_artifact
 from bcvlr.tasks import ActionSpace, Task, get_task
@@ -349,10 +349,7 @@ def run(task: Task | str, seed: int, cfg: Config, harness,
         videos: VideoDataset | None = None) -> None:  # fmt: skip
     task = get_task(task) if isinstance(task, str) else task
     videos = expert_videos(task, videos, "UPESV")
-    threads = torch.get_num_threads()
-    if cfg.threads:
-        torch.set_num_threads(cfg.threads)
-    try:
+    with torch_threads(cfg.threads):
         device = resolve_device(cfg.device)
         pretrained = pretrain(task, cfg, videos, seed, harness.path / "pretrain",
                               harness.progress, device)  # fmt: skip
@@ -362,5 +359,3 @@ def run(task: Task | str, seed: int, cfg: Config, harness,
             state = torch.load(pretrained, map_location=device, weights_only=False)
             learner.idm.load_state_dict(state["labeller"])
         bco.iterate(task, seed, cfg, harness, videos, learner)
-    finally:
-        torch.set_num_threads(threads)

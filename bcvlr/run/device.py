@@ -1,6 +1,9 @@
-"""The one place a method's ``device`` setting becomes a torch device."""
+"""The one place a method's ``device`` and ``threads`` settings reach torch."""
 
 from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import torch
 
@@ -11,3 +14,16 @@ def resolve_device(setting: str) -> torch.device:
     if setting == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     return torch.device(setting)
+
+
+@contextmanager
+def torch_threads(threads: int | None) -> Iterator[None]:
+    """Torch's intra-op threads set to ``threads`` for the block (0 or None: left as they are),
+    then restored, so that a run inside a longer process (tests, benchmarks) leaves no trace."""
+    before = torch.get_num_threads()
+    if threads:
+        torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)

@@ -45,7 +45,9 @@ from bcvlr.tasks import Task, get_task
 SUITES = ("dmc", "metaworld")
 NEEDS_VIDEOS = False  # a reward-based baseline
 
-# DrQv2's cfgs/task: these tasks use the "medium" exploration schedule (500k steps of std decay)
+# DrQv2's cfgs/task: these tasks use the "medium" exploration schedule (500k steps of std decay);
+# URLB's cheetah_run_backward and jaco reaches follow DrQv2's cheetah_run and reach_duplo. Every
+# other task takes "easy" (100k), point_mass_easy too: DrQv2 has no file for it (our choice).
 _MEDIUM = {"reacher_easy", "reacher_hard", "cheetah_run_backward", "jaco_reach_top_right",
            "jaco_reach_bottom_left"}  # fmt: skip
 

@@ -3,7 +3,8 @@
 # Started beside, before it (one thread each, nice -n 5):
 #   bcvlr train-expert --task reacher_easy --seed 0 --out /work/scratch/experts/reacher_easy/seed0
 #   bcvlr run --method drqv2 ... (docs/baselines.md, "DrQv2 learning check", seed 0)
-# ILPO was to be stopped if it had not started by 22:50 (the session's CI check came next).
+# ILPO was stopped at its start (22:52) to leave room for a CI check, and xargs then ended the queue;
+# ILPO and the two random20k20 runs were run after it, by hand, with the commands listed below.
 source /work/main/.venv/bin/activate
 export OMP_NUM_THREADS=1
 cd /work/scratch/reacher

@@ -9,31 +9,27 @@ from statistics import mean
 
 import pandas as pd
 
+from bcvlr.report.versus_random import final_score
+
 HERE = Path(__file__).parent
-
-
-def values(run: Path, metric: str) -> pd.Series:
-    m = pd.read_csv(run / "metrics.csv")
-    m = m[m.metric == metric]
-    return pd.Series(m.value.to_numpy(), index=m.frames.to_numpy())
 
 
 def main() -> None:
     print("| seed | BCO @20k | BCO @40k (± std) | IDM held-out R^2, iterations 2-5 | wall-clock | random @40k (± std) |")
     print("| --- | --- | --- | --- | --- | --- |")
-    bco40, rnd40 = [], []
-    bco20 = []
+    bco20, bco40, rnd40 = [], [], []
     for seed in range(10):
         bco, rnd = HERE / "bco" / f"seed{seed}", HERE / "random40k" / f"seed{seed}"
-        ret, std = values(bco, "eval/return"), values(bco, "eval/return_std")
-        r2 = " / ".join(f"{v:.2f}" for v in values(bco, "idm/heldout_r2"))
+        last, baseline = final_score(bco), final_score(rnd)
+        m = pd.read_csv(bco / "metrics.csv")
+        at20k = float(m[(m.metric == "eval/return") & (m.frames == 20000)].value.iloc[0])
+        r2 = " / ".join(f"{v:.2f}" for v in m[m.metric == "idm/heldout_r2"].value)
         minutes = json.loads((bco / "run.json").read_text())["timings"]["elapsed_s"] / 60
-        rret, rstd = values(rnd, "eval/return"), values(rnd, "eval/return_std")
-        bco20.append(ret[20000])
-        bco40.append(ret[40000])
-        rnd40.append(rret[40000])
-        print(f"| {seed} | {ret[20000]:.1f} | {ret[40000]:.1f} ± {std[40000]:.1f} | {r2} "
-              f"| {minutes:.1f} min | {rret[40000]:.1f} ± {rstd[40000]:.1f} |")
+        bco20.append(at20k)
+        bco40.append(last.mean)
+        rnd40.append(baseline.mean)
+        print(f"| {seed} | {at20k:.1f} | {last.mean:.1f} ± {last.std:.1f} | {r2} "
+              f"| {minutes:.1f} min | {baseline.mean:.1f} ± {baseline.std:.1f} |")
     print(f"| mean | {mean(bco20):.1f} | **{mean(bco40):.1f}** | | | **{mean(rnd40):.1f}** |")
 
 

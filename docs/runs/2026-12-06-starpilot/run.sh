@@ -1,6 +1,7 @@
 #!/bin/bash
 # docs/baselines.md starpilot rows (PPO expert, BCO, random, ILPO, UPESV joint, LAPO-BC): the documented commands, runs kept
 # Beside it, one thread, nice -n 5: the DrQv2 seed-2 run of docs/runs/2026-12-06-drqv2-seed2/run.sh.
+# UPESV seed 2 was started by hand beside seeds 0-1 (the queue stopped first: its xargs was killed to run it at once); LAPO-BC (the last job) was not run, for time.
 source /work/main/.venv/bin/activate
 export OMP_NUM_THREADS=1
 cd /work/scratch/starpilot

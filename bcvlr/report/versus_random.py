@@ -37,25 +37,33 @@ class FinalScore:
     episodes: int
 
 
-def final_score(run_dir: Path) -> FinalScore:
-    """The last evaluation of a run: its score, the episodes' std and their count."""
+def evaluations(run_dir: Path) -> list[FinalScore]:
+    """Every evaluation of a run, in order: its score, the episodes' std and their count."""
     for name in ("run.json", "metrics.csv"):
         if not (run_dir / name).is_file():
             raise UserError(f"{run_dir}: no {name} (not a run folder)")
     metric = json.loads((run_dir / "run.json").read_text())["score_metric"]
     m = pd.read_csv(run_dir / "metrics.csv")
-    scores = m[m.metric == metric]
-    if scores.empty:
+    steps = sorted(m[m.metric == metric].step.unique())
+    if not steps:
         raise UserError(f"{run_dir}: no {metric} row (the run was never evaluated)")
-    last = int(scores.step.max())
-    at = m[m.step == last].set_index("metric").value
-    mean = float(at[metric])
-    if metric == "eval/success":  # a share of 0/1 episodes: its std follows from it
-        std = math.sqrt(mean * (1 - mean))
-    else:
-        std = float(at.get(f"{metric}_std", math.nan))
-    return FinalScore(str(run_dir), int(scores.frames.max()), mean, std,
-                      int(at.get("eval/episodes", 0)))  # fmt: skip
+    out = []
+    for step in steps:
+        rows = m[m.step == step]
+        at = rows.set_index("metric").value
+        mean = float(at[metric])
+        if metric == "eval/success":  # a share of 0/1 episodes: its std follows from it
+            std = math.sqrt(mean * (1 - mean))
+        else:
+            std = float(at.get(f"{metric}_std", math.nan))
+        out.append(FinalScore(str(run_dir), int(rows.frames.max()), mean, std,
+                              int(at.get("eval/episodes", 0))))  # fmt: skip
+    return out
+
+
+def final_score(run_dir: Path) -> FinalScore:
+    """The last evaluation of a run: its score, the episodes' std and their count."""
+    return evaluations(run_dir)[-1]
 
 
 def pooled(scores: list[FinalScore]) -> tuple[float, float, int]:

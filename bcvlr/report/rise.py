@@ -22,7 +22,7 @@ import pandas as pd
 from scipy import stats
 
 from bcvlr.errors import report_user_errors
-from bcvlr.report.versus_random import FinalScore, evaluations, pooled
+from bcvlr.report.versus_random import FinalScore, evaluations, welch_over_episodes
 
 
 @dataclass(frozen=True)
@@ -45,11 +45,9 @@ def rise(evals: list[FinalScore]) -> Rise:
     first, last = evals[:half], evals[half:]
     rho = stats.spearmanr(frames, means)
     mw = stats.mannwhitneyu(means[half:], means[:half], alternative="greater")
-    (ma, sa, na), (mb, sb, nb) = pooled(first), pooled(last)
-    welch = stats.ttest_ind_from_stats(mb, sb, nb, ma, sa, na, equal_var=False,
-                                       alternative="greater")  # fmt: skip
     return Rise(float(rho.statistic), float(rho.pvalue), float(means[:half].mean()),
-                float(means[half:].mean()), float(mw.pvalue), float(welch.pvalue))  # fmt: skip
+                float(means[half:].mean()), float(mw.pvalue),
+                welch_over_episodes(last, first))  # fmt: skip
 
 
 def training_returns(run_dir: Path) -> np.ndarray:

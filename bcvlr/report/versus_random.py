@@ -44,12 +44,11 @@ def evaluations(run_dir: Path) -> list[FinalScore]:
             raise UserError(f"{run_dir}: no {name} (not a run folder)")
     metric = json.loads((run_dir / "run.json").read_text())["score_metric"]
     m = pd.read_csv(run_dir / "metrics.csv")
-    steps = sorted(m[m.metric == metric].step.unique())
-    if not steps:
+    scored = m[m.metric == metric].step.unique()
+    if len(scored) == 0:
         raise UserError(f"{run_dir}: no {metric} row (the run was never evaluated)")
     out = []
-    for step in steps:
-        rows = m[m.step == step]
+    for _, rows in m[m.step.isin(scored)].groupby("step"):  # in step order
         at = rows.set_index("metric").value
         mean = float(at[metric])
         if metric == "eval/success":  # a share of 0/1 episodes: its std follows from it
@@ -87,11 +86,15 @@ def compare(method: list[FinalScore], baseline: list[FinalScore]) -> dict[str, f
         out["seeds_p"] = float(stats.ttest_ind(a, b, equal_var=False,
                                                alternative="greater").pvalue)  # fmt: skip
     if all(s.episodes > 1 and not math.isnan(s.std) for s in method + baseline):
-        (ma, sa, na), (mb, sb, nb) = pooled(method), pooled(baseline)
-        out["episodes_p"] = float(stats.ttest_ind_from_stats(ma, sa, na, mb, sb, nb,
-                                                             equal_var=False,
-                                                             alternative="greater").pvalue)  # fmt: skip
+        out["episodes_p"] = welch_over_episodes(method, baseline)
     return out
+
+
+def welch_over_episodes(method: list[FinalScore], baseline: list[FinalScore]) -> float:
+    """The one-sided Welch test of ``method`` > ``baseline`` over all their episodes, pooled."""
+    (ma, sa, na), (mb, sb, nb) = pooled(method), pooled(baseline)
+    return float(stats.ttest_ind_from_stats(ma, sa, na, mb, sb, nb, equal_var=False,
+                                            alternative="greater").pvalue)  # fmt: skip
 
 
 def render(label: str, baseline_label: str, method: list[FinalScore],

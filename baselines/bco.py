@@ -72,6 +72,9 @@ NEEDS_VIDEOS = True
 @dataclass
 class Config:
     budget: int | None = None  # the task's unit (Procgen env steps, else frames); None: task's
+    # a scaled-down config (a CPU size): its runs are labelled reduced_budget even at the
+    # task's full budget, since their nets or updates are not the reference's
+    reduced_size: bool = False
     num_envs: int | None = None  # parallel envs; None: the task's (64 Procgen, 1 otherwise)
     # frames the IDM sees: (o_t, o_t+1), the paper's; default_config: (o_t-1, o_t, o_t+1) on
     # Procgen (LAPO's and BCV-LR's window: the velocity a game's inertia carries)

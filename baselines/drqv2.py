@@ -58,6 +58,9 @@ class Config:
 
     obs: Literal["pixels", "states"] = "pixels"
     budget: int | None = None  # environment frames; None: the task's budget
+    # a scaled-down config (a CPU size): its runs are labelled reduced_budget even at the
+    # task's full budget, since their nets or updates are not the reference's
+    reduced_size: bool = False
     lr: float = 1e-4
     batch_size: int = 256
     nstep: int = 3

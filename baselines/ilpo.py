@@ -129,6 +129,9 @@ class Config:
     lpn: LPNConfig = field(default_factory=LPNConfig)
     arn: ARNConfig = field(default_factory=ARNConfig)
     budget: int | None = None  # in the task's unit; None: the registry's
+    # a scaled-down config (a CPU size): its runs are labelled reduced_budget even at the
+    # task's full budget, since their nets or updates are not the reference's
+    reduced_size: bool = False
     # Torch intra-op threads; 0 keeps torch's default (use 1 on a shared few-core machine).
     threads: int = 0
     device: str = "auto"  # "auto": cuda when available

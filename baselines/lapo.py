@@ -149,6 +149,9 @@ class Config:
     policy: PolicyConfig = field(default_factory=PolicyConfig)
     online: OnlineConfig = field(default_factory=OnlineConfig)
     budget: int | None = None  # env steps; None: the task's (100k)
+    # a scaled-down config (a CPU size): its runs are labelled reduced_budget even at the
+    # task's full budget, since their nets or updates are not the reference's
+    reduced_size: bool = False
     checkpoint_every: int = 1000  # pretraining updates between checkpoints
     device: str = "auto"
     # LAPO's own diagnostics, on by default (they read the labels; never trained on): every

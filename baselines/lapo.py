@@ -47,6 +47,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from baselines import ppo
+from bcvlr.config import ConfigError
 from bcvlr.data import VideoDataset
 from bcvlr.data.video_batches import VideoBatches
 from bcvlr.diagnostics.config import DiagnosticsConfig
@@ -185,6 +186,16 @@ class Config:
                              "<= schedule_horizon")  # fmt: skip
         if min(pc.updates, pc.batch_size, pc.hidden, la.updates, la.batch_size, *pc.channels) < 1:
             raise ValueError("policy and latent_actions sizes and update counts must be >= 1")
+
+
+def check_run(cfg: Config, task: Task, budget: int) -> None:
+    """Refuses a budget that ends before LAPO's literal schedule starts the action head: its
+    learning rate is 0 until online.head_lr's start, so stage 3 would leave the head untrained."""
+    start = cfg.online.head_lr[0]
+    if cfg.online.schedule == "literal" and budget <= start:
+        raise ConfigError(f"budget {budget} ends before online.head_lr starts ({start:g} env "
+                          "steps, literal schedule): stage 3 would never train the action head; "
+                          "raise the budget or set online.schedule=rescaled")  # fmt: skip
 
 
 def default_config(task: Task | str) -> dict:
@@ -687,6 +698,7 @@ def run(task: Task | str, seed: int, cfg: Config, harness: Harness,
     task = get_task(task) if isinstance(task, str) else task
     if task.suite not in SUITES:
         raise ValueError(f"{harness.method} runs on {', '.join(SUITES)} tasks, not {task.name!r}")
+    check_run(cfg, task, harness.budget)
     videos = expert_videos(task, videos, harness.method)
     pretrain = harness.path / "pretrain"
     dynamics = pretrain_dynamics(cfg, videos, seed, pretrain / "dynamics", harness.progress)

@@ -7,9 +7,9 @@ it its own method name, ``bcvlr run --method lapo_bc``."""
 from __future__ import annotations
 
 from baselines import lapo
-from baselines.lapo import NEEDS_VIDEOS, SUITES, Config
+from baselines.lapo import NEEDS_VIDEOS, SUITES, Config, check_run
 
-__all__ = ["NEEDS_VIDEOS", "SUITES", "Config", "default_config", "run"]
+__all__ = ["NEEDS_VIDEOS", "SUITES", "Config", "check_run", "default_config", "run"]
 
 
 def default_config(task) -> dict:

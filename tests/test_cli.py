@@ -50,6 +50,18 @@ def test_videos_rendered_unlike_the_env_are_refused_before_any_run(tmp_path, cap
     assert not (tmp_path / "runs").exists()
 
 
+def test_a_lapo_budget_that_never_trains_its_head_is_refused_before_any_run(tmp_path, capsys):
+    from tests.method.helpers import random_videos
+
+    videos = random_videos("starpilot", tmp_path / "videos", steps=4, max_episode=4)
+    argv = ["run", "--method", "lapo_bc", "--task", "starpilot", "--videos", str(videos.path),
+            "--budget", "25600", "--runs-root", str(tmp_path / "runs")]  # fmt: skip
+    assert main(argv) == 2
+    last = capsys.readouterr().err.strip().splitlines()[-1]  # after gym's import notice
+    assert last.startswith("bcvlr run: error: budget 25600 ends before online.head_lr"), last
+    assert not (tmp_path / "runs").exists()
+
+
 def test_zero_or_negative_counts_are_refused_not_taken_for_the_default(capsys):
     """`--budget 0` once ran the full budget, `--eval-episodes -1` ended "complete" with NaN."""
     for argv, error in (

@@ -36,6 +36,8 @@ def main(args: argparse.Namespace) -> None:
         getattr(cfg, name, None) if getattr(args, name) is None else getattr(args, name)
         for name in ("budget", "eval_episodes", "eval_every")
     )
+    if hasattr(method, "check_run"):  # settings that only fail with this task and budget
+        method.check_run(cfg, task, budget or task.budget)
     if getattr(args, "slurm", False):
         submit_to_slurm(args)  # everything above is checked before submitting
         return

@@ -242,8 +242,11 @@ def deep_check(config: Mapping[str, Any]) -> None:
                             "videos: set `videos: true`")  # fmt: skip
             try:
                 cfg_file = m.per_task("config", task_name)
-                load_config(module.Config, resolve_path(cfg_file) if cfg_file else None,
-                            m.overrides(task_name), base=module.default_config(task))  # fmt: skip
+                cfg = load_config(module.Config, resolve_path(cfg_file) if cfg_file else None,
+                                  m.overrides(task_name), base=module.default_config(task))  # fmt: skip
+                if hasattr(module, "check_run"):
+                    budget = m.per_task("budget", task_name) or getattr(cfg, "budget", None)
+                    module.check_run(cfg, task, budget or task.budget)  # as `bcvlr run` will
             except MethodConfigError as e:
                 msgs.append(f"methods.{name} on {task_name}: {e}")
     if msgs:

@@ -21,6 +21,7 @@ from baselines import lapo, lapo_bc
 from bcvlr.config import ConfigError, load_config
 from bcvlr.data import TaskMismatchError
 from bcvlr.run.harness import Harness
+from bcvlr.tasks import get_task
 from tests.method.helpers import random_videos
 from tests.method.test_bcvlr_e2e import _kill_when
 
@@ -106,6 +107,19 @@ def test_literal_schedules_are_lapos_own():
     assert s.lr("fc_lr", 100_000) == pytest.approx(1e-3 * 5e4 / 1.5e5)
     assert not s.decoder_due(2, 8_192) and s.decoder_due(3, 12_288) and s.decoder_due(12, 49_152)
     assert not s.decoder_due(13, 53_248) and s.decoder_due(20, 81_920)
+
+
+@pytest.mark.parametrize(("budget", "schedule", "refused"), [
+    (25_600, "literal", True), (35_000, "literal", True), (35_001, "literal", False),
+    (25_600, "rescaled", False)])  # fmt: skip
+def test_a_literal_schedule_must_reach_the_action_heads_start(budget, schedule, refused):
+    cfg = load_config(lapo.Config, None, [f"online.schedule={schedule}"],
+                      base=lapo.default_config(TASK))  # fmt: skip
+    if refused:
+        with pytest.raises(ConfigError, match=f"budget {budget} ends before online.head_lr"):
+            lapo.check_run(cfg, get_task(TASK), budget)
+    else:
+        lapo.check_run(cfg, get_task(TASK), budget)
 
 
 def test_the_schedule_kind_is_checked():

@@ -233,6 +233,15 @@ def test_method_settings_are_checked_before_any_job(tmp_path):
         wf.deep_check(config)
 
 
+def test_a_budget_that_never_trains_lapos_head_is_refused_before_any_job():
+    config = _config(tasks=["starpilot"], methods={"lapo": {"budget": 25_600, "videos": True}})
+    with pytest.raises(wf.ConfigError, match=r"methods.lapo on starpilot: budget 25600 ends "
+                       r"before online.head_lr starts \(35000 env steps"):  # fmt: skip
+        wf.deep_check(config)
+    config["methods"]["lapo"]["set"] = ["online.schedule=rescaled"]
+    wf.deep_check(config)
+
+
 def test_snakemake_fails_fast_on_a_broken_config(tmp_path):
     bad = tmp_path / "bad.yaml"
     bad.write_text(yaml.safe_dump(_config(methods__random__budgett=5)))

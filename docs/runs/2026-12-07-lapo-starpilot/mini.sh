@@ -2,6 +2,8 @@
 # docs/baselines.md LAPO measurements at 25.6k env steps (config/lapo_mini.yaml, "v3"), seed 0, measured again:
 # LAPO-BC, then LAPO (rl) on LAPO-BC's stages 1-2 (copied into its run folder, so it skips them), and random seeds 0-2.
 # Ran beside the two LAPO-BC v4 seeds of run.sh, after the DrQv2 seed-1 run had finished.
+# Since 2026-12-07 the literal schedule at this budget is refused before any compute (lapo.check_run):
+# the runs here predate that; rescaled.sh repeats them with online.schedule=rescaled.
 source /work/main/.venv/bin/activate
 export OMP_NUM_THREADS=1
 cd /work/scratch/starpilot

@@ -10,6 +10,7 @@ from scipy import stats
 
 from bcvlr.report import rise
 from bcvlr.results import RunDir
+from tests.report.helpers import evaluation
 
 
 def _run(root: Path, evals: list[np.ndarray], train: list[float]) -> Path:
@@ -17,9 +18,7 @@ def _run(root: Path, evals: list[np.ndarray], train: list[float]) -> Path:
     for i, r in enumerate(train):
         run.log(i + 1, i + 1, {"train/episode_return": r})
     for i, episodes in enumerate(evals, 1):
-        run.log(100 * i, 100 * i, {"eval/return": float(episodes.mean()),
-                                   "eval/return_std": float(episodes.std()),
-                                   "eval/episodes": float(len(episodes))})  # fmt: skip
+        run.log(100 * i, 100 * i, evaluation(episodes, "reacher_easy"))
     run.mark_complete()
     return run.path
 
@@ -46,7 +45,7 @@ def test_too_few_evaluations_is_refused() -> None:
 
 
 def test_render_names_the_training_trend(tmp_path: Path) -> None:
-    run = _run(tmp_path, [np.ones(2)] * 4, [float(i) for i in range(10)])
+    run = _run(tmp_path, [np.full(2, float(i)) for i in range(4)], [float(i) for i in range(10)])
     text = rise.render(run)
     assert "first 3 1.00, last 3 8.00" in text
     assert "rho 1.00" in text.splitlines()[-1]

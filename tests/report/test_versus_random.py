@@ -11,14 +11,13 @@ from scipy import stats
 
 from bcvlr.report import versus_random as vr
 from bcvlr.results import RunDir
+from tests.report.helpers import evaluation
 
 
 def _run(root: Path, method: str, seed: int, returns: np.ndarray) -> Path:
     run = RunDir.create(root, method, "heist", seed, budget=100)
-    run.log(50, 50, {"eval/return": 0.0, "eval/return_std": 0.0, "eval/episodes": 1.0})
-    run.log(100, 100, {"eval/return": float(returns.mean()),
-                       "eval/return_std": float(returns.std()),
-                       "eval/episodes": float(len(returns))})  # fmt: skip
+    run.log(50, 50, evaluation(np.zeros(1), "heist"))
+    run.log(100, 100, evaluation(returns, "heist"))
     run.mark_complete()
     return run.path
 

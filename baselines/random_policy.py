@@ -48,8 +48,9 @@ def run(task: Task, seed: int, cfg: Config, harness, videos=None) -> None:
         return rng.uniform(-1, 1, (len(obs), space.size)).astype(np.float32)
 
     # Nothing changes between evaluation points, so the final one stands for all of them.
-    # The zero policy reads nothing: its episodes are the same without rendering.
-    inputs = "states" if cfg.policy == "zero" else "frames"
+    # Neither policy reads its inputs: where the simulator can skip rendering, the episodes
+    # and returns are the same without frames (Procgen always renders).
+    inputs = "frames" if task.suite == "procgen" else "states"
     harness.evaluate(act, step=harness.budget // task.action_repeat, frames=harness.budget,
                      inputs=inputs)  # fmt: skip
     harness.finish()

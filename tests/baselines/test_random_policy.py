@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from baselines import random_policy
 from bcvlr.cli import main
@@ -14,16 +15,23 @@ from bcvlr.run.evaluate import evaluate
 from bcvlr.tasks import get_task
 
 
-def test_the_zero_policy_scores_the_episodes_a_rendered_evaluation_scores(tmp_path: Path) -> None:
+@pytest.mark.parametrize("policy", ["uniform", "zero"])
+def test_unrendered_evaluations_score_what_rendered_ones_score(tmp_path: Path, policy) -> None:
     argv = ["run", "--method", "random", "--task", "reacher_easy", "--seed", "0", "--budget", "1000",
-            "--eval-episodes", "2", "--set", "policy=zero", "--runs-root", str(tmp_path),
+            "--eval-episodes", "2", "--set", f"policy={policy}", "--runs-root", str(tmp_path),
             "--no-progress"]  # fmt: skip
     assert main(argv) == 0
     run = tmp_path / "random" / "reacher_easy" / "seed0"
-    assert json.loads((run / "run.json").read_text())["config"]["policy"] == "zero"
+    assert json.loads((run / "run.json").read_text())["config"]["policy"] == policy
     m = pd.read_csv(run / "metrics.csv").set_index("metric").value
-    task = get_task("reacher_easy")
-    rendered = evaluate(task, lambda obs: np.zeros((len(obs), 2), np.float32), 2, 1_000_003)
+    rng = np.random.default_rng(0)  # the run's stream: seed 0
+
+    def act(obs: np.ndarray) -> np.ndarray:
+        if policy == "zero":
+            return np.zeros((len(obs), 2), np.float32)
+        return rng.uniform(-1, 1, (len(obs), 2)).astype(np.float32)
+
+    rendered = evaluate(get_task("reacher_easy"), act, 2, 1_000_003)
     assert m["eval/return"] == rendered.mean_return and m["eval/episodes"] == 2
 
 

@@ -86,3 +86,10 @@ def load_method(name: str) -> ModuleType:
         hint = unknown_method_hint(name, methods)
         raise KeyError(f"unknown method {name!r}{hint}; known: {', '.join(sorted(methods))}")
     return importlib.import_module(methods[name])
+
+
+def check_run(module: ModuleType, cfg, task, budget: int | None) -> None:
+    """A method's optional ``check_run``: settings that fail only with this task and budget
+    (None: the task's), raised as ``bcvlr.config.ConfigError`` before any run starts."""
+    if hasattr(module, "check_run"):
+        module.check_run(cfg, task, budget or task.budget)

@@ -12,7 +12,7 @@ def main(args: argparse.Namespace) -> None:
     from bcvlr.config import load_config
     from bcvlr.envs import expert_videos
     from bcvlr.errors import CliError
-    from bcvlr.methods import load_method
+    from bcvlr.methods import check_run, load_method
     from bcvlr.run.harness import Harness
     from bcvlr.tasks import get_task
 
@@ -36,8 +36,7 @@ def main(args: argparse.Namespace) -> None:
         getattr(cfg, name, None) if getattr(args, name) is None else getattr(args, name)
         for name in ("budget", "eval_episodes", "eval_every")
     )
-    if hasattr(method, "check_run"):  # settings that only fail with this task and budget
-        method.check_run(cfg, task, budget or task.budget)
+    check_run(method, cfg, task, budget)
     if getattr(args, "slurm", False):
         submit_to_slurm(args)  # everything above is checked before submitting
         return

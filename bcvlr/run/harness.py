@@ -24,6 +24,7 @@ from tqdm import tqdm
 from bcvlr.results.rundir import RunDir, refuse_complete, run_path
 from bcvlr.run.evaluate import Act, EvalResult, Inputs, evaluate
 from bcvlr.run.lifecycle import CHECKPOINT, Resumable
+from bcvlr.run.seeding import eval_seed
 from bcvlr.tasks import Task, get_task
 
 
@@ -132,8 +133,8 @@ class Harness(Resumable):
     def evaluate(self, act: Act, step: int, frames: int, *, inputs: Inputs = "frames") -> EvalResult:
         """Evaluate per the task's protocol and log the score at ``frames``; every point passed
         since the last evaluation counts as done (the policy is the same for all of them)."""
-        eval_seed = self.seed + 1_000_003 + len(self._evals_done)
-        result = evaluate(self.task, act, self.eval_episodes, eval_seed, inputs=inputs)
+        seed = eval_seed(self.seed, len(self._evals_done))
+        result = evaluate(self.task, act, self.eval_episodes, seed, inputs=inputs)
         self.log(step, frames, result.metrics(self.task))
         self._evals_done |= {p for p in self.eval_points() if p <= frames}
         if self._bar is not None:

@@ -35,6 +35,11 @@ def env_seed(seed: int, *position: int) -> int:
     return int(np.random.SeedSequence([seed, *position]).generate_state(1)[0] % (2**31 - 1))
 
 
+def eval_seed(seed: int, index: int) -> int:
+    """The seed of a run's ``index``-th evaluation (0 first): apart from every training stream."""
+    return seed + 1_000_003 + index
+
+
 @contextmanager
 def seeded(seed: int) -> Iterator[None]:
     """Initialise nets from the run seed without touching the RNG streams that a harness or a

@@ -215,7 +215,7 @@ def deep_check(config: Mapping[str, Any]) -> None:
     """Resolve every available method's hyper-parameters for every task it runs on, as the
     jobs will (imports the methods, so torch: called once per workflow, not per job)."""
     from bcvlr.config import load_config
-    from bcvlr.methods import load_method
+    from bcvlr.methods import check_run, load_method
 
     plan = Plan(config)
     msgs = []
@@ -244,9 +244,8 @@ def deep_check(config: Mapping[str, Any]) -> None:
                 cfg_file = m.per_task("config", task_name)
                 cfg = load_config(module.Config, resolve_path(cfg_file) if cfg_file else None,
                                   m.overrides(task_name), base=module.default_config(task))  # fmt: skip
-                if hasattr(module, "check_run"):
-                    budget = m.per_task("budget", task_name) or getattr(cfg, "budget", None)
-                    module.check_run(cfg, task, budget or task.budget)  # as `bcvlr run` will
+                budget = m.per_task("budget", task_name) or getattr(cfg, "budget", None)
+                check_run(module, cfg, task, budget)  # as `bcvlr run` will
             except MethodConfigError as e:
                 msgs.append(f"methods.{name} on {task_name}: {e}")
     if msgs:

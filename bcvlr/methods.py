@@ -55,6 +55,7 @@ METHODS: dict[str, MethodInfo] = {
                         paper_tasks=_DMC8 + _METAWORLD),  # fmt: skip
     "taco": MethodInfo("baselines.taco", "TACO", False, rewards=True, paper_tasks=_DMC8),
     "random": MethodInfo("baselines.random_policy", "Random", False),
+    "zero": MethodInfo("baselines.zero_policy", "Zero action", False),
 }
 PAPER_METHODS = tuple(name for name, m in METHODS.items() if m.paper_tasks is not None)
 

@@ -44,3 +44,21 @@ def test_holding_still_is_refused_on_discrete_actions(tmp_path: Path, capsys) ->
     assert last.endswith("policy zero needs continuous actions; starpilot has discrete ones")
     assert not (tmp_path / "runs").exists()
     assert random_policy.Config().policy == "uniform"
+
+
+def test_the_zero_method_is_the_random_policy_holding_still(tmp_path: Path, capsys) -> None:
+    """`--method zero` records under its own name what `random --set policy=zero` scores."""
+    common = ["--task", "reacher_easy", "--seed", "1", "--budget", "1000", "--eval-episodes", "3",
+              "--runs-root", str(tmp_path), "--no-progress"]  # fmt: skip
+    assert main(["run", "--method", "zero", *common]) == 0
+    assert main(["run", "--method", "random", "--set", "policy=zero", *common]) == 0
+
+    def score(method: str) -> float:
+        m = pd.read_csv(tmp_path / method / "reacher_easy" / "seed1" / "metrics.csv")
+        return m.set_index("metric").value["eval/return"]
+
+    assert score("zero") == score("random")
+    assert main(["run", "--method", "zero", "--task", "starpilot",
+                 "--runs-root", str(tmp_path / "procgen")]) == 2  # fmt: skip
+    assert "runs on dmc, metaworld tasks" in capsys.readouterr().err
+    assert not (tmp_path / "procgen").exists()

@@ -108,10 +108,14 @@ def render(label: str, baseline_label: str, method: list[FinalScore],
     c = compare(method, baseline)
     lines += ["", f"{label}: {c['method_mean']:.3f} (mean of {len(method)} seeds); "
               f"{baseline_label}: {c['baseline_mean']:.3f} (mean of {len(baseline)} seeds)",
-              f"one-sided Welch t-test over seeds: p = {c['seeds_p']:.4g}",
+              f"one-sided Welch t-test over seeds: {_p(c['seeds_p'], 'needs 2+ seeds a side')}",
               f"one-sided Welch t-test over episodes (not independent; optimistic): "
-              f"p = {c['episodes_p']:.4g}"]  # fmt: skip
+              f"{_p(c['episodes_p'], 'needs 2+ episodes and their std')}"]  # fmt: skip
     return "\n".join(lines)
+
+
+def _p(value: float, why_none: str) -> str:
+    return f"n/a ({why_none})" if math.isnan(value) else f"p = {value:.4g}"
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -48,3 +48,12 @@ def test_a_folder_that_is_not_a_run_is_one_line(tmp_path: Path, capsys) -> None:
         vr.main(["--method", str(tmp_path), "--baseline", str(tmp_path)])
     assert exit_.value.code == 2
     assert capsys.readouterr().err.strip().endswith("no run.json (not a run folder)")
+
+
+def test_one_seed_a_side_says_why_there_is_no_test_over_seeds(tmp_path: Path) -> None:
+    rng = np.random.default_rng(1)
+    method = [vr.final_score(_run(tmp_path, "laifo", 0, rng.normal(4, 2, 20)))]
+    baseline = [vr.final_score(_run(tmp_path, "random", s, rng.normal(3, 2, 50))) for s in range(2)]
+    text = vr.render("LAIfO", "random", method, baseline)
+    assert "over seeds: n/a (needs 2+ seeds a side)" in text and "nan" not in text
+    assert "optimistic): p = " in text

@@ -159,7 +159,11 @@ class Critic(nn.Module):
         self.apply(orthogonal_init)
 
     def forward(self, h: torch.Tensor, action: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        x = torch.cat([self.trunk(h), action], dim=-1)
+        return self.q(self.trunk(h), action)
+
+    def q(self, z: torch.Tensor, action: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Both Q heads on trunk features ``z``."""
+        x = torch.cat([z, action], dim=-1)
         return self.q1(x).squeeze(-1), self.q2(x).squeeze(-1)
 
 
@@ -230,15 +234,22 @@ class DDPGAgent:
             h_next = self.encoder(next_obs)
             next_action = self.actor(self._actor_input(h_next), std).sample(self.cfg.std_clip)
             target = reward + discount * torch.min(*self.critic_target(h_next, next_action))
-        q1, q2 = self.critic(h, action)
+        z = self.critic.trunk(h)
+        q1, q2 = self.critic.q(z, action)
         critic_loss = F.mse_loss(q1, target) + F.mse_loss(q2, target)
         self.critic_opt.zero_grad(set_to_none=True)
         critic_loss.backward()
         self.critic_opt.step()
 
-        h = h.detach()
-        pi = self.actor(self._actor_input(h), std).sample(self.cfg.std_clip)
-        actor_loss = -torch.min(*self.critic(h, pi)).mean()
+        if self.cfg.actor_trunk == "critic":
+            # LAIfO's reference: the actor and its Q read the features from before this step
+            z = z.detach()
+            pi = self.actor(z, std).sample(self.cfg.std_clip)
+            actor_loss = -torch.min(*self.critic.q(z, pi)).mean()
+        else:  # DrQv2: the critic's updated trunk on the encoder's features from before it
+            h = h.detach()
+            pi = self.actor(h, std).sample(self.cfg.std_clip)
+            actor_loss = -torch.min(*self.critic(h, pi)).mean()
         self.actor_opt.zero_grad(set_to_none=True)
         actor_loss.backward()
         self.actor_opt.step()

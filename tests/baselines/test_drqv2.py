@@ -19,6 +19,7 @@ import torch
 
 from baselines import drqv2
 from bcvlr.config import load_config
+from bcvlr.data.replay import Batch
 from bcvlr.methods import load_method
 from bcvlr.run.harness import Harness
 
@@ -165,3 +166,26 @@ def test_the_actor_reads_its_own_trunk_or_the_critics(actor_trunk: str) -> None:
         agent.actor(agent._actor_input(h), 0.1).mean.sum().backward()
         assert all(p.grad is None for p in agent.critic.trunk.parameters())
         assert all(p.grad is not None for p in agent.actor.parameters())
+
+
+@pytest.mark.parametrize("actor_trunk", ["own", "critic"])
+def test_the_actor_learns_on_trunk_features_from_before_or_after_the_critic_step(
+        actor_trunk: str) -> None:  # fmt: skip
+    """LAIfO's reference encodes once (its trunk inside the encoder) and gives the actor those
+    features after the critic's step; DrQv2's actor update runs the critic's updated trunk."""
+    cfg = load_config(drqv2.Config, None, TINY + ["channels=4", "device=cpu", "batch_size=4",
+                                                  f"actor_trunk={actor_trunk}"],
+                      base=drqv2.default_config(TASK))  # fmt: skip
+    agent = drqv2.DDPGAgent((9, 64, 64), 2, cfg)
+    rng = np.random.default_rng(0)
+    batch = Batch(obs=rng.integers(0, 255, (4, 9, 64, 64), dtype=np.uint8),
+                  action=rng.uniform(-1, 1, (4, 2)).astype(np.float32),
+                  reward=np.ones(4, np.float32), discount=np.full(4, 0.99, np.float32),
+                  next_obs=rng.integers(0, 255, (4, 9, 64, 64), dtype=np.uint8))  # fmt: skip
+    seen: list[torch.Tensor] = []
+    heads = agent.critic.q
+    agent.critic.q = lambda z, a: seen.append(z.detach().clone()) or heads(z, a)
+    agent.update(batch, 0)
+    critic_z, actor_z = seen[0], seen[-1]  # the critic loss's call, then the actor loss's
+    assert len(seen) == 2 and critic_z.shape == actor_z.shape == (4, cfg.feature_dim)
+    assert torch.equal(critic_z, actor_z) == (actor_trunk == "critic")

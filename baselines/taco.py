@@ -98,6 +98,14 @@ class LatentActionCritic(nn.Module):
     def forward(self, h: torch.Tensor, action: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         return self.critic(h, self.encode_action(action))
 
+    @property
+    def trunk(self) -> nn.Module:
+        return self.critic.trunk
+
+    def q(self, z: torch.Tensor, action: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Both Q heads on trunk features ``z`` (DrQv2's update reads them apart)."""
+        return self.critic.q(z, self.encode_action(action))
+
 
 class TACOHeads(nn.Module):
     def __init__(self, repr_dim: int, seq_dim: int, cfg: Config):

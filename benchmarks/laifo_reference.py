@@ -48,6 +48,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from baselines import drqv2, laifo
+from bcvlr.atomic import atomic_write_json
 from bcvlr.data.replay import Batch
 from bcvlr.nets import encoders
 from bcvlr.nets.augment import RandomShift
@@ -150,7 +151,12 @@ class FixedExpert:
 
 def build(mode: str, ref: types.ModuleType) -> tuple[laifo.LAIfOAgent, Any]:
     """Both agents with our weights; shifts scripted; our target trunk shared if the mode says."""
-    share_trunk, _ = MODES[mode]
+    ours = build_ours(mode)
+    return ours, build_theirs(ref, ours)
+
+
+def build_ours(mode: str) -> laifo.LAIfOAgent:
+    """Our agent, seeded; its shifts scripted; its target trunk the online one if the mode says."""
     torch.manual_seed(0)
     cfg = laifo.Config(lr=1e-4, batch_size=B, nstep=NSTEP, gamma=GAMMA, tau=0.01,
                        feature_dim=FEAT, hidden_dim=HID, hidden_depth=2, std_init=STD,
@@ -159,6 +165,14 @@ def build(mode: str, ref: types.ModuleType) -> tuple[laifo.LAIfOAgent, Any]:
                        grad_penalty=10.0, device="cpu", threads=1)  # fmt: skip
     ours = laifo.LAIfOAgent(OBS, A, cfg, videos=None, seed=0)
     ours._expert = FixedExpert()
+    ours.aug = ScriptedShift()
+    if MODES[mode][0]:
+        ours.critic_target.trunk = ours.critic.trunk
+    return ours
+
+
+def build_theirs(ref: types.ModuleType, ours: laifo.LAIfOAgent) -> Any:
+    """The reference's agent with our weights, its shifts scripted."""
     torch.manual_seed(1)  # a different init on purpose: all of it is then copied from ours
     # their D's width is their hidden_dim (ours: disc_hidden_dim = HID)
     theirs = ref.LailAgent(obs_shape=OBS, action_shape=(A,), device="cpu", lr=1e-4,
@@ -172,10 +186,8 @@ def build(mode: str, ref: types.ModuleType) -> tuple[laifo.LAIfOAgent, Any]:
         for _, o, t in param_pairs(ours, theirs, targets=False):
             t.copy_(o)
         theirs.critic_target.load_state_dict(theirs.critic.state_dict())  # as ours starts
-    ours.aug, theirs.aug = ScriptedShift(), ScriptedShift()
-    if share_trunk:
-        ours.critic_target.trunk = ours.critic.trunk
-    return ours, theirs
+    theirs.aug = ScriptedShift()
+    return theirs
 
 
 def param_pairs(ours: laifo.LAIfOAgent, theirs: Any,
@@ -406,6 +418,41 @@ def run_mode(mode: str, ref: types.ModuleType) -> tuple[list[str], dict, dict]:
     return lines, first, groups
 
 
+def quantities(side: dict) -> dict[str, Any]:
+    """What a recording keeps of one update (theirs, or ours in their terms)."""
+    (q1, target), _ = side["mse"]
+    return {"reward": side["reward"].tolist(), "target": target.tolist(), "q1": q1.tolist(),
+            "critic_loss": float(side["critic_loss"]), "actor_loss": float(side["actor_loss"]),
+            "disc_loss": float(side["disc_loss"]), "grad_penalty": float(side["grad_penalty"])}  # fmt: skip
+
+
+def theirs_in_common_terms(t: dict) -> dict[str, Any]:
+    m = t["metrics"]
+    return t | {"critic_loss": m["critic_loss"], "actor_loss": m["actor_loss"],
+                "disc_loss": -(m["discriminator_expert_loss"] + m["discriminator_agent_loss"]),
+                "grad_penalty": m["discriminator_grad_pen"]}  # fmt: skip
+
+
+def ours_in_common_terms(o: dict) -> dict[str, Any]:
+    m = o["metrics"]
+    return o | {"critic_loss": m["train/critic_loss"], "actor_loss": m["train/actor_loss"],
+                "disc_loss": m["disc/loss"], "grad_penalty": m["disc/grad_penalty"]}  # fmt: skip
+
+
+def record(ref: types.ModuleType, commit: str) -> dict[str, Any]:
+    """The reference's quantities over UPDATES updates in the `aligned` mode (float32): what
+    tests/reference/test_laifo_equivalence.py holds ours against without the reference."""
+    ours = build_ours("aligned")
+    theirs = build_theirs(ref, ours)
+    rng = np.random.default_rng(123)
+    updates = []
+    for u in range(UPDATES):
+        t = run_theirs(theirs, ref, make_data(rng), 2 * u, 1000 + u, fresh_reward_shifts=False)
+        updates.append(quantities(theirs_in_common_terms(t)))
+    return {"reference": f"AIL_from_visual_obs LAIfO {commit}", "dtype": "float32",
+            "mode": "aligned", "updates": updates}  # fmt: skip
+
+
 def side_checks(ref: types.ModuleType) -> list[str]:
     out = ["== side checks"]
     # the two random-shift augmentations agree on equal integer shifts
@@ -439,9 +486,18 @@ def main() -> None:
     parser.add_argument("--reference", type=Path, required=True,
                         help="checkout of AIL_from_visual_obs, branch LAIfO")  # fmt: skip
     parser.add_argument("--f64", action="store_true", help="both sides in float64")
+    parser.add_argument("--record", type=Path, metavar="JSON",
+                        help="write the reference's float32 quantities there and stop")  # fmt: skip
     args = parser.parse_args()
+    if args.record and args.f64:
+        parser.error("--record keeps float32 quantities: leave out --f64")
     torch.set_num_threads(1)
     ref = load_reference(args.reference.resolve())
+    if args.record:
+        kept = record(ref, checkout_commit(args.reference))
+        atomic_write_json(args.record, kept)
+        print(f"{args.record}: {len(kept['updates'])} updates of {kept['reference']}")
+        return
     if args.f64:
         use_float64()
     print(f"reference {args.reference} at {checkout_commit(args.reference)}, agents/lail.py "

@@ -1,6 +1,6 @@
 """Where does D's 0/1 reward fall along expert episodes and along the trained agent's own?
 A finished LAIfO run's last checkpoint, no augmentation; frame change: mean |o_t+1 - o_t| of
-the newest frame (0-255 scale); env return on the evaluation.s scale (1 per frame on target).
+the newest frame (0-255 scale); env return on the evaluation's scale (1 per frame on target).
 
     python d_along_episodes.py RUN_DIR VIDEOS
 """

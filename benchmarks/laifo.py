@@ -22,6 +22,7 @@ import torch
 from baselines import laifo
 from bcvlr.config import load_config
 from bcvlr.data import VideoDataset
+from benchmarks.drqv2 import filled_buffer
 
 TASK = "reacher_easy"
 
@@ -42,8 +43,8 @@ def main() -> None:
     obs_shape = tuple(videos.stacked_shape)
     torch.manual_seed(0)
     agent = laifo.LAIfOAgent(obs_shape, 2, cfg, videos, seed=0)
-    buffer = _filled_buffer(cfg, obs_shape)
     rng = np.random.default_rng(0)
+    buffer = filled_buffer(cfg, obs_shape, rng)
     agent.update(agent.sample(buffer, rng), 10_000)  # warm-up
 
     def once() -> float:
@@ -57,19 +58,6 @@ def main() -> None:
           f"{args.threads} thread(s), median of {args.repeats} x {args.updates} updates")  # fmt: skip
     print(f"laifo {args.config} {' '.join(args.overrides)}: {ups:.2f} updates/s, "
           f"{1e3 / ups:.0f} ms/update")  # fmt: skip
-
-
-def _filled_buffer(cfg: laifo.Config, obs_shape: tuple[int, ...], steps: int = 2000):
-    from bcvlr.data.replay import ReplayBuffer
-
-    rng = np.random.default_rng(1)
-    buf = ReplayBuffer(steps + 10, obs_shape, 2, obs_dtype=np.uint8, frame_stack=3,
-                       nstep=cfg.nstep)  # fmt: skip
-    buf.add_first(rng.integers(0, 256, obs_shape, dtype=np.uint8))
-    for _ in range(steps):
-        buf.add(rng.uniform(-1, 1, 2), float(rng.random()), 1.0,
-                rng.integers(0, 256, obs_shape, dtype=np.uint8))  # fmt: skip
-    return buf
 
 
 if __name__ == "__main__":

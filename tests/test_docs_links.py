@@ -1,5 +1,6 @@
 """Every run file the docs cite is committed: a path under docs/runs/ named in README.md or
-docs/*.md exists (brace lists such as {a,b}.txt expanded)."""
+docs/*.md exists (brace lists such as {a,b}.txt expanded), and every measurement in
+docs/baselines.md sits in a block that cites its run files."""
 
 from __future__ import annotations
 
@@ -59,3 +60,33 @@ def test_a_glance_row_without_its_run_files_is_caught():
         "| Z | t | 3.0 vs 0.5 | not kept |\n\nmore text"
     )
     assert without_run_files(glance_rows(text)) == ["Y", "Z"]
+
+
+MEASUREMENT = re.compile(r"±|\bp = \d|\bp < \d")
+# A block runs from a heading or a paragraph with a bold or italic lead to the next one.
+BLOCK_START = re.compile(r"\n\n(?=#{1,3} |\*\*|\*[A-Z])")
+
+
+def uncited_measurements(text: str) -> list[str]:
+    """The first line of each block that reports a measurement (a ± or a p-value) but cites no
+    run files under docs/runs/; a method's "Source." block quotes its paper, not a run."""
+    blocks = BLOCK_START.split(text)
+    return [
+        b.strip().split("\n")[0][:80]
+        for b in blocks
+        if MEASUREMENT.search(b) and not CITED.search(b) and not b.startswith("**Source.**")
+    ]
+
+
+def test_every_measurement_in_baselines_cites_its_run_files():
+    text = (REPO / "docs" / "baselines.md").read_text()
+    assert uncited_measurements(text) == []
+    assert "not kept" not in text, "a number whose run files are gone: measure it again or cut it"
+
+
+def test_a_measurement_without_run_files_is_caught():
+    text = (
+        "## M\n\n**Measured.** 1.0 ± 0.5 (`docs/runs/x/`)\n\n| a | 2.0 ± 1.0 |\n\n"
+        "*Measured again.* 3.0 ± 0.1, p = 0.04\n\n**Source.** the paper: 5 ± 1\n\n## N\n\np = 0.2"
+    )
+    assert uncited_measurements(text) == ["*Measured again.* 3.0 ± 0.1, p = 0.04", "## N"]

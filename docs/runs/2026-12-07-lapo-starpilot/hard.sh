@@ -1,0 +1,18 @@
+#!/bin/bash
+# LAPO-BC v4 seed 0 with hard (argmax) BC targets, on the stages 1-2 of run.sh 0 (copied, so only stage 3 runs):
+# first the `rescaled` schedule (the 2026-11-26 hard row's), then `literal` (today's default). One thread, niced.
+source /work/main/.venv/bin/activate
+export OMP_NUM_THREADS=1
+cd /work/scratch/starpilot
+git -C /work/main rev-parse HEAD > commit-hard.txt
+C=/work/main/config/lapo_mini.yaml
+for SCHED in rescaled literal; do
+  R=runs-hard-$SCHED
+  mkdir -p $R/lapo_bc/starpilot/seed0
+  [ -d $R/lapo_bc/starpilot/seed0/pretrain ] || cp -r runs-lapo/lapo_bc/starpilot/seed0/pretrain $R/lapo_bc/starpilot/seed0/
+  /usr/bin/time -f "%e s wall" nice -n 5 bcvlr run --method lapo_bc --task starpilot --seed 0 --videos videos \
+    --config $C --set latent_actions.updates=10000 --set policy.updates=2000 --set checkpoint_every=500 \
+    --set online.schedule=$SCHED --set online.bc_targets=hard --eval-episodes 256 \
+    --runs-root $R --no-progress > log.hard_$SCHED 2>&1
+done
+echo done > finished-hard

@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,10 +28,9 @@ from baselines import ilpo
 from bcvlr.config import load_config
 from bcvlr.data import VideoDataset
 from bcvlr.envs import expert_videos
+from bcvlr.results.provenance import git_commit, git_dirty
 from bcvlr.run.stage import load_artifact
 from bcvlr.tasks import get_task
-
-REPO = Path(__file__).resolve().parents[3]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -168,15 +166,6 @@ def label(lpn: ilpo.LatentPolicyNetwork, data: Transitions, batch: int = 250) ->
 # ---------------------------------------------------------------------------------------------
 # Report
 # ---------------------------------------------------------------------------------------------
-def git_commit() -> str:
-    def git(*args: str) -> str:
-        return subprocess.run(["git", "-C", str(REPO), *args], capture_output=True, text=True,
-                              check=True).stdout.strip()  # fmt: skip
-
-    dirty = git("diff", "--name-only", "HEAD").split()  # tracked files changed since HEAD
-    return git("rev-parse", "HEAD") + (f" (modified: {', '.join(dirty)})" if dirty else "")
-
-
 def fmt(x: np.ndarray) -> str:
     return "[" + " ".join(f"{v:+.3f}" for v in np.atleast_1d(x)) + "]"
 
@@ -257,7 +246,7 @@ def main() -> None:
     rng = np.random.default_rng(args.seed)
     held = sample_transitions(videos, 1, args.transitions, rng)
     fit = sample_transitions(videos, 0, args.transitions, rng)
-    lines = [f"git_commit: {git_commit()}", f"run_dir: {args.run_dir}",
+    lines = [f"git_commit: {git_commit()}" + (" (dirty)" if git_dirty() else ""), f"run_dir: {args.run_dir}",
              f"videos: {videos.path}", f"sample_seed: {args.seed}",
              *(f"WARNING: {w}" for w in warnings),
              f"held-out set: {len(held.obs)} transitions from {held.episodes} odd-numbered "

@@ -38,7 +38,8 @@ def main() -> None:
     @torch.no_grad()
     def d_reward(obs: np.ndarray) -> np.ndarray:
         z = agent.critic.trunk(agent.encoder(agent._layout(agent._tensor(obs))))
-        return agent.disc.reward(torch.cat([z[:-3], z[3:]], -1)).cpu().numpy()
+        n = agent.cfg.nstep  # D's pairs are (o_t, o_t+n), as in training
+        return agent.disc.reward(torch.cat([z[:-n], z[n:]], -1)).cpu().numpy()
 
     for ep in range(0, 40, 8):
         obs = videos.episode_obs(ep)

@@ -176,6 +176,16 @@ def _build() -> dict[str, Task]:
 TASKS: dict[str, Task] = _build()
 
 
+def eval_points(task: Task, budget: int, every: int) -> list[int]:
+    """Frames (the budget's unit) at which a run of ``budget`` evaluating every ``every``
+    evaluates: every ``every`` and the tables' points, within the budget, and the budget's
+    end (the harness's schedule; the workflow prices the evaluations from it)."""
+    pts = set(range(every, budget + 1, every))
+    pts |= {p for p in task.eval.report_at if p <= budget}
+    pts.add(budget)
+    return sorted(pts)
+
+
 class UnknownTaskError(UserError, KeyError):
     def __str__(self) -> str:  # KeyError quotes its message; keep it readable
         return str(self.args[0])

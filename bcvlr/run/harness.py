@@ -25,7 +25,7 @@ from bcvlr.results.rundir import RunDir, refuse_complete, run_path
 from bcvlr.run.evaluate import Act, EvalResult, Inputs, evaluate
 from bcvlr.run.lifecycle import CHECKPOINT, Resumable
 from bcvlr.run.seeding import eval_seed
-from bcvlr.tasks import Task, get_task
+from bcvlr.tasks import Task, eval_points, get_task
 
 
 class Harness(Resumable):
@@ -50,7 +50,9 @@ class Harness(Resumable):
         self.config = json.loads(json.dumps(config, default=str))
         self.budget = self.task.budget if budget is None else int(budget)
         self.eval_every = self.task.eval.every if eval_every is None else int(eval_every)
-        self.eval_episodes = self.task.eval.episodes if eval_episodes is None else int(eval_episodes)
+        self.eval_episodes = (
+            self.task.eval.episodes if eval_episodes is None else int(eval_episodes)
+        )
         if self.budget < 1 or self.eval_every < 1 or self.eval_episodes < 1:
             raise ValueError(f"budget, eval_every and eval_episodes must be >= 1, got "
                              f"{self.budget}, {self.eval_every}, {self.eval_episodes}")  # fmt: skip
@@ -120,17 +122,16 @@ class Harness(Resumable):
     def eval_points(self) -> list[int]:
         """Frames at which to evaluate: every ``eval_every`` and the tables' points, within
         the budget, and the end of the budget."""
-        pts = set(range(self.eval_every, self.budget + 1, self.eval_every))
-        pts |= {p for p in self.task.eval.report_at if p <= self.budget}
-        pts.add(self.budget)
-        return sorted(pts)
+        return eval_points(self.task, self.budget, self.eval_every)
 
     def eval_due(self, frames: int) -> int | None:
         """The latest evaluation point reached and not yet evaluated, if any."""
         due = [p for p in self.eval_points() if p <= frames and p not in self._evals_done]
         return due[-1] if due else None
 
-    def evaluate(self, act: Act, step: int, frames: int, *, inputs: Inputs = "frames") -> EvalResult:
+    def evaluate(
+        self, act: Act, step: int, frames: int, *, inputs: Inputs = "frames"
+    ) -> EvalResult:
         """Evaluate per the task's protocol and log the score at ``frames``; every point passed
         since the last evaluation counts as done (the policy is the same for all of them)."""
         seed = eval_seed(self.seed, len(self._evals_done))

@@ -25,6 +25,23 @@ def _config_args(plan: Plan, name: str, task: str) -> list[str]:
     return args
 
 
+def method_config(plan: Plan, name: str, task: str, module=None):
+    """The method's settings on ``task`` as its jobs resolve them: the suite's defaults
+    (``module.default_config``) <- the entry's `config` file <- its `set` items, the very
+    --config/--set that ``_config_args`` passes. ``module``: the method's module (default: the
+    registry's; importing it imports torch). Raises bcvlr.config.ConfigError."""
+    from bcvlr.config import load_config
+
+    m = plan.method(name)
+    if module is None:
+        from bcvlr.methods import load_method
+
+        module = load_method(m.registry_name)
+    cfg = m.per_task("config", task)
+    return load_config(module.Config, resolve_path(cfg) if cfg else None, m.overrides(task),
+                       base=module.default_config(get_task(task)))  # fmt: skip
+
+
 def method_args(plan: Plan, name: str, task: str) -> str:
     """--config/--set/--budget/--eval-* of a method on a task, shell-quoted."""
     m = plan.method(name)
@@ -109,13 +126,17 @@ def videos_args(plan: Plan, task: str, steps: int | None = None) -> str:
 
 
 def resources(plan: Plan, section: Mapping[str, Any] | None, task: str | None,
-              fallback: Mapping[str, int] | None = None) -> dict[str, int]:  # fmt: skip
+              fallback: Mapping[str, int] | None = None,
+              estimate: Mapping[str, int] | None = None) -> dict[str, int]:  # fmt: skip
     """cpus, mem_mb, runtime, gpu: built-in defaults <- resources.default <- ``fallback``
-    (the rule's own) <- the section's <- its per-suite/task entry."""
+    (the rule's own) <- ``estimate`` (what the job is sized at from measured rates:
+    bcvlr.workflow.cost) <- the section's <- its per-suite/task entry. A value the config
+    gives for the job itself thus always wins over the estimate."""
     out = dict(DEFAULT_RESOURCES)
     out.update({k: v for k, v in ((plan.config.get("resources") or {}).get("default") or {}).items()
                 if k != "suites"})  # fmt: skip
     out.update(fallback or {})
+    out.update(estimate or {})
     section = dict(section or {})
     by = section.pop("suites", {}) or {}
     out.update(section)

@@ -214,8 +214,8 @@ def load_config_file(path: str | os.PathLike) -> dict:
 def deep_check(config: Mapping[str, Any]) -> None:
     """Resolve every available method's hyper-parameters for every task it runs on, as the
     jobs will (imports the methods, so torch: called once per workflow, not per job)."""
-    from bcvlr.config import load_config
     from bcvlr.methods import check_run, load_method
+    from bcvlr.workflow.args import method_config
 
     plan = Plan(config)
     msgs = []
@@ -241,9 +241,7 @@ def deep_check(config: Mapping[str, Any]) -> None:
                 msgs.append(f"methods.{name}.videos: {m.registry_name} learns from expert "
                             "videos: set `videos: true`")  # fmt: skip
             try:
-                cfg_file = m.per_task("config", task_name)
-                cfg = load_config(module.Config, resolve_path(cfg_file) if cfg_file else None,
-                                  m.overrides(task_name), base=module.default_config(task))  # fmt: skip
+                cfg = method_config(plan, name, task_name, module)
                 budget = m.per_task("budget", task_name) or getattr(cfg, "budget", None)
                 check_run(module, cfg, task, budget)  # as `bcvlr run` will
             except MethodConfigError as e:

@@ -23,6 +23,7 @@ from bcvlr.workflow.args import (  # noqa: F401 (the Snakefile's API)
     expert_args,
     extra_methods_env,
     method_args,
+    method_config,
     pretraining_of,
     pretraining_task,
     pretraining_videos,
@@ -32,6 +33,7 @@ from bcvlr.workflow.args import (  # noqa: F401 (the Snakefile's API)
     videos_args,
 )
 from bcvlr.workflow.check import check_config, deep_check, load_config_file  # noqa: F401
+from bcvlr.workflow.cost import GridCost  # noqa: F401
 from bcvlr.workflow.job import product_complete, run_job  # noqa: F401
 from bcvlr.workflow.plan import (  # noqa: F401
     DEFAULT_RESOURCES,

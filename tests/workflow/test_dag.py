@@ -129,6 +129,45 @@ def test_extended_runs_are_recorded_apart_under_the_method_name(paper_dag):
     assert "--product results/runs-500k/bcvlr/walker_walk/seed1 " in cmd
 
 
+def dry_run_resources(output: str) -> list[tuple[str, dict[str, str], dict[str, int]]]:
+    """(rule, wildcards, resources) of every job `snakemake -n` prints."""
+    jobs: list[tuple[str, dict[str, str], dict[str, int]]] = []
+    for line in output.splitlines():
+        if m := re.match(r"(?:local)?rule (\w+):$", line):
+            jobs.append((m.group(1), {}, {}))
+        elif jobs and line.startswith("    wildcards: "):
+            pairs = line.removeprefix("    wildcards: ").split(", ")
+            jobs[-1][1].update(p.split("=", 1) for p in pairs)
+        elif jobs and line.startswith("    resources: "):
+            pairs = [p.split("=", 1) for p in line.removeprefix("    resources: ").split(", ")]
+            jobs[-1][2].update((k, int(v)) for k, v in pairs if v.isdigit())
+    return jobs
+
+
+def test_bcvlr_jobs_ask_for_their_estimate_and_the_table_adds_up(paper_dag):
+    """Every BCV-LR stage job of the paper's grid asks for 2-3x its estimate (no runtime or
+    mem_mb in its entry); the printed table has a line per method, and its requested GPU-hours
+    are the DAG's."""
+    r, plan, _ = paper_dag
+    cost = wf.GridCost(plan)
+    stage = {"bcvlr_features": "features", "bcvlr_actions": "actions", "bcvlr_online": "online"}
+    gpu_minutes = gpu_jobs = 0
+    for rule, w, res in dry_run_resources(r.stdout):
+        gpu_minutes += res.get("gpu", 0) * res.get("runtime", 0)
+        gpu_jobs += res.get("gpu", 0) > 0
+        if rule in stage:
+            est = cost.estimate(w["method"], stage[rule], w.get("pretraining") or w["task"])
+            assert 2 * est.minutes <= res["runtime"] <= 3 * est.minutes, (rule, w, res)
+            assert 2 * est.mem_mb <= res["mem_mb"] <= 3 * est.mem_mb, (rule, w, res)
+    out = r.stdout + r.stderr
+    lines = out[out.index("GPU cost of this grid") :].splitlines()
+    for name in plan.available:
+        assert any(line.split()[:1] == [name] for line in lines), name
+    total = next(line for line in lines if line.split()[:1] == ["total"])
+    assert float(total.split()[-1]) == pytest.approx(gpu_minutes / 60, abs=0.05)
+    assert int(total.split()[1]) == gpu_jobs
+
+
 def test_every_runs_root_reaches_the_report_and_other_methods_variants(tmp_path):
     cfg = tmp_path / "extra.yaml"
     cfg.write_text(

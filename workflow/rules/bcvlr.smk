@@ -5,6 +5,9 @@
 # The pretraining stages run per {pretraining}: a task, or `multitask` for an entry with
 # `pretrain_tasks` (Table 3: one pretraining per seed on the mixed videos of several tasks,
 # which every online run of the entry loads, on seen and unseen tasks alike).
+#
+# Each stage job asks for the runtime and memory its entry's resources give, else for its
+# estimate from measured rates x the safety factor (bcvlr/workflow/cost.py).
 
 
 rule bcvlr_features:
@@ -24,11 +27,11 @@ rule bcvlr_features:
         task=_task_of,
         videos=_stage_videos,
         args=lambda w: wf.stage_args(PLAN, w.method, _task_of(w)),
-    threads: res(method_section)("cpus")
+    threads: bcvlr_res("features")("cpus")
     resources:
-        mem_mb=res(method_section)("mem_mb"),
-        runtime=res(method_section)("runtime"),
-        gpu=res(method_section)("gpu"),
+        mem_mb=bcvlr_res("features")("mem_mb"),
+        runtime=bcvlr_res("features")("runtime"),
+        gpu=bcvlr_res("features")("gpu"),
     conda:
         ENV
     shell:
@@ -56,11 +59,11 @@ rule bcvlr_actions:
         videos=_stage_videos,
         features=_artifact_args,
         args=lambda w: wf.stage_args(PLAN, w.method, _task_of(w)),
-    threads: res(method_section)("cpus")
+    threads: bcvlr_res("actions")("cpus")
     resources:
-        mem_mb=res(method_section)("mem_mb"),
-        runtime=res(method_section)("runtime"),
-        gpu=res(method_section)("gpu"),
+        mem_mb=bcvlr_res("actions")("mem_mb"),
+        runtime=bcvlr_res("actions")("runtime"),
+        gpu=bcvlr_res("actions")("gpu"),
     conda:
         ENV
     shell:
@@ -89,11 +92,11 @@ rule bcvlr_online:
         # the run's name and root: the entry's, or report_as/runs (Figure 9's 500k runs)
         name=lambda w: run_name(w.method),
         runs=lambda w: run_root(w.method),
-    threads: res(method_section)("cpus")
+    threads: bcvlr_res("online")("cpus")
     resources:
-        mem_mb=res(method_section)("mem_mb"),
-        runtime=res(method_section)("runtime"),
-        gpu=res(method_section)("gpu"),
+        mem_mb=bcvlr_res("online")("mem_mb"),
+        runtime=bcvlr_res("online")("runtime"),
+        gpu=bcvlr_res("online")("gpu"),
     conda:
         ENV
     shell:

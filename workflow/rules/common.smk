@@ -23,6 +23,9 @@ except wf.ConfigError as e:
 validate(config, "../schemas/config.schema.yaml")
 
 PLAN = wf.Plan(config)
+# BCV-LR's stage jobs sized from measured rates (config/costs.yaml; docs/workflow.md, "What
+# the grid costs")
+COST = wf.GridCost(PLAN)
 # the registry's tasks and the Metaworld camera variants the config names
 TASK_NAMES = sorted(set(wf.TASKS) | set(config["tasks"]))
 
@@ -39,8 +42,13 @@ EXPERT_SEED = config["experts"]["seed"]
 os.environ[EXTRA_METHODS_ENV] = wf.extra_methods_env(config)
 
 if workflow.is_main_process:
-    # Printed by `snakemake -n` too: which methods run, and which are listed but skipped.
+    # Printed by `snakemake -n` too: which methods run, and which are listed but skipped; then
+    # the GPU-hours they are estimated at and ask for.
     logger.info(PLAN.summary())
+    try:
+        logger.info(COST.table())
+    except wf.ConfigError as e:
+        raise WorkflowError(str(e)) from None
 
 
 def _alternatives(names):
@@ -100,6 +108,19 @@ def res(section, fallback=None):
 
     def get(key):
         return lambda w: wf.resources(PLAN, section(w), _task_of(w), fallback)[key]
+
+    return get
+
+
+def bcvlr_res(stage):
+    """Resource callables of a BCV-LR stage's rule: the entry's resources, else the job's
+    estimate x the safety factor (bcvlr/workflow/cost.py)."""
+
+    def get(key):
+        def where(w):
+            return w.task if stage == "online" else w.pretraining
+
+        return lambda w: COST.bcvlr_resources(w.method, stage, where(w))[key]
 
     return get
 

@@ -34,7 +34,8 @@ class FeatureEncoder(nn.Module):
             layers: list[nn.Module] = []
             for i in range(depth):
                 layers += [nn.Conv2d(c if i == 0 else channels, channels, 3,
-                                     stride=2 if i < strided else 1, padding=1), nn.ReLU()]  # fmt: skip
+                                     stride=2 if i < strided else 1, padding=1),
+                           nn.ReLU(inplace=True)]  # fmt: skip
             self.net: nn.Module = nn.Sequential(*layers)
         elif kind == "impala":
             self.net = ConvSequence(c, channels, downsample=False)

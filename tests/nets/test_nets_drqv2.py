@@ -55,6 +55,10 @@ def test_random_shift_pad_zero_is_identity_and_uint8_input_works() -> None:
     x = torch.randint(0, 256, (2, 9, 64, 64), dtype=torch.uint8)
     assert torch.equal(RandomShift(0)(x), x)
     assert RandomShift(4)(x).shape == (2, 9, 64, 64)
+    # uint8 frames are shifted before they become floats: the same views as float input
+    shifted = RandomShift(4)(x, generator=torch.Generator().manual_seed(1))
+    assert shifted.dtype == torch.float32
+    assert torch.equal(shifted, RandomShift(4)(x.float(), generator=torch.Generator().manual_seed(1)))
     with pytest.raises(ValueError):
         RandomShift(-1)
 

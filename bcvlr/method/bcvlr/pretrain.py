@@ -62,8 +62,7 @@ class FeatureLearner:
     def update(self, obs: torch.Tensor, step: int) -> dict[str, float]:
         """One update on a batch of uint8 windows (B, window, C, H, W); ``step`` counts the
         updates before this one (the momentum update runs every ``ema_every``)."""
-        fc, aug = self.fc, self.aug
-        obs = obs.float()
+        fc, aug = self.fc, self.aug  # the shift reads the uint8 frames; f scales its input
         if fc.objective == "prototype":
             anchor = self.encoder(aug(obs[:, 0]))
             with torch.no_grad():

@@ -33,11 +33,15 @@ def _load(args: argparse.Namespace) -> types.SimpleNamespace:
     return loaded
 
 
-def _code(loaded: types.SimpleNamespace, args: argparse.Namespace) -> E.Code:
-    """Which of their repositories this is (the Procgen one pretrains with reconstruction),
-    after checking that it has the equations asked for."""
+def code_of(loaded: types.SimpleNamespace) -> E.Code:
+    """Which of their repositories this is (the Procgen one pretrains with reconstruction)."""
     procgen = hasattr(loaded.models.IDM, "update_repre_addreconstruct")
-    code = E.DISCRETE if procgen else E.CONTINUOUS
+    return E.DISCRETE if procgen else E.CONTINUOUS
+
+
+def _code(loaded: types.SimpleNamespace, args: argparse.Namespace) -> E.Code:
+    """``code_of``, after checking that it has the equations asked for."""
+    code = code_of(loaded)
     if missing := sorted(set(args.equations or ()) - set(code.equations)):
         sys.exit(f"--equations {' '.join(missing)}: not in the authors' {code.name} code "
                  f"(it has {', '.join(code.equations)})")  # fmt: skip
@@ -63,7 +67,7 @@ def compare(args: argparse.Namespace) -> None:
     loaded = _load(args)
     code = _code(loaded, args)
     print(f"# ours vs the authors' {code.name} code ({args.authors_repo}, {checkout_commit(args.authors_repo)}), "
-          f"{E.UPDATES} updates in lockstep, batch {E.BATCH}, torch {torch.__version__}, "
+          f"{E.UPDATES} updates in lockstep, batch {E.SMALL.batch}, torch {torch.__version__}, "
           f"{time.strftime('%Y-%m-%d %H:%M')}; largest relative difference "
           "max|ours - theirs| / max|theirs| per loss, gradient and tensor")  # fmt: skip
     print(f"{'equation':<18} {'update':<6} {'kind':<6} {'tensor':<44} {'rel. diff':>10}  status")
@@ -94,7 +98,7 @@ def record(args: argparse.Namespace) -> None:
     loaded = _load(args)
     code = _code(loaded, args)
     fixture = {"code": code.name, "commit": checkout_commit(args.authors_repo), "updates": 1,
-               "batch": E.BATCH, "seed": E.SEED, "equations": {}}  # fmt: skip
+               "batch": E.SMALL.batch, "seed": E.SEED, "equations": {}}  # fmt: skip
     for eq in args.equations or code.equations:
         side = theirs.theirs(E.prepare(eq, code, updates=1), loaded, code)
         out = side if eq == "acting" else E.run(side, 1)

@@ -58,27 +58,39 @@ CODES = {c.name: c for c in (CONTINUOUS, DISCRETE)}
 
 SEED = 0
 UPDATES = 2  # two updates: the second shows the optimiser's and the momentum copy's state
-BATCH = 8
-IDM_SCALE, WM_SCALE = 1, 4  # their IMPALA width multiplier and U-Net base width, small
+
+
+@dataclass(frozen=True)
+class Sizes:
+    """The widths and batch size both sides are built with."""
+
+    idm_scale: int  # their IMPALA width multiplier: p's channels (16, 32, 32) times it
+    wm_base: int  # the U-Net's base width (their wm_scale)
+    batch: int | None  # every equation's batch; None: each stage's own (Table 12)
+
+
+SMALL = Sizes(idm_scale=1, wm_base=4, batch=8)  # the comparison's: fast, on any CPU
+PAPER = Sizes(idm_scale=4, wm_base=24, batch=None)  # Tables 11-12 and their config.yaml
 TOLERANCE = 1e-5  # largest relative difference (fp32, CPU) that counts as equal
 SAMPLED = 512  # entries kept of a tensor larger than FULL in the fixture
 FULL = 1024
 WARMUP_LR = 2e-4  # latent_policy_imitaiton.lr in both of their config.yaml files
 
 
-def config(code: Code) -> bcvlr.Config:
-    """The paper's config for the code's suite (with its task's caption overrides) at the small
+def config(code: Code, sizes: Sizes = SMALL) -> bcvlr.Config:
+    """The paper's config for the code's suite (with its task's caption overrides) at the
     sizes both sides are built with."""
     task = get_task(code.task)
     cfg = load_config(bcvlr.Config, None, base=bcvlr.default_config(task))
-    cfg.features.batch_size = BATCH
     if code is CONTINUOUS:
         cfg.features.ema_every = 1  # their DMC code: every update (the paper: 2; listed)
-    la = cfg.latent_actions
-    la.batch_size, la.wm_base_channels = BATCH, WM_SCALE
-    la.idm_channels = (16 * IDM_SCALE, 32 * IDM_SCALE, 32 * IDM_SCALE)
-    cfg.online.policy_channels = la.idm_channels  # their policy's IMPALA has the IDM's scale
-    cfg.online.ft_batch_size = cfg.online.bc_batch_size = BATCH
+    la, oc = cfg.latent_actions, cfg.online
+    la.wm_base_channels = sizes.wm_base
+    la.idm_channels = (16 * sizes.idm_scale, 32 * sizes.idm_scale, 32 * sizes.idm_scale)
+    oc.policy_channels = la.idm_channels  # their policy's IMPALA has the IDM's scale
+    if sizes.batch is not None:
+        cfg.features.batch_size = la.batch_size = sizes.batch
+        oc.ft_batch_size = oc.bc_batch_size = sizes.batch
     cfg.diagnostics.enabled = False
     cfg.device = "cpu"
     cfg.validate()
@@ -172,6 +184,7 @@ class Prepared:
     start: dict[str, dict[str, torch.Tensor]]  # our modules' state dicts before any update
     batches: list[dict[str, torch.Tensor]]
     views: list[list[torch.Tensor]] = field(default_factory=list)  # per update, raw floats
+    sizes: Sizes = SMALL
 
 
 @dataclass
@@ -206,21 +219,31 @@ def _agent(code: Code, cfg: bcvlr.Config, rng: np.random.Generator,
     return agent
 
 
-def _actions(code: Code, rng: np.random.Generator) -> torch.Tensor:
-    """(BATCH, window) actions: the last but one is a_t, the window's last transition's."""
+def _actions(code: Code, rng: np.random.Generator, n: int) -> torch.Tensor:
+    """(n, window) actions: the last but one is a_t, the window's last transition's."""
     space = get_task(code.task).action_space
     if space.is_discrete:
-        return torch.from_numpy(rng.integers(0, space.size, (BATCH, code.window)))
-    values = rng.uniform(-1, 1, (BATCH, code.window, space.size))
+        return torch.from_numpy(rng.integers(0, space.size, (n, code.window)))
+    values = rng.uniform(-1, 1, (n, code.window, space.size))
     return torch.from_numpy(values.astype(np.float32))
 
 
+def batch_size(cfg: bcvlr.Config, equation: str) -> int:
+    """The batch an equation's update takes (the BC batch for acting's observations)."""
+    if equation == "features":
+        return cfg.features.batch_size
+    if equation == "latent_actions":
+        return cfg.latent_actions.batch_size
+    return cfg.online.ft_batch_size if equation.startswith("finetune") else cfg.online.bc_batch_size
+
+
 def prepare(equation: str, code: Code = CONTINUOUS, seed: int = SEED,
-            updates: int = UPDATES) -> Prepared:  # fmt: skip
-    cfg = config(code)
+            updates: int = UPDATES, sizes: Sizes = SMALL) -> Prepared:  # fmt: skip
+    cfg = config(code, sizes)
     rng = np.random.default_rng([seed, code.equations.index(equation)])
-    batches = [{"obs": frames(rng, BATCH, code.window, *code.obs_shape),
-                "actions": _actions(code, rng)} for _ in range(updates)]  # fmt: skip
+    n = batch_size(cfg, equation)
+    batches = [{"obs": frames(rng, n, code.window, *code.obs_shape),
+                "actions": _actions(code, rng, n)} for _ in range(updates)]  # fmt: skip
     if equation == "features":
         learner = bcvlr.FeatureLearner(cfg, code.obs_shape, torch.device("cpu"))
         fill_(learner.encoder, rng)
@@ -233,10 +256,10 @@ def prepare(equation: str, code: Code = CONTINUOUS, seed: int = SEED,
         pad = cfg.features.shift_pad
         # the temporal objective's views are o_t and o_t+1, the contrastive one's o_t twice
         frames_viewed = (0, 1) if learner.window == 2 else (0, 0)
-        views = [[integer_shift(b["obs"][:, i], shift_offsets(rng, BATCH, pad), pad)
+        views = [[integer_shift(b["obs"][:, i], shift_offsets(rng, n, pad), pad)
                   for i in frames_viewed] for b in batches]  # fmt: skip
         return Prepared(equation, cfg, {"learner": learner},
-                        _snapshot({"features": learner.modules}), batches, views)  # fmt: skip
+                        _snapshot({"features": learner.modules}), batches, views, sizes)  # fmt: skip
     if equation == "latent_actions":
         encoder = bcvlr.build_encoder(cfg, code.obs_shape)
         fill_(encoder, rng)
@@ -246,7 +269,8 @@ def prepare(equation: str, code: Code = CONTINUOUS, seed: int = SEED,
             feats = bcvlr.encode_windows(encoder, batches[0]["obs"], grad=False)
             fill_codebook_(learner.model.vq, learner.model.latent(feats), rng)
         return Prepared(equation, cfg, {"learner": learner},
-                        _snapshot({"encoder": encoder, "lam": learner.model}), batches)  # fmt: skip
+                        _snapshot({"encoder": encoder, "lam": learner.model}), batches,
+                        sizes=sizes)  # fmt: skip
     agent = _agent(code, cfg, rng, batches[0]["obs"])
     learner = bcvlr.OnlineLearner(cfg, agent)
     if equation == "finetune":
@@ -256,7 +280,7 @@ def prepare(equation: str, code: Code = CONTINUOUS, seed: int = SEED,
     if equation == "warmup":  # their optimiser (AdamW 2e-4); ours is the paper's (listed)
         learner.warmup_optim = torch.optim.AdamW(agent.policy.parameters(), lr=WARMUP_LR)
     return Prepared(equation, cfg, {"agent": agent, "learner": learner},
-                    _snapshot({"agent": agent}), batches)  # fmt: skip
+                    _snapshot({"agent": agent}), batches, sizes=sizes)  # fmt: skip
 
 
 def ours(prep: Prepared) -> Side:

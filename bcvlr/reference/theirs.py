@@ -19,10 +19,7 @@ from torch import nn
 from bcvlr.reference import authors as A
 from bcvlr.reference.equivalence import (
     ACTING_OBS,
-    BATCH,
     DISCRETE,
-    IDM_SCALE,
-    WM_SCALE,
     Code,
     Outcome,
     Prepared,
@@ -105,14 +102,18 @@ def _latest(losses: dict[str, list[float]]) -> dict[str, float]:
     return {k: v[-1] for k, v in losses.items()}
 
 
-def theirs(prep: Prepared, authors: types.SimpleNamespace, code: Code) -> Side | Outcome:
+def theirs(prep: Prepared, authors: types.SimpleNamespace, code: Code,
+           own_augmentation: bool = False) -> Side | Outcome:  # fmt: skip
     """Their update lines on the prepared weights and batches, mapped back to our names (the
-    acting equation has no update: its outcome)."""
+    acting equation has no update: its outcome). Feature pretraining reads the prepared
+    random-shift views, or with ``own_augmentation`` (for timing) shifts with their own."""
     cfg, eq = prep.cfg, prep.equation
     la, oc = cfg.latent_actions, cfg.online
     discrete = code is DISCRETE
     a_dim = get_task(code.task).action_space.size
-    nets = dict(idm_impala_scale=IDM_SCALE, wm_scale=WM_SCALE, policy_impala_scale=IDM_SCALE)
+    sizes = prep.sizes
+    nets = dict(idm_impala_scale=sizes.idm_scale, wm_scale=sizes.wm_base,
+                policy_impala_scale=sizes.idm_scale)
     idm, wm = A.their_nets(authors, a_dim, **nets)
     mapping = Mapping()
     start = _flat_start(prep)
@@ -133,7 +134,8 @@ def theirs(prep: Prepared, authors: types.SimpleNamespace, code: Code) -> Side |
         mapping.add("features", learner.modules, [idm.conv, idm.conv_target, *heads]
                     + ([idm.conv_reconstruct] if discrete else []))  # fmt: skip
         mapping.load(start)
-        idm.aug = Replay(v / 255 - 0.5 for pair in prep.views for v in pair)
+        if not own_augmentation:
+            idm.aug = Replay(v / 255 - 0.5 for pair in prep.views for v in pair)
         env = {"train_encoder_iter": batches(), "idm": idm, "contrast_record": []}
         body = A.compile_body(A.loop_body(off, "offline_pretraining", 0), env, off_file)
         key = "loss/contrastive_recon" if discrete else "loss/prototype"
@@ -156,7 +158,7 @@ def theirs(prep: Prepared, authors: types.SimpleNamespace, code: Code) -> Side |
         opt, sched = A.adamw_scheduler(authors, la.idm_lr, [wm, idm])
         env = {"idm": idm, "wm": wm, "opt": opt, "lr_sched": sched, "torch": torch,
                "train_iter": batches(), "logger": A.logger(authors), "step_repre_max": 0,
-               "cfg": types.SimpleNamespace(offline_pt=types.SimpleNamespace(bs=BATCH))}  # fmt: skip
+               "cfg": types.SimpleNamespace(offline_pt=types.SimpleNamespace(bs=la.batch_size))}  # fmt: skip
         A.define(off, "train_step", env, off_file)
 
         def step(k: int) -> dict[str, float]:

@@ -6,8 +6,9 @@ FeatureLearner, LatentActionLearner, OnlineLearner).
 
 Prints, per stage, seconds per update and updates/s at the config's batch sizes (by default the
 paper's: Tables 11-12), on this machine's device (CUDA when available). With ``--videos``, also
-the stages that read video windows through a frozen f (eq. 2 and eq. 4) on real batches: with
-each window encoded, and with f's per-frame feature table (and the seconds to build it)."""
+each stage on real batches sampled from the videos as the stage samples them (feature
+pretraining; eq. 2 and eq. 4 with each window encoded, and with f's per-frame feature table and
+the seconds to build it), and each real row's update rate as a share of the synthetic one."""
 
 from __future__ import annotations
 
@@ -91,21 +92,35 @@ def main() -> None:
         ("latent BC (eq. 4)", oc.bc_batch_size, timed(lambda: learner.bc_step(bc_obs), args.steps)),
     ]  # fmt: skip
     if args.videos:
-        rows += real_data_rows(cfg, VideoDataset(args.videos), latent, learner, device, args.steps)
+        rows += real_data_rows(cfg, VideoDataset(args.videos), features, latent, learner, device,
+                               args.steps)  # fmt: skip
+    synthetic = {name: sec for name, _, sec in rows[:4]}
     dev = torch.cuda.get_device_name() if device.type == "cuda" else platform.processor() or "cpu"
     print(f"# {task.name}, config {args.config or 'paper'}, {dev}, {os.cpu_count()} cores, "
           f"torch {torch.__version__}, {torch.get_num_threads()} threads, "
           f"{time.strftime('%Y-%m-%d')}, median of {args.steps}")  # fmt: skip
-    print(f"{'stage':<44} {'batch':>6} {'s/update':>10} {'updates/s':>10}")
+    print(f"{'stage':<44} {'batch':>6} {'s/update':>10} {'updates/s':>10} {'of synthetic':>12}")
     for name, batch, sec in rows:
         rate = f"{1 / sec:.2f}" if batch else "(once)"
-        print(f"{name:<44} {batch or '':>6} {sec:>10.3f} {rate:>10}")
+        stage = name.split(", real")[0]
+        share = f"{synthetic[stage] / sec:.0%}" if ", real" in name else ""
+        print(f"{name:<44} {batch or '':>6} {sec:>10.3f} {rate:>10} {share:>12}")
 
 
-def real_data_rows(cfg, videos: VideoDataset, latent, learner, device, steps: int) -> list:
-    """Eq. 2 and eq. 4 on sampled video windows: each window encoded, then from f's table."""
+def real_data_rows(cfg, videos: VideoDataset, features, latent, learner, device,
+                   steps: int) -> list:  # fmt: skip
+    """Each stage on sampled video windows: feature pretraining; eq. 2 and eq. 4 with each
+    window encoded, then from f's table."""
     la, oc = cfg.latent_actions, cfg.online
-    rows = []
+    batches = bcvlr.VideoBatches([videos], features.window, cfg.features.batch_size, seed=0)
+    updates = [0]
+
+    def features_step():
+        features.update(batches.sample(device), updates[0])
+        updates[0] += 1
+
+    rows = [("feature pretraining, real", cfg.features.batch_size, timed(features_step, steps))]
+    batches.close()
     for name, learn, window, batch in (
         ("latent-action pretraining", latent, la.window, la.batch_size),
         ("latent BC (eq. 4)", learner, learner.window, oc.bc_batch_size),

@@ -1,5 +1,6 @@
 """BCV-LR end to end on each suite's real simulator at a tiny size, and resume after a kill."""
 
+import importlib
 import json
 import os
 import signal
@@ -21,6 +22,7 @@ from bcvlr.tasks import get_task
 from tests.method.helpers import random_videos
 
 TINY = "config/bcvlr/tiny.yaml"
+online_stage = importlib.import_module("bcvlr.method.bcvlr.online")  # the package exports online()
 
 
 @pytest.mark.parametrize("task_name", ["coinrun", "reacher_easy", "metaworld_reach"])
@@ -138,6 +140,29 @@ def test_online_is_the_same_in_any_process(tmp_path):
         metrics = pd.read_csv(root / "bcvlr" / "reacher_easy" / "seed0" / "metrics.csv")
         runs.append(metrics.drop(columns=[c for c in metrics.columns if "time" in c or "wall" in c]))
     pd.testing.assert_frame_equal(*runs)
+
+
+def test_labelling_every_window_once_or_each_batch_gives_the_same_run(tmp_path, monkeypatch):
+    """Eq. 4 reads p's labels of all video windows, computed once per phase, or labels each
+    batch (phases shorter than the videos): the same windows, the same numbers."""
+    videos = random_videos("reacher_easy", tmp_path / "videos", steps=120)
+    cfg = load_config(bcvlr.Config, TINY, ["features.updates=3", "latent_actions.updates=3",
+                                           "diagnostics.probe_every=0", "online.cycle_steps=20",
+                                           "diagnostics.replay_probe_windows=0"],
+                      base=bcvlr.default_config(get_task("reacher_easy")))  # fmt: skip
+    feats = bcvlr.pretrain_features(cfg, [videos], 0, tmp_path / "f", progress=False)
+    lat = bcvlr.pretrain_latent_actions(cfg, [videos], feats, 0, tmp_path / "la", progress=False)
+    runs = []
+    for once in (True, False):
+        monkeypatch.setattr(online_stage, "label_once", lambda *a, once=once: once)
+        with Harness("bcvlr", get_task("reacher_easy"), 0, config={},
+                     runs_root=tmp_path / f"runs{once}", budget=80, eval_every=40,
+                     eval_episodes=1, progress=False) as harness:  # fmt: skip
+            online_stage.online(get_task("reacher_easy"), 0, cfg, harness, videos, lat, feats)
+        metrics = pd.read_csv(harness.path / "metrics.csv")
+        runs.append(metrics[metrics.metric.str.contains("loss|eval")].set_index(["step", "metric"]))
+    assert runs[0].index.equals(runs[1].index) and len(runs[0]) > 0
+    assert ((runs[0].value - runs[1].value).abs() <= 1e-4 * runs[1].value.abs() + 1e-6).all()
 
 
 def _kill_when(path: Path, proc: subprocess.Popen, predicate, timeout: float = 240) -> None:

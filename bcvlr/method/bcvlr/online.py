@@ -149,6 +149,12 @@ class OnlineLearner:
             self.wm_optim.load_state_dict(state["wm"])
 
 
+def label_once(updates: int, batch_size: int, windows: int) -> bool:
+    """Whether labelling all ``windows`` video windows at once costs no more p passes than
+    labelling the phase's ``updates`` batches (the same labels either way)."""
+    return updates * batch_size >= windows
+
+
 def pretrained_idm(cfg: Config, latent_actions: Path | None) -> bool:
     """Whether the online stage starts from a pretrained p and w (w/o la starts them fresh)."""
     return latent_actions is not None and cfg.variant != "wo_la"
@@ -209,12 +215,18 @@ def online(task: Task, seed: int, cfg: Config, harness, videos: VideoDataset,
     # where f's table exists and p labels in eval mode, eq. 4 gathers its targets from it
     labels: list[torch.Tensor] | None = None
 
-    def label_videos() -> None:
+    def label_videos(updates: int) -> None:
+        """Before a phase of ``updates`` BC updates (Table 9's phases have 2: p labels their
+        256 windows, not the videos' 100k)."""
         nonlocal labels
-        if video_batches.features is not None and oc.idm_mode_in_bc == "eval":
-            agent.lam.eval()
-            labels = [table.of_windows(agent.lam.latent, la.window)
-                      for table in video_batches.features]  # fmt: skip
+        labels = None
+        tables = video_batches.features
+        if tables is None or oc.idm_mode_in_bc != "eval":
+            return
+        if not label_once(updates, oc.bc_batch_size, sum(len(t.table) for t in tables)):
+            return
+        agent.lam.eval()
+        labels = [table.of_windows(agent.lam.latent, la.window) for table in tables]
 
     def bc_step(warmup: bool = False) -> dict[str, float]:
         if labels is not None:
@@ -251,7 +263,7 @@ def online(task: Task, seed: int, cfg: Config, harness, videos: VideoDataset,
     # Line 15-17: latent BC warm-up before any interaction (skipped without pretrained p).
     if state is None and cfg.variant != "wo_la":
         t0 = time.perf_counter()
-        label_videos()
+        label_videos(oc.bc_warmup_updates)
         for i in range(oc.bc_warmup_updates):
             metrics = bc_step(warmup=True)
             if (i + 1) % 500 == 0 or i + 1 == oc.bc_warmup_updates:
@@ -321,7 +333,7 @@ def online(task: Task, seed: int, cfg: Config, harness, videos: VideoDataset,
             if dep.latent_norm_refit:  # eq. 3 moved p: eq. 4's targets get p's current scale
                 probed |= learner.standardize_latents(video_batches, device, keep_functions=True)
             # Lines 31-36: behaviour-clone pi on the videos (eq. 4).
-            label_videos()  # eq. 3 moved p
+            label_videos(oc.bc_updates)  # eq. 3 moved p
             for _ in range(oc.bc_updates):
                 bc = bc_step()
             harness.run.add_timing("update", time.perf_counter() - t0)
@@ -365,7 +377,7 @@ def offline_decoding(task: Task, cfg: Config, agent: Agent, learner: OnlineLearn
                      videos: VideoDataset, harness, video_batches: VideoBatches,
                      device: torch.device, gen: torch.Generator, start_cycle: int,
                      checkpoint: Callable[[int, dict], None], sampler_state: dict | None,
-                     bc_step: Callable[[], dict], label_videos: Callable[[], None]) -> None:  # fmt: skip
+                     bc_step: Callable[[], dict], label_videos: Callable[[int], None]) -> None:  # fmt: skip
     """Table 10: eq. 3 and eq. 4 on N action-labelled expert transitions, no interaction. The
     cycle count equals the online stage's so both see the same number of updates.
     ``checkpoint(cycles_done, extra)`` saves the agent and ``extra``; a resumed run starts at
@@ -388,7 +400,7 @@ def offline_decoding(task: Task, cfg: Config, agent: Agent, learner: OnlineLearn
                                        torch.from_numpy(batch[1]).to(device))  # fmt: skip
         if cfg.departures.latent_norm_refit:  # as online: eq. 3 moved p, eq. 4's targets get its scale
             ft |= learner.standardize_latents(video_batches, device, keep_functions=True)
-        label_videos()  # eq. 3 moved p
+        label_videos(oc.bc_updates)  # eq. 3 moved p
         for _ in range(oc.bc_updates):
             bc = bc_step()
         harness.log(cycle + 1, 0, ft | bc)

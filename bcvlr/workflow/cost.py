@@ -324,8 +324,12 @@ def online_estimate(cfg: Mapping, measured: Mapping, task: Task, rates: Mapping,
     if table:
         row = forward_seconds_per_window(rates, task.suite)
         parts["f's table"] = frames * row
-        if labels:  # once before the warm-up and in every cycle (p changes in eq. 3)
-            parts["p's labels"] = (warmup + cycles) * frames * row
+        if labels:  # before the warm-up and each cycle (p changes in eq. 3), where it pays
+            from bcvlr.method.bcvlr.online import label_once  # torch: only when estimating
+
+            phases = (warmup * label_once(oc["bc_warmup_updates"], oc["bc_batch_size"], frames)
+                      + cycles * label_once(oc["bc_updates"], oc["bc_batch_size"], frames))  # fmt: skip
+            parts["p's labels"] = phases * frames * row
     # the videos eq. 4 samples (and the labelled ones of Table 10), the replay and its copy
     # while a checkpoint pickles it
     replay = oc["replay_capacity"] // n_envs * n_envs * task.frame_stack * FRAME_BYTES

@@ -111,6 +111,16 @@ def test_dmc_online_stage_counts_its_labels_and_replay():
     assert est.parts["evaluations"] == pytest.approx(50 * 10 * 500 * 1.73e-3 / 60)
 
 
+def test_table_9s_short_phases_label_each_batch_not_the_videos():
+    """2 BC updates of 128 windows a cycle read fewer windows than the videos hold: p labels
+    each batch (online.label_once), so only the warm-up labels all 100,200 once."""
+    c = _cost({"b": {"base": "bcvlr", "set": ["online.cycle_steps=2", "online.ft_updates=1",
+                                               "online.bc_updates=2"], "resources": GPU}},
+              tasks=["finger_spin"])  # fmt: skip
+    est = c.estimate("b", "online", "finger_spin")
+    assert est.parts["p's labels"] == pytest.approx(100_200 / (205.70 * 128) / 60)
+
+
 def test_offline_decoding_draws_its_labelled_windows():
     """Table 10 on reacher_hard: 50 cycles of 100 eq.-3 updates on windows among the first 10k
     of 100k transitions (~10 sampler batches each, 9 of them beyond the measured update), one

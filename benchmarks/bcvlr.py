@@ -105,6 +105,49 @@ def main() -> None:
         stage = name.split(", real")[0]
         share = f"{synthetic[stage] / sec:.0%}" if ", real" in name else ""
         print(f"{name:<44} {batch or '':>6} {sec:>10.3f} {rate:>10} {share:>12}")
+    print(whole_run(task, args.config, cfg, rows))
+
+
+def whole_run(task, config: str | None, cfg, rows) -> str:
+    """One BCV-LR run of ``task`` at the config's budget (the task's by default) on the default
+    amount of videos, stage by stage on this machine: an ESTIMATE from the per-update rates above through the workflow's cost
+    model (bcvlr/workflow/cost.py), with the env step costs of config/costs.yaml."""
+    from bcvlr import workflow as wf
+    from bcvlr.workflow import cost
+
+    sec = {name: s for name, _, s in rows}
+
+    def rate(name: str, batch: int, real: str) -> dict:
+        out = {"batch": batch, "synthetic": 1 / sec[name]}
+        return out | ({"real": 1 / sec[real]} if real in sec else {})
+
+    fc, la, oc = cfg.features, cfg.latent_actions, cfg.online
+    rates = cost.load_rates()
+    rates["stage_rates"] = {task.suite: {
+        "features": rate("feature pretraining", fc.batch_size, "feature pretraining, real"),
+        "actions": rate("latent-action pretraining", la.batch_size,
+                        "latent-action pretraining, real, f's table"),
+        "finetune": rate("online finetune (eq. 3)", oc.ft_batch_size, ""),
+        "bc": rate("latent BC (eq. 4)", oc.bc_batch_size, ""),
+    }}  # fmt: skip
+    entry = {"resources": {"gpu": 0}} | ({"config": config} if config else {})
+    plan = {"name": "benchmark", "tasks": [task.name], "seeds": [0], "methods": {"bcvlr": entry}}
+    wf.check_config(plan)
+    grid = cost.GridCost(wf.Plan(plan), rates)
+    grid.measured_settings = lambda t: grid.settings("bcvlr", t)  # the rates are this config's
+    lines = [f"# one run of {task.name} on this machine, ESTIMATED from the rates above "
+             "(bcvlr/workflow/cost.py; env steps: config/costs.yaml)"]  # fmt: skip
+    total = 0.0
+    for stage in cost.STAGES:
+        est = grid.estimate("bcvlr", stage, task.name)
+        if not est.measured:
+            lines.append(f"{stage:<10} {est.why}")
+            continue
+        total += est.minutes
+        parts = ", ".join(f"{k} {v:.1f}" for k, v in est.parts.items())
+        lines.append(f"{stage:<10} {est.minutes:>10.1f} min  ({parts})")
+    lines.append(f"{'total':<10} {total:>10.1f} min = {total / 60:.1f} h")
+    return "\n".join(lines)
 
 
 def real_data_rows(cfg, videos: VideoDataset, features, latent, learner, device,

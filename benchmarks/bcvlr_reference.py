@@ -2,7 +2,7 @@
 liuxin0824/BCV-LR-discrete (Procgen), whichever checkout is given.
 
     python -m benchmarks.bcvlr_reference --authors-repo PATH [--authors-deps DIR]
-        [--steps 5] [--threads 1] [--sizes paper|small]
+        [--steps 5] [--threads 1] [--sizes paper|small] [--equations features ...]
 
 PATH is your own checkout of one of the authors' repositories and DIR the folder of their
 dependencies (bcvlr/reference/authors.py says how to make it); nothing is downloaded and none
@@ -113,6 +113,7 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=5)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--sizes", choices=("paper", "small"), default="paper")
+    parser.add_argument("--equations", nargs="+", choices=list(TIMED), default=list(TIMED))
     args = parser.parse_args()
     if args.steps < 1:
         sys.exit(f"--steps {args.steps}: must be at least 1")
@@ -132,6 +133,8 @@ def main() -> None:
     print(f"# stand-ins for their non-update imports: {', '.join(authors.stood_in)}")
     print(f"{'stage':<36} {'batch':>5} {'ms ours':>9} {'ms theirs':>9} {'theirs/ours':>11}")
     for eq, name in TIMED.items():
+        if eq not in args.equations:
+            continue
         rows = [(name, None)] + ([(f"{name}, f's table", tabled_step)] if eq in TABLED else [])
         for row, tabled in rows:
             prep = E.prepare(eq, code, updates=args.steps + 1, sizes=sizes)

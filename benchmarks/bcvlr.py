@@ -7,7 +7,7 @@ FeatureLearner, LatentActionLearner, OnlineLearner).
 Prints, per stage, seconds per update and updates/s at the config's batch sizes (by default the
 paper's: Tables 11-12), on this machine's device (CUDA when available). With ``--videos``, also
 each stage on real batches sampled from the videos as the stage samples them (feature
-pretraining; eq. 2 and eq. 4 with each window encoded, and with f's per-frame feature table and
+pretraining, from the samplers and from the frames held on the device; eq. 2 and eq. 4 with each window encoded, and with f's per-frame feature table and
 the seconds to build it), and each real row's update rate as a share of the synthetic one."""
 
 from __future__ import annotations
@@ -163,6 +163,12 @@ def real_data_rows(cfg, videos: VideoDataset, features, latent, learner, device,
         updates[0] += 1
 
     rows = [("feature pretraining, real", cfg.features.batch_size, timed(features_step, steps))]
+    # the frames held on the device, as the stage does on a GPU (pretrain.hold_frames)
+    t0 = time.perf_counter()
+    batches.hold_frames(device, limit_mb=float("inf"))
+    rows.append((f"  frames held once ({videos.num_frames} frames)", 0, time.perf_counter() - t0))
+    rows.append(("feature pretraining, real, frames held", cfg.features.batch_size,
+                 timed(features_step, steps)))  # fmt: skip
     batches.close()
     for name, learn, window, batch in (
         ("latent-action pretraining", latent, la.window, la.batch_size),

@@ -16,7 +16,7 @@ import torch
 
 from bcvlr.data.dataset import VideoDataset
 from bcvlr.data.sampler import WindowIndex
-from bcvlr.data.stacking import stack_frames
+from bcvlr.data.stacking import stack_frames, stack_indices
 
 ENCODE_BATCH = 256  # stacked frames per encoder call while the table is built
 
@@ -75,3 +75,40 @@ class FrameFeatures:
         last = len(self.table) - 1
         return torch.cat([fn(self.table[(r[:, None] + offsets).clamp(max=last)])
                           for r in starts.split(batch)])  # fmt: skip
+
+
+def frames_bytes(dataset: VideoDataset) -> int:
+    """Memory ``DeviceFrames`` of ``dataset`` takes (uint8 frames, unstacked)."""
+    return dataset.num_frames * int(np.prod(dataset.frame_shape))
+
+
+class DeviceFrames:
+    """Every frame of a dataset in one uint8 (frames, C, H, W) tensor on a device, and each
+    stacked observation's frame rows: batches gathered there are ``WindowSampler.sample``'s,
+    without a host-side gather and copy per batch."""
+
+    def __init__(self, frames: torch.Tensor, stack_rows: torch.Tensor, chunk_offsets: np.ndarray):
+        self.frames = frames
+        self.stack_rows = stack_rows  # (frames, k): the rows stacked into each observation
+        self.chunk_offsets = chunk_offsets
+
+    @classmethod
+    def load(cls, dataset: VideoDataset, device: torch.device) -> DeviceFrames:
+        frames, rows = [], []
+        offsets, total = np.zeros(dataset.num_chunks, np.int64), 0
+        for c in range(dataset.num_chunks):
+            chunk = dataset.load_chunk(c)
+            episode_start = np.repeat(dataset.episode_starts(c), dataset.episode_lengths(c))
+            t = np.arange(len(chunk))
+            rows.append(total + stack_indices(t, episode_start, dataset.frame_stack))
+            frames.append(torch.from_numpy(chunk).to(device))
+            offsets[c] = total
+            total += len(chunk)
+        return cls(torch.cat(frames), torch.from_numpy(np.concatenate(rows)).to(device), offsets)
+
+    def gather(self, index: WindowIndex, window: int) -> torch.Tensor:
+        """Stacked windows (B, window, k*C, H, W) uint8 at ``index``."""
+        starts = self.chunk_offsets[index.chunk] + index.frame
+        t = torch.from_numpy(starts[:, None] + np.arange(window)).to(self.frames.device)
+        out = self.frames[self.stack_rows[t]]  # (B, window, k, C, H, W)
+        return out.flatten(2, 3)

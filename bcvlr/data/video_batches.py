@@ -8,7 +8,7 @@ import numpy as np
 import torch
 
 from bcvlr.data import VideoDataset, WindowSampler
-from bcvlr.data.frame_features import FrameFeatures, table_bytes
+from bcvlr.data.frame_features import DeviceFrames, FrameFeatures, frames_bytes, table_bytes
 from bcvlr.nets.features import FeatureEncoder, encode_windows
 
 
@@ -22,10 +22,26 @@ class VideoBatches:
         self.samplers = [WindowSampler(d, window=window, batch_size=s, seed=seed + i)
                          for i, (d, s) in enumerate(zip(datasets, sizes, strict=True))]  # fmt: skip
         self.features: list[FrameFeatures] | None = None
+        self.frames: list[DeviceFrames] | None = None
 
     def sample(self, device: torch.device) -> torch.Tensor:
+        if self.frames is not None:
+            return torch.cat([frames.gather(s.sample_index(), s.window)
+                              for s, frames in zip(self.samplers, self.frames, strict=True)])  # fmt: skip
         batch = np.concatenate([s.sample() for s in self.samplers])
         return torch.from_numpy(batch).to(device)
+
+    def hold_frames(self, device: torch.device, limit_mb: float) -> dict[str, float]:
+        """Every video frame on ``device`` when they fit in ``limit_mb``; ``sample`` then
+        gathers its windows there, the same windows from the same random stream. For a GPU: on
+        the CPU the samplers' decompressed chunks are the frames already. Returns the frames'
+        size (0: not held)."""
+        mb = sum(frames_bytes(s.dataset) for s in self.samplers) / 2**20
+        self.frames = None
+        if mb > limit_mb:
+            return {"frames_on_device/mb": 0.0}
+        self.frames = [DeviceFrames.load(s.dataset, device) for s in self.samplers]
+        return {"frames_on_device/mb": mb}
 
     def cache_features(self, encoder: FeatureEncoder, device: torch.device,
                        limit_mb: float) -> dict[str, float]:  # fmt: skip

@@ -6,6 +6,7 @@ import torch
 
 from bcvlr.data import VideoDataset, WindowSampler
 from bcvlr.data.frame_features import FrameFeatures, table_bytes
+from bcvlr.data.video_batches import VideoBatches
 from tests.data.test_video_sampler import LENGTHS
 from tests.data.video_helpers import write
 
@@ -58,3 +59,23 @@ def test_a_function_of_each_window_is_read_at_its_first_row(tmp_path, width):
             index = s.sample_index()
             want = table.gather(index, width).sum(1)
             torch.testing.assert_close(summed[table.rows(index)], want, rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("frame_stack", [1, 3])
+def test_frames_held_on_the_device_give_the_sampled_batches(tmp_path, frame_stack):
+    """VideoBatches.hold_frames: the same batches, byte for byte, from the same random stream
+    (several datasets: multi-task pretraining), and state_dict resumes them alike."""
+    for name, first in (("a", 0), ("b", 100)):
+        write(tmp_path / name, LENGTHS, frame_stack=frame_stack, chunk_frames=20, first_episode=first)
+    datasets = [VideoDataset(tmp_path / n) for n in ("a", "b")]
+    cpu = torch.device("cpu")
+    plain, held = (VideoBatches(datasets, window=3, batch_size=16, seed=4) for _ in range(2))
+    assert held.hold_frames(cpu, limit_mb=1.0)["frames_on_device/mb"] > 0
+    for _ in range(12):
+        assert torch.equal(held.sample(cpu), plain.sample(cpu))
+    assert held.hold_frames(cpu, limit_mb=1e-6) == {"frames_on_device/mb": 0.0}
+    assert held.frames is None and torch.equal(held.sample(cpu), plain.sample(cpu))
+    resumed = VideoBatches(datasets, window=3, batch_size=16, seed=9)
+    resumed.load_state_dict(plain.state_dict())
+    resumed.hold_frames(cpu, limit_mb=1.0)
+    assert torch.equal(resumed.sample(cpu), plain.sample(cpu))

@@ -137,8 +137,9 @@ class Config:
     # interact for the task's full budget, since their pretraining is not the paper's
     reduced_size: bool = False
     # Where f is frozen, its features of every video frame are computed once and gathered per
-    # batch instead of encoding each sampled window (the same features; docs/performance.md),
-    # when the table fits in this many MB on the device; 0 encodes every window.
+    # batch instead of encoding each sampled window (the same features; docs/performance.md);
+    # on a GPU, stages that read the frames themselves hold them there. Each such table is
+    # built when it fits in this many MB on the device; 0 builds none.
     feature_cache_mb: float = 16384
 
     def validate(self) -> None:

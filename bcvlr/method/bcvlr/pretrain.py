@@ -131,6 +131,7 @@ def pretrain_features(cfg: Config, videos: Sequence[VideoDataset], seed: int, ou
         with closing(VideoBatches(videos, learner.window, fc.batch_size, seed)) as batches:
             if state is not None:
                 batches.load_state_dict(state["batches"])
+            hold_frames(batches, device, cfg, stage, log=state is None)
             for update in range(stage.step, fc.updates):
                 metrics = learner.update(batches.sample(device), update)
                 stage.advance(update + 1, metrics, bar)
@@ -140,6 +141,16 @@ def pretrain_features(cfg: Config, videos: Sequence[VideoDataset], seed: int, ou
                                                   "batches": batches.state_dict()})  # fmt: skip
         return stage.finish({"encoder": learner.encoder.state_dict(), "obs_shape": obs_shape,
                              "config": dataclasses.asdict(cfg)}, "features.pt")  # fmt: skip
+
+
+def hold_frames(batches: VideoBatches, device: torch.device, cfg: Config, stage: Stage,
+                log: bool) -> None:  # fmt: skip
+    """On a GPU, the video frames held there when they fit (the same batches, no host-side
+    gather and copy per update); rebuilt on resume, logged once as a fresh run does."""
+    if device.type == "cuda":
+        held = batches.hold_frames(device, cfg.feature_cache_mb)
+        if log:
+            stage.log(0, held)
 
 
 def load_encoder(cfg: Config, path: str | Path | None, obs_shape, device) -> FeatureEncoder:
@@ -234,6 +245,8 @@ def pretrain_latent_actions(cfg: Config, videos: Sequence[VideoDataset], feature
                 table = batches.cache_features(encoder, device, cfg.feature_cache_mb)
                 if state is None:
                     stage.log(0, table)
+            else:
+                hold_frames(batches, device, cfg, stage, log=state is None)
 
             def step() -> dict[str, float]:
                 if learner.train_encoder:

@@ -3,6 +3,7 @@ liuxin0824/BCV-LR-discrete (Procgen), whichever checkout is given.
 
     python -m benchmarks.bcvlr_reference --authors-repo PATH [--authors-deps DIR]
         [--steps 5] [--threads 1] [--sizes paper|small] [--equations features ...]
+        [--precision fp32|bf16]
 
 PATH is your own checkout of one of the authors' repositories and DIR the folder of their
 dependencies (bcvlr/reference/authors.py says how to make it); nothing is downloaded and none
@@ -114,6 +115,8 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--sizes", choices=("paper", "small"), default="paper")
     parser.add_argument("--equations", nargs="+", choices=list(TIMED), default=list(TIMED))
+    parser.add_argument("--precision", choices=("fp32", "bf16"), default="fp32",
+                        help="ours (theirs is fp32): bf16 autocast is a speed option")  # fmt: skip
     args = parser.parse_args()
     if args.steps < 1:
         sys.exit(f"--steps {args.steps}: must be at least 1")
@@ -125,7 +128,8 @@ def main() -> None:
     warnings.filterwarnings("ignore", message=".*duplicate parameters.*")  # their shared conv
     code = code_of(authors)
     sizes = E.PAPER if args.sizes == "paper" else E.SMALL
-    print(f"# {code.name} code ({code.task}), {args.sizes} sizes, {_cpu_name()}, "
+    print(f"# {code.name} code ({code.task}), {args.sizes} sizes, ours {args.precision}, "
+          f"theirs fp32, {_cpu_name()}, "
           f"{os.cpu_count()} cores, torch {torch.__version__}, {torch.get_num_threads()} threads, "
           f"{time.strftime('%Y-%m-%d %H:%M')}, authors' code {checkout_commit(args.authors_repo)}, "
           f"median of {args.steps} interleaved updates each, load average "
@@ -138,6 +142,7 @@ def main() -> None:
         rows = [(name, None)] + ([(f"{name}, f's table", tabled_step)] if eq in TABLED else [])
         for row, tabled in rows:
             prep = E.prepare(eq, code, updates=args.steps + 1, sizes=sizes)
+            E.set_precision(prep, args.precision)
             theirs = counter(their_side(prep, authors, code, own_augmentation=True).step)
             ours = tabled(prep) if tabled else counter(own_augmentation(E.ours(prep), prep).step)
             t_ours, t_theirs = interleaved(ours, theirs, args.steps)

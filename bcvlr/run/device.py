@@ -27,3 +27,9 @@ def torch_threads(threads: int | None) -> Iterator[None]:
         yield
     finally:
         torch.set_num_threads(before)
+
+
+def autocast(precision: str, device: torch.device):
+    """The forward passes' precision: ``fp32`` (the paper's, default) or ``bf16`` autocast (a
+    speed option: convolutions and matmuls in bfloat16; docs/performance.md)."""
+    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=precision == "bf16")

@@ -135,9 +135,11 @@ def test_config_typos_fail_naming_the_key(tmp_path):
 @pytest.mark.parametrize("task_name", ["coinrun", "reacher_hard", "metaworld_reach"])
 @pytest.mark.parametrize("file", [None, "config/bcvlr/mini.yaml", "config/bcvlr/tiny.yaml"])
 def test_the_paper_and_cpu_configs_set_no_departure(task_name, file):
-    """Departures from the paper live in one group, and only mini_ft.yaml sets one."""
+    """Departures from the paper live in one group, and only mini_ft.yaml sets one; every
+    config computes in fp32 (bf16 autocast is a speed option)."""
     cfg = load_config(bcvlr.Config, file, [], base=bcvlr.default_config(get_task(task_name)))
     assert cfg.departures == bcvlr.DepartureConfig()
+    assert cfg.precision == "fp32"
     ft = load_config(bcvlr.Config, "config/bcvlr/mini_ft.yaml", [],
                      base=bcvlr.default_config(get_task(task_name)))  # fmt: skip
     assert ft.departures != bcvlr.DepartureConfig()

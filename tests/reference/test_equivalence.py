@@ -41,6 +41,24 @@ def test_one_update_equals_the_authors_code(recorded, code, equation):
     assert not failures, "\n".join(failures)
 
 
+UPDATES = [(c, e) for c, e in CASES if e != "acting"]
+
+
+@pytest.mark.parametrize(("code", "equation"), UPDATES, ids=[f"{c.name}-{e}" for c, e in UPDATES])
+def test_bf16_autocast_stays_within_its_own_tolerance(recorded, code, equation):
+    """precision: bf16 (not the paper's): one update's losses and parameters within
+    BF16_TOLERANCE of the authors' fp32 update, and computed in bf16 (some row beyond fp32's
+    tolerance)."""
+    prep = E.prepare(equation, code, updates=1)
+    E.set_precision(prep, "bf16")
+    side = E.ours(prep)
+    rows = E.record_differences(code, prep, side, E.run(side, 1),
+                                recorded[code.name]["equations"][equation])  # fmt: skip
+    over = [(k, n, d) for k, n, d in rows if k in E.BF16_TOLERANCE and d > E.BF16_TOLERANCE[k]]
+    assert not over, over
+    assert max(d for _, _, d in rows) > E.TOLERANCE
+
+
 def test_a_changed_update_fails_the_check(recorded):
     """The check is not vacuous: eq. 3 with another world-model weight, or the decoder with
     another learning rate, no longer matches the recording."""

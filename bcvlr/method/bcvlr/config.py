@@ -133,6 +133,9 @@ class Config:
     budget: int | None = None  # interaction budget in the task's unit (None: the registry's)
     checkpoint_every: int = 1000  # pretraining updates between checkpoints
     device: str = "auto"
+    # bf16: the updates' forward passes under bfloat16 autocast, a speed option that is not the
+    # paper's (its own equivalence tolerance: docs/performance.md); acting stays fp32
+    precision: Literal["fp32", "bf16"] = "fp32"
     # a scaled-down config (mini, tiny): its runs are labelled reduced_budget even when they
     # interact for the task's full budget, since their pretraining is not the paper's
     reduced_size: bool = False

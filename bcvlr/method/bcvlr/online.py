@@ -22,8 +22,9 @@ from bcvlr.envs.action_log import ActionLog
 from bcvlr.method.bcvlr.config import Config
 from bcvlr.method.bcvlr.model import LATENT_CLIP, Agent, action_loss, latent_statistics
 from bcvlr.method.bcvlr.pretrain import fit_idm_input_norm
+from bcvlr.nets import module_device
 from bcvlr.nets.features import encode_windows
-from bcvlr.run.device import resolve_device
+from bcvlr.run.device import autocast, resolve_device
 from bcvlr.run.seeding import seeded
 from bcvlr.tasks import Task
 
@@ -59,23 +60,25 @@ class OnlineLearner:
         self.bc_optim = torch.optim.Adam(agent.policy.parameters(), lr=oc.policy_lr)
         # the warm-up has its own: both of the authors' codes start the online BC afresh
         self.warmup_optim = torch.optim.Adam(agent.policy.parameters(), lr=oc.policy_lr)
+        self.autocast = lambda: autocast(cfg.precision, module_device(agent))
 
     def finetune_step(self, obs: torch.Tensor, actions: torch.Tensor) -> dict[str, float]:
         """Eq. 3 on replay windows: d(p(f(o))) -> a, plus beta * (world model + VQ)."""
         agent, oc = self.agent, self.cfg.online
         agent.lam.train(self.train_idm)  # VQ codebooks and BatchNorm move only when p trains
-        feats = encode_windows(agent.encoder, obs[:, self.lead :], grad=self.train_encoder)
         # beta = 0 (Fig. 7) gives w and the VQ no gradient and nothing to pass on to p or f, so
         # neither is run: on a CPU w's U-Net is most of an update's cost (docs/fidelity.md)
         with_wm = oc.beta != 0
-        if with_wm:
-            z, wm_loss, vq_loss = agent.lam.losses(feats)
-        else:
-            z = agent.lam.latent(feats)
-        if not self.train_idm:
-            z = z.detach()
-        act_loss = action_loss(agent, z, actions)
-        loss = act_loss + oc.beta * (wm_loss + vq_loss) if with_wm else act_loss
+        with self.autocast():
+            feats = encode_windows(agent.encoder, obs[:, self.lead :], grad=self.train_encoder)
+            if with_wm:
+                z, wm_loss, vq_loss = agent.lam.losses(feats)
+            else:
+                z = agent.lam.latent(feats)
+            if not self.train_idm:
+                z = z.detach()
+            act_loss = action_loss(agent, z, actions)
+            loss = act_loss + oc.beta * (wm_loss + vq_loss) if with_wm else act_loss
         wm_optim = self.wm_optim if with_wm else None
         self.ft_optim.zero_grad(set_to_none=True)
         if wm_optim is not None:
@@ -92,15 +95,16 @@ class OnlineLearner:
     def bc_step(self, video_obs: torch.Tensor, warmup: bool = False) -> dict[str, float]:
         """Eq. 4: pi(f(o_t)) regresses the (unquantised) latent action p labels the video
         transition with (``warmup``: the latent-BC warm-up's optimiser)."""
-        return self.bc_step_on_features(encode_windows(self.agent.encoder, video_obs, grad=False),
-                                        warmup)  # fmt: skip
+        with self.autocast():
+            feats = encode_windows(self.agent.encoder, video_obs, grad=False)
+        return self.bc_step_on_features(feats, warmup)
 
     def bc_step_on_features(self, feats: torch.Tensor, warmup: bool = False) -> dict[str, float]:
         """``bc_step`` on f's features of the video windows (f is never trained by eq. 4)."""
         agent = self.agent
         code_mode = self.cfg.online.idm_mode_in_bc == "train"
         agent.lam.train(code_mode)
-        with torch.no_grad():
+        with torch.no_grad(), self.autocast():
             target = agent.lam.latent(feats[:, self.lead :])
             if code_mode:  # the authors' IDM always quantises too, moving the EMA codebook
                 agent.lam.vq(target)
@@ -113,7 +117,8 @@ class OnlineLearner:
         target = agent.normalize(latents)
         if self.cfg.departures.latent_norm == "robust":
             target = target.clamp(-LATENT_CLIP, LATENT_CLIP)
-        loss = F.mse_loss(agent.policy(obs_feats), target)
+        with self.autocast():
+            loss = F.mse_loss(agent.policy(obs_feats), target)
         optim = self.warmup_optim if warmup else self.bc_optim
         optim.zero_grad(set_to_none=True)
         loss.backward()

@@ -21,7 +21,7 @@ from bcvlr.method.bcvlr.model import LatentActionModel, build_encoder, build_lat
 from bcvlr.nets.augment import RandomShift
 from bcvlr.nets.features import FeatureEncoder, encode_windows
 from bcvlr.nets.ssl import CurlContrastive, PrototypeTemporal, ReconstructionDecoder, soft_update
-from bcvlr.run.device import resolve_device
+from bcvlr.run.device import autocast, resolve_device
 from bcvlr.run.seeding import seeded
 from bcvlr.run.stage import Stage, completed_artifact
 
@@ -58,28 +58,30 @@ class FeatureLearner:
         self.aug = RandomShift(fc.shift_pad)
         # the temporal objective pairs o_t with o_t+1; the contrastive one uses two views of o_t
         self.window = 2 if fc.objective == "prototype" else 1
+        self.precision, self.device = cfg.precision, device
 
     def update(self, obs: torch.Tensor, step: int) -> dict[str, float]:
         """One update on a batch of uint8 windows (B, window, C, H, W); ``step`` counts the
         updates before this one (the momentum update runs every ``ema_every``)."""
         fc, aug = self.fc, self.aug  # the shift reads the uint8 frames; f scales its input
-        if fc.objective == "prototype":
-            anchor = self.encoder(aug(obs[:, 0]))
-            with torch.no_grad():
-                target = self.target_encoder(aug(obs[:, 1]))
-            loss = self.head(anchor, target)
-            metrics = {"loss/prototype": loss.item()}
-        else:
-            view_a, view_b = aug(obs[:, 0]), aug(obs[:, 0])
-            feats = self.encoder(view_a)
-            with torch.no_grad():
-                target = self.target_encoder(view_b)
-            loss = self.head(feats, target)
-            metrics = {"loss/contrastive": loss.item()}
-            if self.decoder is not None:
-                recon = self.decoder.loss(feats, view_a / 255.0 - 0.5)
-                loss = loss + fc.recon_alpha * recon
-                metrics["loss/reconstruction"] = recon.item()
+        with autocast(self.precision, self.device):
+            if fc.objective == "prototype":
+                anchor = self.encoder(aug(obs[:, 0]))
+                with torch.no_grad():
+                    target = self.target_encoder(aug(obs[:, 1]))
+                loss = self.head(anchor, target)
+                metrics = {"loss/prototype": loss.item()}
+            else:
+                view_a, view_b = aug(obs[:, 0]), aug(obs[:, 0])
+                feats = self.encoder(view_a)
+                with torch.no_grad():
+                    target = self.target_encoder(view_b)
+                loss = self.head(feats, target)
+                metrics = {"loss/contrastive": loss.item()}
+                if self.decoder is not None:
+                    recon = self.decoder.loss(feats, view_a / 255.0 - 0.5)
+                    loss = loss + fc.recon_alpha * recon
+                    metrics["loss/reconstruction"] = recon.item()
         self.optim.zero_grad(set_to_none=True)
         loss.backward()
         self.optim.step()
@@ -182,15 +184,18 @@ class LatentActionLearner:
         self.optim = torch.optim.AdamW([{"params": idm, "lr": la.idm_lr},
                                         {"params": model.world_model.parameters(),
                                          "lr": la.wm_lr}])  # fmt: skip
+        self.precision, self.device = cfg.precision, device
 
     def update(self, windows: torch.Tensor) -> dict[str, float]:
         """One update on a batch of uint8 video windows (B, window, C, H, W)."""
-        return self.update_on_features(encode_windows(self.encoder, windows,
-                                                      grad=self.train_encoder))  # fmt: skip
+        with autocast(self.precision, self.device):
+            feats = encode_windows(self.encoder, windows, grad=self.train_encoder)
+        return self.update_on_features(feats)
 
     def update_on_features(self, feats: torch.Tensor) -> dict[str, float]:
         """One update on f's features of the windows (B, window, ...)."""
-        _, wm_loss, vq_loss = self.model.losses(feats)
+        with autocast(self.precision, self.device):
+            _, wm_loss, vq_loss = self.model.losses(feats)
         self.optim.zero_grad(set_to_none=True)
         (wm_loss + vq_loss).backward()
         nn.utils.clip_grad_norm_(self.params, self.la.grad_clip)

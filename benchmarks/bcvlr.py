@@ -126,7 +126,9 @@ def whole_run(task, config: str | None, cfg, rows) -> str:
     rates["stage_rates"] = {task.suite: {
         "features": rate("feature pretraining", fc.batch_size, "feature pretraining, real"),
         "actions": rate("latent-action pretraining", la.batch_size,
-                        "latent-action pretraining, real, f's table"),
+                        next((n for n in ("latent-action pretraining, real, f's table",
+                                          "latent-action pretraining, real, encoded") if n in sec),
+                             "")),
         "finetune": rate("online finetune (eq. 3)", oc.ft_batch_size, ""),
         "bc": rate("latent BC (eq. 4)", oc.bc_batch_size, ""),
     }}  # fmt: skip
@@ -165,10 +167,11 @@ def real_data_rows(cfg, videos: VideoDataset, features, latent, learner, device,
     rows = [("feature pretraining, real", cfg.features.batch_size, timed(features_step, steps))]
     # the frames held on the device, as the stage does on a GPU (pretrain.hold_frames)
     t0 = time.perf_counter()
-    batches.hold_frames(device, limit_mb=float("inf"))
-    rows.append((f"  frames held once ({videos.num_frames} frames)", 0, time.perf_counter() - t0))
-    rows.append(("feature pretraining, real, frames held", cfg.features.batch_size,
-                 timed(features_step, steps)))  # fmt: skip
+    if batches.hold_frames(device, cfg.feature_cache_mb)["frames_on_device/mb"]:
+        rows.append((f"  frames held once ({videos.num_frames} frames)", 0,
+                     time.perf_counter() - t0))  # fmt: skip
+        rows.append(("feature pretraining, real, frames held", cfg.features.batch_size,
+                     timed(features_step, steps)))  # fmt: skip
     batches.close()
     for name, learn, window, batch in (
         ("latent-action pretraining", latent, la.window, la.batch_size),
@@ -181,7 +184,9 @@ def real_data_rows(cfg, videos: VideoDataset, features, latent, learner, device,
         rows.append((f"{name}, real, encoded", batch,
                      timed(lambda: on_windows(batches.sample(device)), steps)))  # noqa: B023
         t0 = time.perf_counter()
-        batches.cache_features(encoder, device, limit_mb=float("inf"))
+        if not batches.cache_features(encoder, device, cfg.feature_cache_mb)["feature_cache/mb"]:
+            batches.close()  # over feature_cache_mb: the stages encode every window, as above
+            continue
         rows.append((f"  f's table built once ({videos.num_frames} frames)", 0,
                      time.perf_counter() - t0))  # fmt: skip
         rows.append((f"{name}, real, f's table", batch,

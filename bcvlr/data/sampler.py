@@ -4,7 +4,7 @@ bounded cache of decompressed chunks so that datasets far larger than RAM can be
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -62,7 +62,8 @@ class WindowSampler:
     are held at once. When the dataset does not fit, every `rotate_every` batches the oldest
     cached chunk is dropped and the next one of a seeded random order is loaded (in a thread if
     `prefetch`), to join at the following rotation: so in steady state capacity-1 chunks serve
-    and one is loading. Windows are drawn uniformly among those of the serving chunks. The same
+    and one is loading. Windows are drawn uniformly among those of the serving chunks (of
+    ``chunks`` only, when given). The same
     seed gives the same batches, with or without prefetching.
     """
 
@@ -77,6 +78,7 @@ class WindowSampler:
         cache_mb: float | None = None,
         rotate_every: int = 50,
         prefetch: bool = True,
+        chunks: Sequence[int] | None = None,
     ) -> None:
         if window < 1:
             raise ValueError(f"window must be >= 1, got {window}")
@@ -99,6 +101,8 @@ class WindowSampler:
             np.int64,
         )
         self._eligible = np.flatnonzero(self._n_valid > 0)
+        if chunks is not None:  # windows of these chunks only
+            self._eligible = np.intersect1d(self._eligible, np.asarray(chunks, np.int64))
         if len(self._eligible) == 0:
             raise DatasetError(f"{dataset.path}: no episode has {window} frames; nothing to sample")
         if max_cached_chunks is None:

@@ -292,9 +292,12 @@ def online_estimate(cfg: Mapping, measured: Mapping, task: Task, rates: Mapping,
     bc = stage_rate(rates, task.suite, "bc", sampled=not table).at(oc["bc_batch_size"])
     ft = stage_rate(rates, task.suite, "finetune").at(oc["ft_batch_size"])
     if oc["offline_labelled"]:
-        # each labelled batch keeps the windows among the first offline_labelled transitions:
-        # ~transitions / offline_labelled sampler batches, each at the loader's cost
-        draws = math.ceil(transitions / oc["offline_labelled"])
+        # each labelled batch keeps the windows among the first offline_labelled transitions,
+        # drawn from the chunks that hold them (online.labelled_sampler): ~their transitions /
+        # offline_labelled sampler batches, each at the loader's cost
+        held = min(transitions, math.ceil(oc["offline_labelled"] / DEFAULT_CHUNK_FRAMES)
+                   * DEFAULT_CHUNK_FRAMES)  # fmt: skip
+        draws = math.ceil(held / oc["offline_labelled"])
         synthetic = stage_rate(rates, task.suite, "finetune", sampled=False)
         ft += (draws - 1) * (ft - synthetic.at(oc["ft_batch_size"]))
     if trains_f:

@@ -175,3 +175,16 @@ def test_dataset_without_long_enough_episodes(tmp_path):
     WindowSampler(ds, window=2, batch_size=2)
     with pytest.raises(DatasetError, match="no episode has 3 frames"):
         WindowSampler(ds, window=3, batch_size=2)
+
+
+def test_a_sampler_of_some_chunks_draws_only_their_windows(tmp_path):
+    write(tmp_path / "ds", LENGTHS, chunk_frames=20)
+    ds = VideoDataset(tmp_path / "ds")
+    assert ds.num_chunks > 4
+    with WindowSampler(ds, batch_size=64, seed=0, chunks=[0, 2], max_cached_chunks=1,
+                       rotate_every=1) as s:  # fmt: skip
+        for _ in range(10):
+            assert set(s.sample_index().chunk) <= {0, 2}
+            assert set(s.held_chunks()) <= {0, 2}
+    with pytest.raises(DatasetError):
+        WindowSampler(ds, chunks=[])

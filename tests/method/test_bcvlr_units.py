@@ -1,6 +1,7 @@
 """Exact checks of BCV-LR's update steps: which parameters each objective moves."""
 
 import copy
+import importlib
 
 import numpy as np
 import pytest
@@ -495,3 +496,23 @@ def test_cached_frame_features_give_the_updates_that_encoding_each_window_gives(
     # a table over the limit is not built: every window is encoded
     assert cached.cache_features(agent.encoder, cpu, limit_mb=1e-3) == {"feature_cache/mb": 0.0}
     assert cached.features is None
+
+
+def test_table_10s_sampler_holds_only_the_labelled_transitions_chunks(tmp_path):
+    """Offline decoding's N labelled transitions are the videos' first N: its sampler holds
+    only their chunks (drawn from all, a long dataset's labelled windows were found only while
+    their chunk happened to be cached), and its batches are windows among them."""
+    online_stage = importlib.import_module("bcvlr.method.bcvlr.online")
+    lengths = [12] * 40  # 11 transitions an episode, 20 frames a chunk: 24 chunks
+    write(tmp_path / "ds", lengths, chunk_frames=20)
+    ds = VideoDataset(tmp_path / "ds")
+    limit = 30  # the first 30 transitions: episodes 0-2, in chunks 0 and 1
+    sampler = online_stage.labelled_sampler(ds, window=2, batch_size=16, seed=0, limit=limit)
+    try:
+        assert set(sampler.held_chunks()) == {0, 1}
+        obs, actions = online_stage._labelled_batch(sampler, ds.open_labels(), limit, 16)
+        episode, step = decode(obs[:, -1, -3:])  # the window's last frame
+        assert (episode * 11 + step - 1 < limit).all()  # its transition is a labelled one
+        assert len(actions) == 16
+    finally:
+        sampler.close()

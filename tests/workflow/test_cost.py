@@ -123,13 +123,13 @@ def test_table_9s_short_phases_label_each_batch_not_the_videos():
 
 def test_offline_decoding_draws_its_labelled_windows():
     """Table 10 on reacher_hard: 50 cycles of 100 eq.-3 updates on windows among the first 10k
-    of 100k transitions (~10 sampler batches each, 9 of them beyond the measured update), one
-    evaluation, no env steps."""
+    of 100k transitions, drawn from the two 8,192-frame chunks that hold them (2 sampler
+    batches each, 1 beyond the measured update), one evaluation, no env steps."""
     c = _cost({"b": {"base": "bcvlr", "set": ["online.offline_labelled=10000"], "resources": GPU}},
               tasks=["reacher_hard"])  # fmt: skip
     est = c.estimate("b", "online", "reacher_hard")
     sampled, synthetic = 1 / (29.39 * 45.12 / 100.47), 1 / 29.39
-    assert est.parts["eq. 3"] == pytest.approx(5000 * (sampled + 9 * (sampled - synthetic)) / 60)
+    assert est.parts["eq. 3"] == pytest.approx(5000 * (sampled + 1 * (sampled - synthetic)) / 60)
     assert est.parts["evaluations"] == pytest.approx(10 * 500 * 1.64e-3 / 60)
     assert "env steps" not in est.parts
 

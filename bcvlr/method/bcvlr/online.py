@@ -392,8 +392,7 @@ def offline_decoding(task: Task, cfg: Config, agent: Agent, learner: OnlineLearn
     labels = videos.open_labels()
     # checkpoints written before the sampler's state was saved resume with a reseeded one
     seed = harness.seed + 3000 + (start_cycle if sampler_state is None else 0)
-    sampler = WindowSampler(videos, window=learner.window, batch_size=oc.ft_batch_size,
-                            seed=seed)  # fmt: skip
+    sampler = labelled_sampler(videos, learner.window, oc.ft_batch_size, seed, oc.offline_labelled)
     if sampler_state is not None:
         sampler.load_state_dict(sampler_state)
     limit = oc.offline_labelled
@@ -414,6 +413,17 @@ def offline_decoding(task: Task, cfg: Config, agent: Agent, learner: OnlineLearn
     harness.evaluate(lambda o: agent.act(o, explore=False, generator=gen), cycles, harness.budget)
     sampler.close()
     harness.finish()
+
+
+def labelled_sampler(videos: VideoDataset, window: int, batch_size: int, seed: int,
+                     limit: int) -> WindowSampler:  # fmt: skip
+    """A sampler of the chunks that hold the first ``limit`` transitions (Table 10's labelled
+    ones): drawn from every chunk, the labelled windows of a long dataset (fruitbot's 8M
+    transitions, ~1,000 chunks) would be found only while their chunk is in the cache."""
+    transitions = [int((videos.episode_lengths(c) - 1).sum()) for c in range(videos.num_chunks)]
+    before = np.cumsum([0, *transitions[:-1]])
+    return WindowSampler(videos, window=window, batch_size=batch_size, seed=seed,
+                         chunks=np.flatnonzero(before < limit))  # fmt: skip
 
 
 def _labelled_batch(sampler: WindowSampler, labels, limit: int, size: int, action_lead: int = 0):

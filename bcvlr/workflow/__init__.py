@@ -61,6 +61,11 @@ def validate_config_main(args: argparse.Namespace) -> None:
         raise CliError(str(e)) from None
     plan = Plan(config)
     print(plan.summary())
+    if not args.shallow:  # what its GPU jobs cost (docs/workflow.md), as `snakemake -n` prints
+        try:
+            print(GridCost(plan).table())
+        except ConfigError as e:
+            raise CliError(str(e)) from None
 
 
 def main(argv: list[str] | None = None) -> int:

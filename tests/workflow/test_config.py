@@ -263,6 +263,7 @@ def test_validate_config_command(tmp_path):
     assert r.returncode == 2 and "tasks[0]: unknown task 'nope'" in r.stderr
     r = subprocess.run([*cmd, "config/test.yaml"], capture_output=True, text=True, cwd=REPO)
     assert r.returncode == 0 and "bcvlr: 1 run(s)" in r.stdout
+    assert "GPU cost" in r.stdout  # what its GPU jobs cost, as `snakemake -n` prints it
 
 
 def test_the_variant_is_read_through_extends(tmp_path):

@@ -2,7 +2,7 @@
 FeatureLearner, LatentActionLearner, OnlineLearner).
 
     python -m benchmarks.bcvlr --task finger_spin [--config config/bcvlr/mini.yaml] [--steps 5]
-        [--videos VIDEOS]
+        [--videos VIDEOS] [--set precision=bf16 ...]
 
 Prints, per stage, seconds per update and updates/s at the config's batch sizes (by default the
 paper's: Tables 11-12), on this machine's device (CUDA when available). With ``--videos``, also
@@ -24,7 +24,7 @@ sys.path[:] = [p for p in sys.path if os.path.abspath(p or ".") != os.path.dirna
 
 import torch  # noqa: E402
 
-from bcvlr.config import load_config  # noqa: E402
+from bcvlr.config import ConfigError, load_config  # noqa: E402
 from bcvlr.data import VideoDataset  # noqa: E402
 from bcvlr.method import bcvlr  # noqa: E402
 from bcvlr.run.device import resolve_device  # noqa: E402
@@ -51,9 +51,14 @@ def main() -> None:
     parser.add_argument("--config")
     parser.add_argument("--steps", type=int, default=5)
     parser.add_argument("--videos", help="an expert-video dataset of --task: real-data rows")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="a config override, e.g. precision=bf16 (repeatable)")  # fmt: skip
     args = parser.parse_args()
     task = get_task(args.task)
-    cfg = load_config(bcvlr.Config, args.config, base=bcvlr.default_config(task))
+    try:
+        cfg = load_config(bcvlr.Config, args.config, args.set, base=bcvlr.default_config(task))
+    except ConfigError as err:
+        sys.exit(str(err))
     device = resolve_device(cfg.device)
     shape = (3 * task.frame_stack, 64, 64)
     agent = bcvlr.Agent(cfg, task, shape).to(device)
@@ -96,7 +101,8 @@ def main() -> None:
                                args.steps)  # fmt: skip
     synthetic = {name: sec for name, _, sec in rows[:4]}
     dev = torch.cuda.get_device_name() if device.type == "cuda" else platform.processor() or "cpu"
-    print(f"# {task.name}, config {args.config or 'paper'}, {dev}, {os.cpu_count()} cores, "
+    print(f"# {task.name}, config {args.config or 'paper'} {' '.join(args.set)}, {dev}, "
+          f"{os.cpu_count()} cores, "
           f"torch {torch.__version__}, {torch.get_num_threads()} threads, "
           f"{time.strftime('%Y-%m-%d')}, median of {args.steps}")  # fmt: skip
     print(f"{'stage':<44} {'batch':>6} {'s/update':>10} {'updates/s':>10} {'of synthetic':>12}")

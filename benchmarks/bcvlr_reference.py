@@ -39,6 +39,7 @@ from bcvlr.reference import equivalence as E
 from bcvlr.reference.authors import AuthorsCodeMissing, Step, checkout_commit, load_authors
 from bcvlr.reference.cli import code_of
 from bcvlr.reference.theirs import theirs as their_side
+from bcvlr.run.device import resolve_device
 
 TIMED = {  # equation -> row name; eq. 3 with the VQ's EMA live, as training runs it
     "features": "feature pretraining",
@@ -83,11 +84,13 @@ def own_augmentation(side: E.Side, prep: E.Prepared) -> E.Side:
 
 def interleaved(ours: Step, theirs: Step, steps: int) -> tuple[float, float]:
     """Median seconds per update of each, timed alternately after one warm-up each."""
+    sync = torch.cuda.synchronize if torch.cuda.is_available() else (lambda: None)
     times: tuple[list[float], list[float]] = ([], [])
     for i in range(steps + 1):
         for fn, out in ((ours, times[0]), (theirs, times[1])):
             t0 = time.perf_counter()
             fn()
+            sync()
             if i:  # the first round is the warm-up
                 out.append(time.perf_counter() - t0)
     return statistics.median(times[0]), statistics.median(times[1])
@@ -115,21 +118,24 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--sizes", choices=("paper", "small"), default="paper")
     parser.add_argument("--equations", nargs="+", choices=list(TIMED), default=list(TIMED))
+    parser.add_argument("--device", default="auto", help="auto: the GPU when there is one")
     parser.add_argument("--precision", choices=("fp32", "bf16"), default="fp32",
                         help="ours (theirs is fp32): bf16 autocast is a speed option")  # fmt: skip
     args = parser.parse_args()
     if args.steps < 1:
         sys.exit(f"--steps {args.steps}: must be at least 1")
     torch.set_num_threads(args.threads)
+    device = resolve_device(args.device)
     try:
-        authors = load_authors(args.authors_repo.resolve(), args.authors_deps, torch.device("cpu"))
+        authors = load_authors(args.authors_repo.resolve(), args.authors_deps, device)
     except AuthorsCodeMissing as err:
         sys.exit(str(err))
     warnings.filterwarnings("ignore", message=".*duplicate parameters.*")  # their shared conv
     code = code_of(authors)
     sizes = E.PAPER if args.sizes == "paper" else E.SMALL
+    name = torch.cuda.get_device_name(device) if device.type == "cuda" else _cpu_name()
     print(f"# {code.name} code ({code.task}), {args.sizes} sizes, ours {args.precision}, "
-          f"theirs fp32, {_cpu_name()}, "
+          f"theirs fp32, {name}, "
           f"{os.cpu_count()} cores, torch {torch.__version__}, {torch.get_num_threads()} threads, "
           f"{time.strftime('%Y-%m-%d %H:%M')}, authors' code {checkout_commit(args.authors_repo)}, "
           f"median of {args.steps} interleaved updates each, load average "
@@ -141,7 +147,7 @@ def main() -> None:
             continue
         rows = [(name, None)] + ([(f"{name}, f's table", tabled_step)] if eq in TABLED else [])
         for row, tabled in rows:
-            prep = E.prepare(eq, code, updates=args.steps + 1, sizes=sizes)
+            prep = E.prepare(eq, code, updates=args.steps + 1, sizes=sizes, device=device)
             E.set_precision(prep, args.precision)
             theirs = counter(their_side(prep, authors, code, own_augmentation=True).step)
             ours = tabled(prep) if tabled else counter(own_augmentation(E.ours(prep), prep).step)

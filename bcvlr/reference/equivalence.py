@@ -241,8 +241,30 @@ def batch_size(cfg: bcvlr.Config, equation: str) -> int:
     return cfg.online.ft_batch_size if equation.startswith("finetune") else cfg.online.bc_batch_size
 
 
-def prepare(equation: str, code: Code = CONTINUOUS, seed: int = SEED,
-            updates: int = UPDATES, sizes: Sizes = SMALL) -> Prepared:  # fmt: skip
+def prepare(equation: str, code: Code = CONTINUOUS, seed: int = SEED, updates: int = UPDATES,
+            sizes: Sizes = SMALL, device: torch.device | None = None) -> Prepared:  # fmt: skip
+    """One equation's inputs, built and filled on the CPU (the same values on any machine),
+    then moved to ``device`` when one is given (for timing: the comparison is the CPU's)."""
+    prep = _prepare(equation, code, seed, updates, sizes)
+    return prep if device is None or device.type == "cpu" else _moved(prep, device)
+
+
+def _moved(prep: Prepared, device: torch.device) -> Prepared:
+    prep.cfg.device = str(device)
+    prep.batches = [{k: t.to(device) for k, t in b.items()} for b in prep.batches]
+    prep.views = [[v.to(device) for v in pair] for pair in prep.views]
+    learner = prep.objects["learner"]
+    modules = [prep.objects.get("agent"), getattr(learner, "modules", None),
+               getattr(learner, "model", None), getattr(learner, "encoder", None)]  # fmt: skip
+    for m in modules:
+        if m is not None:
+            m.to(device)  # the same parameters, so the optimisers still hold them
+    if hasattr(learner, "device"):
+        learner.device = device
+    return prep
+
+
+def _prepare(equation: str, code: Code, seed: int, updates: int, sizes: Sizes) -> Prepared:
     cfg = config(code, sizes)
     rng = np.random.default_rng([seed, code.equations.index(equation)])
     n = batch_size(cfg, equation)

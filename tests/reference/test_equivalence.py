@@ -80,3 +80,13 @@ def test_a_fresh_encoder_spreads_its_features_like_the_authors(kind, shape):
     channels = 32 if kind == "conv" else 16
     ours = E.feature_spread(lambda: FeatureEncoder(kind, shape, channels), shape)
     assert ours == pytest.approx(theirs, rel=0.10)
+
+
+@pytest.mark.parametrize("equation", ["features", "latent_actions", "finetune", "bc"])
+def test_a_prepared_equation_moves_to_a_device_and_updates(equation):
+    """The benchmark's path (benchmarks/bcvlr_reference.py on a GPU): every tensor and module
+    moved, the same update (here to the CPU, the one device CI has)."""
+    moved = E._moved(E.prepare(equation, E.CONTINUOUS, updates=1), torch.device("cpu"))
+    plain = E.prepare(equation, E.CONTINUOUS, updates=1)
+    a, b = E.run(E.ours(moved), 1), E.run(E.ours(plain), 1)
+    assert a.losses == b.losses

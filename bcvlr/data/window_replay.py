@@ -11,6 +11,7 @@ never cross an episode end.
 from __future__ import annotations
 
 import numpy as np
+import torch
 
 from bcvlr.tasks import ActionSpace
 
@@ -32,6 +33,13 @@ class WindowReplay:
         self.transitions = 0
         self._rng = np.random.default_rng(seed)
         self._pending: np.ndarray | None = None  # current obs of each env, not yet stored
+        self._held: torch.Tensor | None = None  # a copy of obs on a device (hold_on)
+
+    def hold_on(self, device: torch.device) -> None:
+        """Keep a copy of the observations on ``device`` (a GPU), written as they are stored:
+        ``sample_on`` then gathers its windows there (the same windows) instead of copying
+        each batch over."""
+        self._held = torch.tensor(self.obs, device=device)  # a copy, on the CPU too
 
     def __len__(self) -> int:
         return int(np.minimum(self.count, self.per_env).sum())
@@ -44,6 +52,8 @@ class WindowReplay:
     def _put(self, env: int, obs: np.ndarray, action, has_next: bool) -> None:
         p = self.pos[env]
         self.obs[env, p] = obs
+        if self._held is not None:
+            self._held[env, p] = torch.from_numpy(np.asarray(obs))
         if action is not None:
             self.act[env, p] = action
         self.has_next[env, p] = has_next
@@ -90,7 +100,24 @@ class WindowReplay:
         """(obs (B, window, *obs_shape), action of the last transition (B, ...), or of the
         transition ``action_lead`` steps before it); drawn with ``rng`` when given (a
         diagnostic's own stream), else the replay's."""
-        rng = self._rng if rng is None else rng
+        envs, idx = self._sample_index(batch, window, self._rng if rng is None else rng)
+        return self.obs[envs[:, None], idx], self.act[envs, idx[:, -2 - action_lead]]
+
+    def sample_on(self, device: torch.device, batch: int, window: int = 2,
+                  action_lead: int = 0) -> tuple[torch.Tensor, torch.Tensor]:  # fmt: skip
+        """``sample``'s batch (the same windows, from the same stream) as tensors on
+        ``device``, gathered there when the observations are held on it."""
+        envs, idx = self._sample_index(batch, window, self._rng)
+        act = torch.from_numpy(self.act[envs, idx[:, -2 - action_lead]]).to(device)
+        if self._held is None:
+            return torch.from_numpy(self.obs[envs[:, None], idx]).to(device), act
+        where = self._held.device
+        rows = torch.from_numpy(envs[:, None]).to(where), torch.from_numpy(idx).to(where)
+        return self._held[rows].to(device), act
+
+    def _sample_index(self, batch: int, window: int,
+                      rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
+        """(env (B,), entry (B, window)) of ``batch`` windows drawn uniformly."""
         sizes = np.minimum(self.count, self.per_env)
         starts_per_env = np.maximum(sizes - (window - 1), 0)
         if starts_per_env.sum() == 0:
@@ -114,9 +141,7 @@ class WindowReplay:
                 break
         else:
             raise ValueError("could not sample enough windows: episodes shorter than the window?")
-        idx = (offs[:, None] + np.arange(window)) % self.per_env
-        obs = self.obs[envs[:, None], idx]
-        return obs, self.act[envs, idx[:, -2 - action_lead]]
+        return envs, (offs[:, None] + np.arange(window)) % self.per_env
 
     def windows(
         self, window: int = 2, newest: int | None = None, limit: int | None = None,
@@ -158,6 +183,8 @@ class WindowReplay:
     def load_state_dict(self, state: dict) -> None:
         for k in ("obs", "act", "has_next", "pos", "count"):
             getattr(self, k)[...] = np.asarray(state[k])
+        if self._held is not None:
+            self._held.copy_(torch.from_numpy(self.obs))
         self.transitions = int(state["transitions"])
         self._rng.bit_generator.state = state["rng"]
         self._pending = state["pending"]

@@ -123,3 +123,32 @@ def test_with_an_action_lead_the_action_is_the_one_lead_steps_before_the_last_tr
                                        (160, 161, 162)}  # fmt: skip
     obs, act, _ = replay.windows(3, action_lead=1)
     assert (act == obs.reshape(len(obs), 3)[:, 0]).all() and len(obs) == 8
+
+
+def test_the_observations_held_on_a_device_give_the_sampled_windows():
+    """WindowReplay.hold_on: sample_on gathers from the held copy, written as entries are
+    stored (ring wrap included) and refreshed by load_state_dict: the same windows and actions
+    as sample() draws from the same stream."""
+    import torch
+
+    def replay_with(held: bool) -> WindowReplay:
+        r = WindowReplay(16, 2, (1, 1, 1), DISCRETE, seed=3)
+        if held:
+            r.hold_on(torch.device("cpu"))
+        r.start(frames([0, 100]))
+        stream(r, 0, 5)
+        return r
+
+    plain, held = replay_with(False), replay_with(True)
+    for start in (5, 20):  # the second round wraps each env's ring of 8
+        for _ in range(4):
+            obs, act = plain.sample(32, 3, action_lead=1)
+            t_obs, t_act = held.sample_on(torch.device("cpu"), 32, 3, action_lead=1)
+            assert np.array_equal(t_obs.numpy(), obs) and np.array_equal(t_act.numpy(), act)
+        stream(plain, start, 15)
+        stream(held, start, 15)
+    resumed = WindowReplay(16, 2, (1, 1, 1), DISCRETE, seed=9)
+    resumed.hold_on(torch.device("cpu"))
+    resumed.load_state_dict(plain.state_dict())
+    obs, _ = plain.sample(32, 2)
+    assert np.array_equal(resumed.sample_on(torch.device("cpu"), 32, 2)[0].numpy(), obs)

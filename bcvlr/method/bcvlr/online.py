@@ -204,6 +204,8 @@ def online(task: Task, seed: int, cfg: Config, harness, videos: VideoDataset,
         replay.load_state_dict(state["replay"])
         gen.set_state(state["generator"])
         step, cycle = state["step"], state["cycle"]
+    if device.type == "cuda" and replay.obs.nbytes <= cfg.feature_cache_mb * 2**20:
+        replay.hold_on(device)  # eq. 3's windows gathered on the GPU (the same windows)
     # every action the online envs took, so that a resumed run can replay its envs to here
     env_log = ActionLog.resume(state)
     video_batches = VideoBatches([videos], learner.window, oc.bc_batch_size, seed + 2000)
@@ -332,9 +334,9 @@ def online(task: Task, seed: int, cfg: Config, harness, videos: VideoDataset,
                 else max(1, math.ceil(oc.ft_epochs * replay.stored_transitions / oc.ft_batch_size))
             )
             for _ in range(n_ft):
-                o, a = replay.sample(oc.ft_batch_size, learner.window, action_lead=learner.lead)
-                ft = learner.finetune_step(torch.from_numpy(o).to(device),
-                                           torch.from_numpy(a).to(device))  # fmt: skip
+                o, a = replay.sample_on(device, oc.ft_batch_size, learner.window,
+                                        action_lead=learner.lead)  # fmt: skip
+                ft = learner.finetune_step(o, a)
             if dep.latent_norm_refit:  # eq. 3 moved p: eq. 4's targets get p's current scale
                 probed |= learner.standardize_latents(video_batches, device, keep_functions=True)
             # Lines 31-36: behaviour-clone pi on the videos (eq. 4).

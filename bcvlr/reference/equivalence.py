@@ -259,8 +259,6 @@ def _moved(prep: Prepared, device: torch.device) -> Prepared:
     for m in modules:
         if m is not None:
             m.to(device)  # the same parameters, so the optimisers still hold them
-    if hasattr(learner, "device"):
-        learner.device = device
     return prep
 
 
@@ -310,11 +308,9 @@ def _prepare(equation: str, code: Code, seed: int, updates: int, sizes: Sizes) -
 
 
 def set_precision(prep: Prepared, precision: str) -> None:
-    """Our side of ``prep`` at ``precision`` (``Config.precision``: the online learner reads
-    the config per update, the pretraining learners keep their own)."""
+    """Our side of ``prep`` at ``precision`` (``Config.precision``, which every learner reads
+    per update)."""
     prep.cfg.precision = precision
-    if hasattr(prep.objects.get("learner"), "precision"):
-        prep.objects["learner"].precision = precision
 
 
 def ours(prep: Prepared) -> Side:

@@ -60,7 +60,10 @@ class OnlineLearner:
         self.bc_optim = torch.optim.Adam(agent.policy.parameters(), lr=oc.policy_lr)
         # the warm-up has its own: both of the authors' codes start the online BC afresh
         self.warmup_optim = torch.optim.Adam(agent.policy.parameters(), lr=oc.policy_lr)
-        self.autocast = lambda: autocast(cfg.precision, module_device(agent))
+
+    def autocast(self):
+        """The forward passes' precision (``Config.precision``) on the agent's device."""
+        return autocast(self.cfg.precision, module_device(self.agent))
 
     def finetune_step(self, obs: torch.Tensor, actions: torch.Tensor) -> dict[str, float]:
         """Eq. 3 on replay windows: d(p(f(o))) -> a, plus beta * (world model + VQ)."""

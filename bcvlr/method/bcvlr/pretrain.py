@@ -18,6 +18,7 @@ from bcvlr.diagnostics.latent_actions import latent_action_health
 from bcvlr.diagnostics.probe import LatentActionProbe
 from bcvlr.method.bcvlr.config import Config, LatentActionConfig
 from bcvlr.method.bcvlr.model import LatentActionModel, build_encoder, build_latent_action_model
+from bcvlr.nets import module_device
 from bcvlr.nets.augment import RandomShift
 from bcvlr.nets.features import FeatureEncoder, encode_windows
 from bcvlr.nets.ssl import CurlContrastive, PrototypeTemporal, ReconstructionDecoder, soft_update
@@ -58,13 +59,13 @@ class FeatureLearner:
         self.aug = RandomShift(fc.shift_pad)
         # the temporal objective pairs o_t with o_t+1; the contrastive one uses two views of o_t
         self.window = 2 if fc.objective == "prototype" else 1
-        self.precision, self.device = cfg.precision, device
+        self.cfg = cfg
 
     def update(self, obs: torch.Tensor, step: int) -> dict[str, float]:
         """One update on a batch of uint8 windows (B, window, C, H, W); ``step`` counts the
         updates before this one (the momentum update runs every ``ema_every``)."""
         fc, aug = self.fc, self.aug  # the shift reads the uint8 frames; f scales its input
-        with autocast(self.precision, self.device):
+        with autocast(self.cfg.precision, module_device(self.modules)):
             if fc.objective == "prototype":
                 anchor = self.encoder(aug(obs[:, 0]))
                 with torch.no_grad():
@@ -184,17 +185,17 @@ class LatentActionLearner:
         self.optim = torch.optim.AdamW([{"params": idm, "lr": la.idm_lr},
                                         {"params": model.world_model.parameters(),
                                          "lr": la.wm_lr}])  # fmt: skip
-        self.precision, self.device = cfg.precision, device
+        self.cfg = cfg
 
     def update(self, windows: torch.Tensor) -> dict[str, float]:
         """One update on a batch of uint8 video windows (B, window, C, H, W)."""
-        with autocast(self.precision, self.device):
+        with autocast(self.cfg.precision, module_device(self.model)):
             feats = encode_windows(self.encoder, windows, grad=self.train_encoder)
         return self.update_on_features(feats)
 
     def update_on_features(self, feats: torch.Tensor) -> dict[str, float]:
         """One update on f's features of the windows (B, window, ...)."""
-        with autocast(self.precision, self.device):
+        with autocast(self.cfg.precision, module_device(self.model)):
             _, wm_loss, vq_loss = self.model.losses(feats)
         self.optim.zero_grad(set_to_none=True)
         (wm_loss + vq_loss).backward()

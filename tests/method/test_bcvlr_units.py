@@ -510,7 +510,8 @@ def test_table_10s_sampler_holds_only_the_labelled_transitions_chunks(tmp_path):
     sampler = online_stage.labelled_sampler(ds, window=2, batch_size=16, seed=0, limit=limit)
     try:
         assert set(sampler.held_chunks()) == {0, 1}
-        obs, actions = online_stage._labelled_batch(sampler, ds.open_labels(), limit, 16)
+        obs, actions = online_stage._labelled_batch(sampler, ds.open_labels(), limit, 16,
+                                                    online_stage.transitions_before(ds))  # fmt: skip
         episode, step = decode(obs[:, -1, -3:])  # the window's last frame
         assert (episode * 11 + step - 1 < limit).all()  # its transition is a labelled one
         assert len(actions) == 16

@@ -397,14 +397,15 @@ def offline_decoding(task: Task, cfg: Config, agent: Agent, learner: OnlineLearn
     labels = videos.open_labels()
     # checkpoints written before the sampler's state was saved resume with a reseeded one
     seed = harness.seed + 3000 + (start_cycle if sampler_state is None else 0)
-    sampler = labelled_sampler(videos, learner.window, oc.ft_batch_size, seed, oc.offline_labelled)
+    limit = oc.offline_labelled
+    sampler = labelled_sampler(videos, learner.window, oc.ft_batch_size, seed, limit)
     if sampler_state is not None:
         sampler.load_state_dict(sampler_state)
-    limit = oc.offline_labelled
+    before = transitions_before(videos)
     cycles = math.ceil(harness.budget / (oc.cycle_steps * oc.num_envs * task.action_repeat))
     for cycle in range(start_cycle, cycles):
         for _ in range(1 if oc.ft_updates is None else oc.ft_updates):
-            batch = _labelled_batch(sampler, labels, limit, oc.ft_batch_size, learner.lead)
+            batch = _labelled_batch(sampler, labels, limit, oc.ft_batch_size, before, learner.lead)
             ft = learner.finetune_step(torch.from_numpy(batch[0]).to(device),
                                        torch.from_numpy(batch[1]).to(device))  # fmt: skip
         if cfg.departures.latent_norm_refit:  # as online: eq. 3 moved p, eq. 4's targets get its scale
@@ -425,19 +426,23 @@ def labelled_sampler(videos: VideoDataset, window: int, batch_size: int, seed: i
     """A sampler of the chunks that hold the first ``limit`` transitions (Table 10's labelled
     ones): drawn from every chunk, the labelled windows of a long dataset (fruitbot's 8M
     transitions, ~1,000 chunks) would be found only while their chunk is in the cache."""
-    transitions = [int((videos.episode_lengths(c) - 1).sum()) for c in range(videos.num_chunks)]
-    before = np.cumsum([0, *transitions[:-1]])
+    first = [videos.first_episode(c) for c in range(videos.num_chunks)]
     return WindowSampler(videos, window=window, batch_size=batch_size, seed=seed,
-                         chunks=np.flatnonzero(before < limit))  # fmt: skip
+                         chunks=np.flatnonzero(transitions_before(videos)[first] < limit))  # fmt: skip
 
 
-def _labelled_batch(sampler: WindowSampler, labels, limit: int, size: int, action_lead: int = 0):
+def transitions_before(videos: VideoDataset) -> np.ndarray:
+    """Transitions before each episode of ``videos``, in episode order (the last entry: all)."""
+    per_episode = np.concatenate([videos.episode_lengths(c) for c in range(videos.num_chunks)])
+    return np.concatenate([[0], np.cumsum(per_episode - 1)])
+
+
+def _labelled_batch(sampler: WindowSampler, labels, limit: int, size: int, before: np.ndarray,
+                    action_lead: int = 0):  # fmt: skip
     """Windows whose (last) transition lies among the first ``limit`` transitions of the
     dataset, in episode order: the N action-labelled expert transitions of Table 10; each
-    with the action of its last transition, or of the one ``action_lead`` steps before."""
-    ds = sampler.dataset
-    transitions = np.concatenate([ds.episode_lengths(c) for c in range(ds.num_chunks)]) - 1
-    before = np.concatenate([[0], np.cumsum(transitions)])  # transitions before each episode
+    with the action of its last transition, or of the one ``action_lead`` steps before.
+    ``before``: ``transitions_before`` of the sampler's dataset."""
     obs, acts, have = [], [], 0
     for _ in range(10_000):
         b = sampler.sample_with_labels(labels)

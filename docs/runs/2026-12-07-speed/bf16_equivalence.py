@@ -5,13 +5,10 @@ parameters (tests/reference/test_equivalence.py bounds losses and parameters).
     OMP_NUM_THREADS=1 python docs/runs/2026-12-07-speed/bf16_equivalence.py
 """
 
-from pathlib import Path
-
 import torch
 
 from bcvlr.reference import equivalence as E
-
-FIXTURES = Path(__file__).resolve().parents[3] / "tests" / "fixtures" / "equivalence"
+from bcvlr.reference.cli import FIXTURES
 
 
 def main() -> None:

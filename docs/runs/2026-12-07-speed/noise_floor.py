@@ -8,13 +8,10 @@ Run on the committed code, then with channels_last.diff applied (`git apply`).
     OMP_NUM_THREADS=1 python docs/runs/2026-12-07-speed/noise_floor.py
 """
 
-from pathlib import Path
-
 import torch
 
 from bcvlr.reference import equivalence as E
-
-FIXTURES = Path(__file__).resolve().parents[3] / "tests" / "fixtures" / "equivalence"
+from bcvlr.reference.cli import FIXTURES
 
 
 def permuted(prep: E.Prepared, perm: torch.Tensor) -> E.Prepared:

@@ -1,9 +1,10 @@
 """The equivalence harness's command: ``compare`` runs both sides and prints the table;
-``record`` keeps the authors' side as the CI fixture."""
+``record`` keeps the authors' side, computed in float64, as the CI fixture."""
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
 import time
@@ -48,13 +49,13 @@ def _code(loaded: types.SimpleNamespace, args: argparse.Namespace) -> E.Code:
     return code
 
 
-def _print(code: E.Code, eq: str, update: str, table, show_all: bool) -> float:
+def _print(code: E.Code, eq: str, update: str, table, show_all: bool, tolerance: float) -> float:
     """Print the rows over the tolerance (all with ``show_all``); the largest unlisted one."""
     worst = 0.0
     for kind, name, diff in table:
-        why = E.listed(code, eq, kind, name) if diff > E.TOLERANCE else None
-        status = "equal" if diff <= E.TOLERANCE else f"listed: {why}" if why else "DIFFERS"
-        if diff > E.TOLERANCE or show_all:
+        why = E.listed(code, eq, kind, name) if diff > tolerance else None
+        status = "equal" if diff <= tolerance else f"listed: {why}" if why else "DIFFERS"
+        if diff > tolerance or show_all:
             print(f"{eq:<18} {update:<6} {kind:<6} {name:<44} {diff:>10.2e}  {status}")
         if why is None:
             worst = max(worst, diff)
@@ -66,25 +67,31 @@ def compare(args: argparse.Namespace) -> None:
 
     loaded = _load(args)
     code = _code(loaded, args)
+    exact = E.float64 if args.float64 else contextlib.nullcontext
     print(f"# ours vs the authors' {code.name} code ({args.authors_repo}, {checkout_commit(args.authors_repo)}), "
+          f"{'float64' if args.float64 else 'float32'}, "
           f"{E.UPDATES} updates in lockstep, batch {E.SMALL.batch}, torch {torch.__version__}, "
           f"{time.strftime('%Y-%m-%d %H:%M')}; largest relative difference "
           "max|ours - theirs| / max|theirs| per loss, gradient and tensor")  # fmt: skip
     print(f"{'equation':<18} {'update':<6} {'kind':<6} {'tensor':<44} {'rel. diff':>10}  status")
     for eq in args.equations or code.equations:
         mine, prep = E.prepare(eq, code), E.prepare(eq, code)
-        side = theirs.theirs(prep, loaded, code)
-        if eq == "acting":
-            tables = [("-", E.rows(E.act_ours(mine.objects["agent"], mine), side))]
-        else:
-            pairs = E.lockstep(E.ours(mine), side, E.UPDATES, E.ours_modules(mine))
-            tables = [(str(k + 1), E.rows(a, b)) for k, (a, b) in enumerate(pairs)]
+        if args.float64:
+            mine, prep = E.in_float64(mine), E.in_float64(prep)
+        with exact():
+            side = theirs.theirs(prep, loaded, code)
+            if eq == "acting":
+                tables = [("-", E.rows(E.act_ours(mine.objects["agent"], mine), side))]
+            else:
+                pairs = E.lockstep(E.ours(mine), side, E.UPDATES, E.ours_modules(mine))
+                tables = [(str(k + 1), E.rows(a, b)) for k, (a, b) in enumerate(pairs)]
         worst, count = 0.0, 0
+        tolerance = E.exact_tolerance(eq) if args.float64 else E.TOLERANCE
         for update, table in tables:
-            worst = max(worst, _print(code, eq, update, table, args.all))
+            worst = max(worst, _print(code, eq, update, table, args.all, tolerance))
             count += len(table)
         print(f"{eq:<18} {'all':<6} {'all':<6} {f'{count} rows, largest unlisted':<44} "
-              f"{worst:>10.2e}  {'equal' if worst <= E.TOLERANCE else 'DIFFERS'}", flush=True)  # fmt: skip
+              f"{worst:>10.2e}  {'equal' if worst <= tolerance else 'DIFFERS'}", flush=True)  # fmt: skip
     pad = E.config(code).features.shift_pad
     diff = theirs.augmentation_difference(loaded, pad=pad, depth=code.obs_shape[0])
     print(f"random shift, pad {pad}, same offsets, frames in [-0.5, 0.5]: theirs - ours mean "
@@ -98,10 +105,13 @@ def record(args: argparse.Namespace) -> None:
     loaded = _load(args)
     code = _code(loaded, args)
     fixture = {"code": code.name, "commit": checkout_commit(args.authors_repo), "updates": 1,
-               "batch": E.SMALL.batch, "seed": E.SEED, "equations": {}}  # fmt: skip
+               "batch": E.SMALL.batch, "seed": E.SEED, "dtype": "float64",
+               "equations": {}}  # fmt: skip
     for eq in args.equations or code.equations:
-        side = theirs.theirs(E.prepare(eq, code, updates=1), loaded, code)
-        out = side if eq == "acting" else E.run(side, 1)
+        prep = E.in_float64(E.prepare(eq, code, updates=1))  # filled in fp32, as ours is
+        with E.float64():
+            side = theirs.theirs(prep, loaded, code)
+            out = side if eq == "acting" else E.run(side, 1)
         fixture["equations"][eq] = {
             "losses": out.losses,
             "tensors": {n: E.compact(t, n) for n, t in out.tensors.items()},
@@ -152,6 +162,8 @@ def main(argv: list[str] | None = None) -> None:
         elif name == "compare":
             p.add_argument("--all", action="store_true", help="print every tensor, not only "
                            "those that differ")  # fmt: skip
+            p.add_argument("--float64", action="store_true", help="both sides in float64, "
+                           "compared at EXACT_TOLERANCE (default: float32, this CPU's kernels)")  # fmt: skip
         else:
             p.add_argument("--out", type=Path, help="default: tests/fixtures/equivalence/CODE.pt")
     args = parser.parse_args(argv)

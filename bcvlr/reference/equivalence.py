@@ -139,7 +139,7 @@ def fill_codebook_(vq: nn.Module, z: torch.Tensor, rng: np.random.Generator) -> 
     """A codebook at the scale of the latents ``z`` with EMA counts of a trained one (a zero
     count divides by ~1e-5 on the first update, which no comparison survives)."""
     n, m, d = vq.embedding.shape
-    scale = z.std().item()
+    scale = float(f"{z.std().item():.3g}")  # z's fp32 rounding (layout, CPU) must not show
     emb = torch.from_numpy((scale * rng.standard_normal((n, m, d))).astype(np.float32))
     count = torch.from_numpy(rng.uniform(0.5, 1.5, (n, m)).astype(np.float32))
     with torch.no_grad():

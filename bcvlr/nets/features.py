@@ -17,6 +17,7 @@ from typing import Literal
 import torch
 from torch import nn
 
+from bcvlr.nets import channels_last
 from bcvlr.nets.impala import ConvSequence
 from bcvlr.nets.mlp import orthogonal_init
 
@@ -47,6 +48,7 @@ class FeatureEncoder(nn.Module):
                 self.net(torch.zeros(1, *obs_shape)).shape[1:]
             )  # type: ignore[assignment]
         self.feature_dim = int(torch.tensor(self.feature_shape).prod())
+        channels_last(self.net)
 
     def forward(self, obs: torch.Tensor) -> torch.Tensor:
         return self.net(obs.float() / 255.0 - 0.5)

@@ -112,11 +112,14 @@ class WorldModelUNet(nn.Module):
         if residual:
             nn.init.zeros_(self.head[-1].weight)
             nn.init.zeros_(self.head[-1].bias)
+        # oneDNN's CPU convolutions run faster in channels-last layout (docs/performance.md)
+        self.to(memory_format=torch.channels_last)
 
     def forward(self, features: Tensor, action: Tensor) -> Tensor:
         _, _, h, w = features.shape
         a = action[:, :, None, None]
         x = torch.cat([features, a.expand(-1, -1, h, w)], dim=1)
+        x = x.contiguous(memory_format=torch.channels_last)
         skips = []
         for block in self.down:
             x = block(x)

@@ -11,7 +11,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from bcvlr.method.bcvlr.config import Config, LatentActionConfig, OnlineConfig
-from bcvlr.nets import module_device
+from bcvlr.nets import channels_last, module_device
 from bcvlr.nets.features import FeatureEncoder
 from bcvlr.nets.impala import ImpalaCNN
 from bcvlr.nets.mlp import mlp, trunk
@@ -29,7 +29,8 @@ class LatentActionModel(nn.Module):
         super().__init__()
         c, h, w = feature_shape
         self.window = cfg.window
-        self.idm = ImpalaCNN((c * cfg.window, h, w), cfg.idm_channels, out_features=cfg.idm_hidden)
+        self.idm = channels_last(ImpalaCNN((c * cfg.window, h, w), cfg.idm_channels,
+                                           out_features=cfg.idm_hidden))  # fmt: skip
         self.to_latent = nn.Linear(cfg.idm_hidden, cfg.latent_dim)
         self.vq = VectorQuantizer(cfg.latent_dim, cfg.vq_codebooks, cfg.vq_positions,
                                   cfg.vq_embeddings, cfg.vq_decay,
@@ -91,7 +92,7 @@ class LatentPolicy(nn.Module):
         super().__init__()
         if discrete:
             self.net: nn.Module = nn.Sequential(
-                ImpalaCNN(feature_shape, cfg.policy_channels, out_features=256),
+                channels_last(ImpalaCNN(feature_shape, cfg.policy_channels, out_features=256)),
                 nn.Linear(256, latent_dim))  # fmt: skip
         else:
             flat = int(np.prod(feature_shape))

@@ -83,6 +83,12 @@ def exact_tolerance(equation: str) -> float:
     return TOLERANCE if equation == "acting" else EXACT_TOLERANCE
 
 
+def tolerance(kind: str, equation: str, float64: bool) -> float:
+    """The largest relative difference a row of ``kind`` may show: in float64
+    ``exact_tolerance``; in fp32 FP32_TOLERANCE's, gradients unbounded."""
+    return exact_tolerance(equation) if float64 else FP32_TOLERANCE.get(kind, math.inf)
+
+
 # fp32, what runs, against the float64 recording: losses and the parameters after one update
 # (measured on an AMD EPYC: <= 1.4e-6 and <= 2.3e-5, a BatchNorm running mean of w in
 # channels-last layout; docs/fidelity.md); gradients are not bounded (max-pooling near-ties)

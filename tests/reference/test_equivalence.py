@@ -63,7 +63,7 @@ def test_the_fp32_update_is_that_update_rounded(recorded, code, equation):
     else:
         side = E.ours(prep)
         rows = E.record_differences(code, prep, side, E.run(side, 1), kept)
-    over = [(k, n, d) for k, n, d in rows if k in E.FP32_TOLERANCE and d > E.FP32_TOLERANCE[k]]
+    over = [(k, n, d) for k, n, d in rows if d > E.tolerance(k, equation, float64=False)]
     assert not over, over
 
 

@@ -11,9 +11,10 @@ largest relative difference per loss, gradient and tensor: max |ours - theirs| /
     python -m bcvlr.reference compare --authors-repo PATH --authors-deps DIR   # both, live
     python -m bcvlr.reference record --authors-repo PATH --authors-deps DIR    # the CI fixture
 
-``record`` keeps the authors' side in tests/fixtures/equivalence/ (large tensors as a fixed
-sample of entries with their norm), so tests/reference/test_equivalence.py checks ours without
-their code or a network.
+``record`` keeps the authors' side, computed in float64, in tests/fixtures/equivalence/ (large
+tensors as a fixed sample of entries with their norm), so tests/reference/test_equivalence.py
+checks ours without their code or a network: in float64 to EXACT_TOLERANCE on any CPU, and in
+fp32, what runs, to FP32_TOLERANCE.
 """
 
 from __future__ import annotations

@@ -33,16 +33,22 @@ def worst_by_kind(code: E.Code, eq: str, kept: dict, float64: bool) -> dict[str,
 
 def main() -> None:
     torch.set_num_threads(1)
-    print(f"# {_cpu_name()}, torch {torch.__version__}; "
-          "largest unlisted relative difference per kind against their float64 update")
+    print(
+        f"# {_cpu_name()}, torch {torch.__version__}; "
+        "largest unlisted relative difference per kind against their float64 update"
+    )
     for code in (E.CONTINUOUS, E.DISCRETE):
         kept = torch.load(FIXTURES / f"{code.name}.pt", weights_only=False)["equations"]
         for eq in code.equations:
             cells = []
             for float64 in (True, False):
                 worst = worst_by_kind(code, eq, kept[eq], float64)
-                cells.append(" ".join(f"{k} {worst[k][0]:.1e}" if k in worst else f"{k} -"
-                                      for k in ("loss", "grad", "tensor")))
+                cells.append(
+                    " ".join(
+                        f"{k} {worst[k][0]:.1e}" if k in worst else f"{k} -"
+                        for k in ("loss", "grad", "tensor")
+                    )
+                )
             print(f"{code.name:<10} {eq:<18} float64: {cells[0]:<36} fp32: {cells[1]}", flush=True)
 
 

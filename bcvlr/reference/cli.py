@@ -49,16 +49,20 @@ def _code(loaded: types.SimpleNamespace, args: argparse.Namespace) -> E.Code:
     return code
 
 
-def _print(code: E.Code, eq: str, update: str, table, show_all: bool, float64: bool) -> bool:
-    """Print the rows over their tolerance (all with ``show_all``); whether all are within."""
+def _print(code: E.Code, eq: str, update: str, table, show_all: bool, float64: bool,
+           worst: dict[str, float]) -> bool:  # fmt: skip
+    """Print the rows over their tolerance (all with ``show_all``) and raise ``worst`` (kind ->
+    largest unlisted difference) by them; whether all are within or listed."""
     within = True
     for kind, name, diff in table:
         bound = E.tolerance(kind, eq, float64)
-        why = E.listed(code, eq, kind, name) if diff > bound else None
+        why = E.listed(code, eq, kind, name)
         status = "equal" if diff <= bound else f"listed: {why}" if why else "DIFFERS"
         if diff > bound or show_all:
             print(f"{eq:<18} {update:<6} {kind:<6} {name:<44} {diff:>10.2e}  {status}")
         within &= diff <= bound or why is not None
+        if why is None:
+            worst[kind] = max(worst[kind], diff)
     return within
 
 
@@ -87,11 +91,8 @@ def compare(args: argparse.Namespace) -> None:
                 tables = [(str(k + 1), E.rows(a, b)) for k, (a, b) in enumerate(pairs)]
         within, count, worst = True, 0, {"loss": 0.0, "grad": 0.0, "tensor": 0.0}
         for update, table in tables:
-            within &= _print(code, eq, update, table, args.all, args.float64)
+            within &= _print(code, eq, update, table, args.all, args.float64, worst)
             count += len(table)
-            for kind, name, diff in table:
-                if E.listed(code, eq, kind, name) is None:
-                    worst[kind] = max(worst[kind], diff)
         largest = " ".join(f"{k} {v:.1e}" for k, v in worst.items())
         print(f"{eq:<18} {'all':<6} {'all':<6} {f'{count} rows, largest unlisted: {largest}':<55} "
               f"{'equal' if within else 'DIFFERS'}", flush=True)  # fmt: skip

@@ -5,6 +5,7 @@ tensor (bcvlr/reference/equivalence.py says how)."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 from pathlib import Path
 
@@ -24,20 +25,19 @@ def recorded() -> dict:
             for code in E.CODES}  # fmt: skip
 
 
-def check(code: E.Code, prep: E.Prepared, kept: dict, tolerance: float) -> list[str]:
-    """Our one update of the prepared equation against the recording: the rows that differ."""
-    if prep.equation == "acting":
-        out = E.act_ours(prep.objects["agent"], prep)
-        return E.check_against_record(code, prep, None, out, kept, tolerance)
-    side = E.ours(prep)
-    return E.check_against_record(code, prep, side, E.run(side, 1), kept, tolerance)
-
-
-def exact_check(code: E.Code, prep: E.Prepared, kept: dict) -> list[str]:
-    """``check`` with our side in float64, as the recording of theirs was made."""
-    prep = E.in_float64(prep)
-    with E.float64():
-        return check(code, prep, kept, E.exact_tolerance(prep.equation))
+def check(code: E.Code, prep: E.Prepared, kept: dict, float64: bool) -> list[str]:
+    """Our one update of the prepared equation (or its acting) against the recording: the rows
+    over their tolerance. With ``float64`` our side computes in float64, as theirs was
+    recorded; else in fp32, as it runs."""
+    if float64:
+        prep = E.in_float64(prep)
+    with E.float64() if float64 else contextlib.nullcontext():
+        if prep.equation == "acting":
+            side, out = None, E.act_ours(prep.objects["agent"], prep)
+        else:
+            side = E.ours(prep)
+            out = E.run(side, 1)
+    return E.check_against_record(code, prep, side, out, kept, float64)
 
 
 @pytest.mark.parametrize(("code", "equation"), CASES, ids=[f"{c.name}-{e}" for c, e in CASES])
@@ -47,7 +47,7 @@ def test_one_update_equals_the_authors_code(recorded, code, equation):
     assert recorded[code.name]["dtype"] == "float64"
     kept = recorded[code.name]["equations"][equation]
     assert kept["tensors"], "the recording holds no tensor"
-    failures = exact_check(code, E.prepare(equation, code, updates=1), kept)
+    failures = check(code, E.prepare(equation, code, updates=1), kept, float64=True)
     assert not failures, "\n".join(failures)
 
 
@@ -56,15 +56,9 @@ def test_the_fp32_update_is_that_update_rounded(recorded, code, equation):
     """What runs (fp32) against their float64 update: losses and every tensor after the step
     within FP32_TOLERANCE. Gradients are not bounded: on some CPUs' kernels fp32 rounding
     decides a max-pooling near-tie, which routes a gradient elsewhere (docs/fidelity.md)."""
-    prep = E.prepare(equation, code, updates=1)
     kept = recorded[code.name]["equations"][equation]
-    if equation == "acting":
-        rows = E.record_differences(code, prep, None, E.act_ours(prep.objects["agent"], prep), kept)
-    else:
-        side = E.ours(prep)
-        rows = E.record_differences(code, prep, side, E.run(side, 1), kept)
-    over = [(k, n, d) for k, n, d in rows if d > E.tolerance(k, equation, float64=False)]
-    assert not over, over
+    failures = check(code, E.prepare(equation, code, updates=1), kept, float64=False)
+    assert not failures, "\n".join(failures)
 
 
 UPDATES = [(c, e) for c, e in CASES if e != "acting"]
@@ -91,14 +85,14 @@ def test_a_changed_update_fails_the_check(recorded):
     kept = recorded["continuous"]["equations"]["finetune"]
     prep = E.prepare("finetune", E.CONTINUOUS, updates=1)
     prep.cfg.online.beta *= 2
-    assert any("grad agent.lam" in f for f in exact_check(E.CONTINUOUS, prep, kept))
+    assert any("grad agent.lam" in f for f in check(E.CONTINUOUS, prep, kept, float64=True))
 
     prep = E.in_float64(E.prepare("finetune", E.CONTINUOUS, updates=1))
     with E.float64():
         side = E.ours(prep)
         side.optimizers[0].param_groups[0]["lr"] *= 1.5  # d's group
         out = E.run(side, 1)
-        failures = E.check_against_record(E.CONTINUOUS, prep, side, out, kept, E.EXACT_TOLERANCE)
+        failures = E.check_against_record(E.CONTINUOUS, prep, side, out, kept, float64=True)
     assert any("tensor agent.decoder" in f for f in failures)
 
 

@@ -35,11 +35,16 @@ class WindowReplay:
         self._pending: np.ndarray | None = None  # current obs of each env, not yet stored
         self._held: torch.Tensor | None = None  # a copy of obs on a device (hold_on)
 
-    def hold_on(self, device: torch.device) -> None:
-        """Keep a copy of the observations on ``device`` (a GPU), written as they are stored:
-        ``sample_on`` then gathers its windows there (the same windows) instead of copying
-        each batch over."""
+    def hold_on(self, device: torch.device, limit_mb: float) -> dict[str, float]:
+        """Keep a copy of the observations on ``device`` (a GPU) when it fits in ``limit_mb``,
+        written as they are stored: ``sample_on`` then gathers its windows there (the same
+        windows) instead of copying each batch over. Returns the copy's size (0: not held)."""
+        mb = self.obs.nbytes / 2**20
+        if mb > limit_mb:
+            self._held = None
+            return {"replay_on_device/mb": 0.0}
         self._held = torch.tensor(self.obs, device=device)  # a copy, on the CPU too
+        return {"replay_on_device/mb": mb}
 
     def __len__(self) -> int:
         return int(np.minimum(self.count, self.per_env).sum())

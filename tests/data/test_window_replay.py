@@ -134,7 +134,7 @@ def test_the_observations_held_on_a_device_give_the_sampled_windows():
     def replay_with(held: bool) -> WindowReplay:
         r = WindowReplay(16, 2, (1, 1, 1), DISCRETE, seed=3)
         if held:
-            r.hold_on(torch.device("cpu"))
+            assert r.hold_on(torch.device("cpu"), 1.0)["replay_on_device/mb"] > 0
         r.start(frames([0, 100]))
         stream(r, 0, 5)
         return r
@@ -148,7 +148,22 @@ def test_the_observations_held_on_a_device_give_the_sampled_windows():
         stream(plain, start, 15)
         stream(held, start, 15)
     resumed = WindowReplay(16, 2, (1, 1, 1), DISCRETE, seed=9)
-    resumed.hold_on(torch.device("cpu"))
+    resumed.hold_on(torch.device("cpu"), 1.0)
     resumed.load_state_dict(plain.state_dict())
     obs, _ = plain.sample(32, 2)
     assert np.array_equal(resumed.sample_on(torch.device("cpu"), 32, 2)[0].numpy(), obs)
+
+
+def test_observations_over_the_limit_are_not_held():
+    """hold_on within its limit only: over it, sample_on copies each batch, the same windows."""
+    import torch
+
+    replay = WindowReplay(16, 2, (1, 1, 1), DISCRETE, seed=3)
+    assert replay.hold_on(torch.device("cpu"), 0.0) == {"replay_on_device/mb": 0.0}
+    plain = WindowReplay(16, 2, (1, 1, 1), DISCRETE, seed=3)
+    for r in (replay, plain):
+        r.start(frames([0, 100]))
+        stream(r, 0, 5)
+    obs, act = plain.sample(8, 2)
+    t_obs, t_act = replay.sample_on(torch.device("cpu"), 8, 2)
+    assert np.array_equal(t_obs.numpy(), obs) and np.array_equal(t_act.numpy(), act)

@@ -207,8 +207,8 @@ def online(task: Task, seed: int, cfg: Config, harness, videos: VideoDataset,
         replay.load_state_dict(state["replay"])
         gen.set_state(state["generator"])
         step, cycle = state["step"], state["cycle"]
-    if device.type == "cuda" and replay.obs.nbytes <= cfg.feature_cache_mb * 2**20:
-        replay.hold_on(device)  # eq. 3's windows gathered on the GPU (the same windows)
+    if device.type == "cuda":  # eq. 3's windows gathered on the GPU (the same windows)
+        replay.hold_on(device, cfg.feature_cache_mb)
     # every action the online envs took, so that a resumed run can replay its envs to here
     env_log = ActionLog.resume(state)
     video_batches = VideoBatches([videos], learner.window, oc.bc_batch_size, seed + 2000)

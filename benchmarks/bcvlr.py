@@ -141,8 +141,7 @@ def whole_run(task, config: str | None, cfg, rows) -> str:
     entry = {"resources": {"gpu": 0}} | ({"config": config} if config else {})
     plan = {"name": "benchmark", "tasks": [task.name], "seeds": [0], "methods": {"bcvlr": entry}}
     wf.check_config(plan)
-    grid = cost.GridCost(wf.Plan(plan), rates)
-    grid.measured_settings = lambda t: grid.settings("bcvlr", t)  # the rates are this config's
+    grid = cost.GridCost(wf.Plan(plan), rates, rates_of="bcvlr")  # the rates are this config's
     lines = [f"# one run of {task.name} on this machine, ESTIMATED from the rates above "
              "(bcvlr/workflow/cost.py; env steps: config/costs.yaml)"]  # fmt: skip
     total = 0.0

@@ -358,11 +358,14 @@ class Job:
 
 
 class GridCost:
-    """Estimates and requests of a plan's jobs; resolved settings are cached."""
+    """Estimates and requests of a plan's jobs; resolved settings are cached. ``rates_of``:
+    the plan's entry whose settings ``rates`` were measured at (by default the suite's paper
+    settings, those of config/costs.yaml's rates)."""
 
-    def __init__(self, plan: Plan, rates: Mapping | None = None):
+    def __init__(self, plan: Plan, rates: Mapping | None = None, rates_of: str | None = None):
         self.plan = plan
         self.rates = load_rates() if rates is None else rates
+        self.rates_of = rates_of
         self._settings: dict[tuple[str, str], dict] = {}
         self._estimates: dict[tuple[str, str, str], Estimate] = {}
 
@@ -377,7 +380,10 @@ class GridCost:
         return self._settings[name, task]
 
     def measured_settings(self, task: str) -> dict:
-        """The settings the rates were measured at: the suite's paper settings."""
+        """The settings the rates were measured at: ``rates_of``'s, else the suite's paper
+        settings."""
+        if self.rates_of is not None:
+            return self.settings(self.rates_of, task)
         from bcvlr.config import load_config
         from bcvlr.method import bcvlr
 

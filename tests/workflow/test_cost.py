@@ -193,6 +193,20 @@ def test_the_config_wins_and_unmeasured_jobs_keep_their_request():
     assert not c.estimate("bco", "run", "finger_spin").measured
 
 
+def test_rates_measured_at_an_entrys_settings_price_that_entry():
+    """benchmarks/bcvlr.py measures rates at a config of its own (e.g. mini) and prices that
+    config's run with them: its jobs are measured, not refused for their sizes."""
+    config = {"name": "t", "tasks": ["finger_spin"], "seeds": [0],
+              "methods": {"mini": {"base": "bcvlr", "config": "config/bcvlr/mini.yaml"}}}  # fmt: skip
+    wf.check_config(config)
+    c = GridCost(wf.Plan(config), RATES, rates_of="mini")
+    assert c.measured_settings("finger_spin") == c.settings("mini", "finger_spin")
+    est = c.estimate("mini", "features", "finger_spin")
+    fc = c.settings("mini", "finger_spin")["features"]
+    seconds = cost.stage_rate(RATES, "dmc", "features").at(fc["batch_size"])
+    assert est.measured and est.minutes == pytest.approx(fc["updates"] * seconds / 60)
+
+
 # -- the paper's grid ---------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def paper_cost():

@@ -76,16 +76,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--product", required=True, type=Path)
     p.add_argument("--done", required=True, type=Path, help="the marker (the rule's output)")
     p.add_argument("cmd", nargs=argparse.REMAINDER, help="-- then the command")
-    p = sub.add_parser("summary", help="print the jobs a config asks for")
-    p.add_argument("file")
     args = parser.parse_args(argv)
-    if args.command == "job":
-        cmd = args.cmd[1:] if args.cmd[:1] == ["--"] else args.cmd
-        return run_job(args.kind, args.product, args.done, cmd)
-    config = load_config_file(args.file)
-    check_config(config, source=args.file)
-    print(Plan(config).summary())
-    return 0
+    cmd = args.cmd[1:] if args.cmd[:1] == ["--"] else args.cmd
+    return run_job(args.kind, args.product, args.done, cmd)
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""`python -m bcvlr.workflow job|summary`."""
+"""`python -m bcvlr.workflow job` (a config's jobs and cost: `bcvlr validate-config FILE`)."""
 
 import sys
 

@@ -49,6 +49,7 @@ class DMCEnv:
             )
         self.settings = render
         self._configured_physics = None
+        self._camera = None
         self.state = np.zeros(0)
 
     def _configure_renderer(self) -> None:
@@ -64,16 +65,27 @@ class DMCEnv:
         if s.offsamples is not None:
             vis.quality.offsamples = s.offsamples
         self._configured_physics = physics
+        self._free_camera()
+        # physics.render builds (and frees) a camera and its scene every frame, about half of
+        # a frame's cost: one camera per physics renders the same image
+        from dm_control.mujoco import engine  # after ensure_headless_gl chose the GL backend
+
+        self._camera = engine.Camera(physics, height=s.height, width=s.width, camera_id=s.camera)
+
+    def _free_camera(self) -> None:
+        if self._camera is not None:
+            self._camera._scene.free()  # what physics.render does with each of its cameras
+            self._camera = None
 
     def render(self) -> np.ndarray:
         s = self.settings
-        img = self._env.physics.render(
-            height=s.height, width=s.width, camera_id=s.camera,
-            render_flag_overrides={"shadow": s.shadows, "reflection": s.reflections},
-        )  # fmt: skip
+        self._configure_renderer()
+        img = self._camera.render(
+            render_flag_overrides={"shadow": s.shadows, "reflection": s.reflections}
+        )
         if s.flip_vertical:
             img = img[::-1]
-        return np.ascontiguousarray(img.transpose(2, 0, 1))
+        return np.array(img.transpose(2, 0, 1), order="C")  # a copy: the camera reuses its buffer
 
     def reset(self) -> np.ndarray:
         ts = self._env.reset()
@@ -91,4 +103,5 @@ class DMCEnv:
         return float(ts.reward or 0.0), terminated, bool(last and not terminated), False
 
     def close(self) -> None:
+        self._free_camera()
         self._env.close()

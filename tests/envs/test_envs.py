@@ -230,3 +230,24 @@ def test_procgen_state_restores_the_games_exactly(name):
     with pytest.raises(ValueError, match="a state of 4 envs, this env has 2"):
         make(name, num_envs=2, seed=3).set_state(saved)
     env.close()
+
+
+@pytest.mark.parametrize("name", ["reacher_easy", "cheetah_run_backward", "jaco_reach_top_right"])
+def test_dmc_frames_are_physics_renders(name):
+    """DMCEnv keeps one camera; physics.render (what DrQv2's and the authors' wrappers call)
+    builds one per frame: the same pixels, across steps and episodes."""
+    from bcvlr.envs.dmc import DMCEnv
+
+    task = get_task(name)
+    env = DMCEnv(task, seed=0, render=default_render_settings(name))
+    s, rng = env.settings, np.random.default_rng(0)
+    flags = {"shadow": s.shadows, "reflection": s.reflections}
+    for _ in range(2):
+        frame = env.reset()
+        for _ in range(4):
+            expected = env._env.physics.render(height=s.height, width=s.width, camera_id=s.camera,
+                                               render_flag_overrides=flags)  # fmt: skip
+            np.testing.assert_array_equal(frame, expected.transpose(2, 0, 1))
+            env.step(rng.uniform(-1, 1, task.action_space.size))
+            frame = env.render()
+    env.close()

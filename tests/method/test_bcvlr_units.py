@@ -177,6 +177,19 @@ def test_acting_is_in_the_action_space():
     assert (det1 == det2).all()
 
 
+@pytest.mark.parametrize("training", [True, False])
+def test_acting_runs_in_eval_mode_and_leaves_the_modes_as_they_were(training):
+    _, _, agent, shape = make_agent("coinrun")
+    agent.train(training)
+    seen = []  # the mode of every module that computes the action
+    for m in agent.modules():
+        m.register_forward_hook(lambda mod, args, out: seen.append(mod.training))
+    obs = torch.randint(0, 256, (2, *shape), dtype=torch.uint8).numpy()
+    agent.act(obs, explore=False, generator=torch.Generator().manual_seed(0))
+    assert seen and not any(seen)
+    assert all(m.training == training for m in agent.modules())
+
+
 class _FixedBatches:
     """Stands in for VideoBatches (pure logic: the windows are given)."""
 

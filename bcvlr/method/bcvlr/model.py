@@ -164,10 +164,14 @@ class Agent(nn.Module):
     @torch.no_grad()
     def act(self, obs: np.ndarray, explore: bool, generator: torch.Generator) -> np.ndarray:
         device = module_device(self)
-        was_training = self.training
-        self.eval()
+        # only the acting modules change mode: toggling all of p and w cost more than acting
+        acting = (self.encoder, self.policy, self.decoder)
+        modes = [m.training for m in acting]
+        for m in acting:
+            m.eval()
         out = self.decoder(self.policy(self.encoder(torch.from_numpy(obs).to(device))))
-        self.train(was_training)
+        for m, mode in zip(acting, modes, strict=True):
+            m.train(mode)
         if self.discrete:  # a categorical sample, in collection and evaluation alike
             probs = F.softmax(out, dim=-1).cpu()
             return torch.multinomial(probs, 1, generator=generator).squeeze(1).numpy()

@@ -180,13 +180,22 @@ class WindowReplay:
         idx = (first[:, None] + np.arange(window)) % self.per_env
         return self.obs[env_of[:, None], idx], self.act[env_of, idx[:, -2 - action_lead]], episode
 
+    _ENTRIES = ("obs", "act", "has_next")
+
     def state_dict(self) -> dict:
-        return {k: getattr(self, k) for k in ("obs", "act", "has_next", "pos", "count",
-                                               "transitions")} | {
-            "rng": self._rng.bit_generator.state, "pending": self._pending}  # fmt: skip
+        # Only the entries written so far, as tensors that share the buffer's memory: torch.save
+        # writes those raw, ~15x faster than pickling arrays (as ReplayBuffer.state_dict does).
+        # Save them right away.
+        written = int(min(self.count.max(), self.per_env))
+        entries = {k: torch.from_numpy(getattr(self, k)[:, :written]) for k in self._ENTRIES}
+        return entries | {"pos": self.pos, "count": self.count, "transitions": self.transitions,
+                          "rng": self._rng.bit_generator.state, "pending": self._pending}  # fmt: skip
 
     def load_state_dict(self, state: dict) -> None:
-        for k in ("obs", "act", "has_next", "pos", "count"):
+        for k in self._ENTRIES:  # checkpoints before the slice hold every entry
+            written = np.asarray(state[k])
+            getattr(self, k)[:, : written.shape[1]] = written
+        for k in ("pos", "count"):
             getattr(self, k)[...] = np.asarray(state[k])
         if self._held is not None:
             self._held.copy_(torch.from_numpy(self.obs))

@@ -97,7 +97,7 @@ def test_procgen_online_stage_by_hand():
     }
     assert est.parts == pytest.approx({k: v / 60 for k, v in seconds.items()})
     replay = 20_000 // 64 * 64 * 3 * 64 * 64  # frame_stack 1
-    assert est.mem_mb == pytest.approx(2048 + 2 * replay / 2**20 + 4096)
+    assert est.mem_mb == pytest.approx(2048 + replay / 2**20 + 4096)
 
 
 def test_dmc_online_stage_counts_its_labels_and_replay():

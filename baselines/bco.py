@@ -56,6 +56,7 @@ import numpy as np
 import torch
 
 from bcvlr.data import VideoDataset, WindowSampler
+from bcvlr.data.replay import for_checkpoint
 from bcvlr.data.window_replay import WindowReplay
 from bcvlr.envs import expert_videos, make_reward_free
 from bcvlr.envs.action_log import ActionLog
@@ -302,8 +303,7 @@ class StickyRandom:
 
 
 def _tensors(state: dict[str, Any]) -> dict[str, Any]:
-    # torch.save writes tensors raw, but pickles numpy arrays (GBs of frames: ~25x slower).
-    return {k: torch.from_numpy(v) if isinstance(v, np.ndarray) else v for k, v in state.items()}
+    return {k: for_checkpoint(v) if isinstance(v, np.ndarray) else v for k, v in state.items()}
 
 
 def iterate(task: Task, seed: int, cfg: Config, harness, videos: VideoDataset,

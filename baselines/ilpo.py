@@ -55,6 +55,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from bcvlr.data import VideoDataset, WindowSampler
+from bcvlr.data.replay import for_checkpoint
 from bcvlr.envs import expert_videos, make_reward_free
 from bcvlr.envs.action_log import ActionLog
 from bcvlr.nets.mlp import mlp
@@ -438,14 +439,14 @@ class LabelledReplay:
         return self.obs[i], self.act[i], self.latent[i]
 
     def state_dict(self) -> dict[str, Any]:
-        return {"obs": self.obs[: self.size], "act": self.act[: self.size],
-                "latent": self.latent[: self.size], "pos": self.pos,
-                "rng": self.rng.bit_generator.state}  # fmt: skip
+        return {name: for_checkpoint(getattr(self, name)[: self.size])
+                for name in ("obs", "act", "latent")} | {
+            "pos": self.pos, "rng": self.rng.bit_generator.state}  # fmt: skip
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.size = len(state["obs"])
         for name in ("obs", "act", "latent"):
-            getattr(self, name)[: self.size] = state[name]
+            getattr(self, name)[: self.size] = np.asarray(state[name])
         self.pos = int(state["pos"])
         self.rng.bit_generator.state = state["rng"]
 

@@ -51,7 +51,12 @@ class FeatureEncoder(nn.Module):
         channels_last(self.net)
 
     def forward(self, obs: torch.Tensor) -> torch.Tensor:
-        return self.net(obs.float() / 255.0 - 0.5)
+        # the layout changes on the uint8 frames (a quarter of the float bytes) and the one float
+        # copy is scaled in place: f's pass 1.4x faster at mini's DMC sizes (docs/performance.md)
+        x = obs.contiguous(memory_format=torch.channels_last).float()
+        if obs.is_floating_point():  # then .float() may be obs itself
+            return self.net(x / 255.0 - 0.5)
+        return self.net(x.div_(255.0).sub_(0.5))
 
 
 def encode_windows(encoder: FeatureEncoder, obs: torch.Tensor, grad: bool) -> torch.Tensor:

@@ -56,7 +56,6 @@ import numpy as np
 import torch
 
 from bcvlr.data import VideoDataset, WindowSampler
-from bcvlr.data.replay import for_checkpoint
 from bcvlr.data.window_replay import WindowReplay
 from bcvlr.envs import expert_videos, make_reward_free
 from bcvlr.envs.action_log import ActionLog
@@ -302,10 +301,6 @@ class StickyRandom:
         return new.copy()
 
 
-def _tensors(state: dict[str, Any]) -> dict[str, Any]:
-    return {k: for_checkpoint(v) if isinstance(v, np.ndarray) else v for k, v in state.items()}
-
-
 def iterate(task: Task, seed: int, cfg: Config, harness, videos: VideoDataset,
             learner: Learner) -> None:  # fmt: skip
     """Collect, train the labeller, clone, repeat: the loop of BCO(alpha) and UPESV."""
@@ -345,7 +340,7 @@ def iterate(task: Task, seed: int, cfg: Config, harness, videos: VideoDataset,
 
     def checkpoint() -> None:
         harness.checkpoint(step, {"learner": learner.state_dict(),
-                                  "replay": _tensors(replay.state_dict()),
+                                  "replay": replay.state_dict(),
                                   "generator": gen.get_state(), "sampler": sampler.state_dict(),
                                   "env_actions": env_log.state(), "step": step, "phase": phase})  # fmt: skip
 

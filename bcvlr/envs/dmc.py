@@ -89,7 +89,6 @@ class DMCEnv:
 
     def reset(self) -> np.ndarray:
         ts = self._env.reset()
-        self._configure_renderer()
         self.state = _flat_state(ts.observation)
         return self.render()
 

@@ -312,7 +312,8 @@ def iterate(task: Task, seed: int, cfg: Config, harness, videos: VideoDataset,
     # the final frames of episodes and the entries that close streams on a resume.
     capacity = cfg.replay_capacity or n * schedule.total
     capacity += n * (capacity // (n * 8) + 8)
-    replay = WindowReplay(capacity, n, obs_shape, task.action_space, seed=seed)
+    replay = WindowReplay(capacity, n, obs_shape, task.action_space, seed=seed,
+                          frame_stack=task.frame_stack)
     gen = torch.Generator().manual_seed(seed)
 
     state = harness.start()
@@ -356,7 +357,8 @@ def iterate(task: Task, seed: int, cfg: Config, harness, videos: VideoDataset,
             end = schedule.end(phase)
             # This phase's transitions, also kept apart: the labeller's held-out set.
             fresh = WindowReplay(n * (end - step + (end - step) // 8 + 8), n, obs_shape,
-                                 task.action_space, seed=seed + phase)  # fmt: skip
+                                 task.action_space, seed=seed + phase,
+                                 frame_stack=task.frame_stack)  # fmt: skip
             fresh.start(obs)
             if phase == 0:
                 collect, scored = StickyRandom(task, cfg.sticky, gen), random_policy

@@ -333,9 +333,9 @@ def online_estimate(cfg: Mapping, measured: Mapping, task: Task, rates: Mapping,
             phases = (warmup * label_once(oc["bc_warmup_updates"], oc["bc_batch_size"], frames)
                       + cycles * label_once(oc["bc_updates"], oc["bc_batch_size"], frames))  # fmt: skip
             parts["p's labels"] = phases * frames * row
-    # the videos eq. 4 samples (and the labelled ones of Table 10) and the replay (its
-    # checkpoint writes the array's memory as it is, no copy)
-    replay = oc["replay_capacity"] // n_envs * n_envs * task.frame_stack * FRAME_BYTES
+    # the videos eq. 4 samples (and the labelled ones of Table 10) and the replay: one frame
+    # per entry, frame_stack - 1 more per env (its checkpoint writes that memory, no copy)
+    replay = (oc["replay_capacity"] // n_envs + task.frame_stack - 1) * n_envs * FRAME_BYTES
     mem = sampler_bytes(frames) * (2 if oc["offline_labelled"] else 1) + replay
     return _minutes({k: v for k, v in parts.items() if v}, mem)
 

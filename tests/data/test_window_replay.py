@@ -1,9 +1,15 @@
 """WindowReplay: windows of consecutive observations never cross an episode end or a restart."""
 
+from pathlib import Path
+
 import numpy as np
+import pytest
 
 from bcvlr.data.window_replay import WindowReplay
 from bcvlr.tasks import ActionSpace
+from tests.data.replay_stream import OBS_SHAPE, STACK, Stream, frame_id, newest_id
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "window_replay"
 
 DISCRETE = ActionSpace(kind="discrete", size=15)
 
@@ -171,15 +177,78 @@ def test_observations_over_the_limit_are_not_held():
 
 def test_a_checkpoint_holds_the_written_entries_and_resumes_to_the_same_replay():
     """A replay partly filled (one env one entry ahead, after an episode end) saves only the
-    entries written so far; restored, it is the same buffer and draws the same windows. A
-    checkpoint of every entry (written before the slice) loads too."""
+    entries written so far; restored, it is the same buffer and draws the same windows."""
     replay = two_episodes_per_env()
     state = replay.state_dict()
-    assert state["obs"].shape[:2] == (2, int(replay.count.max())) < replay.obs.shape[:2]
-    for saved in (state, {k: getattr(replay, k).copy() for k in ("obs", "act", "has_next")}
-                  | {k: v for k, v in state.items() if k not in ("obs", "act", "has_next")}):
-        resumed = WindowReplay(64, 2, (1, 1, 1), DISCRETE, seed=1)
-        resumed.load_state_dict(saved)
-        for k in ("obs", "act", "has_next", "pos", "count"):
-            np.testing.assert_array_equal(getattr(resumed, k), getattr(replay, k))
+    assert state["frames"].shape[:2] == (2, int(replay.count.max())) < replay.frames.shape[:2]
+    resumed = WindowReplay(64, 2, (1, 1, 1), DISCRETE, seed=1)
+    resumed.load_state_dict(state)
+    for k in ("frames", "act", "has_next", "pos", "count"):
+        np.testing.assert_array_equal(getattr(resumed, k), getattr(replay, k))
     np.testing.assert_array_equal(resumed.sample(64, 2)[0], replay.sample(64, 2)[0])
+
+
+def stacked_replay(stream: Stream, capacity: int = 16, held: bool = False) -> WindowReplay:
+    replay = WindowReplay(capacity, stream.envs, OBS_SHAPE, DISCRETE, seed=2, frame_stack=STACK)
+    if held:
+        import torch
+
+        replay.hold_on(torch.device("cpu"), 1.0)
+    replay.start(stream.start())
+    return replay
+
+
+def assert_envs_stacks(stream: Stream, obs: np.ndarray) -> None:
+    """Every observation (..., STACK * CHANNELS, 1, 1) is the stack the envs showed."""
+    for o in obs.reshape(-1, *OBS_SHAPE):
+        np.testing.assert_array_equal(o, stream.stacks[newest_id(o)])
+
+
+@pytest.mark.parametrize("final", [True, False], ids=["final-frames", "no-final-frames"])
+def test_stacked_observations_are_rebuilt_as_the_envs_stacked_them(final):
+    """With frame_stack 3 the replay keeps one frame per entry; the windows it samples and
+    lists are the envs' stacked observations (episode starts repeat their first frame),
+    through ring wraps, a restart and a checkpoint, from its own frames or a held copy."""
+    import torch
+
+    stream = Stream(seed=0, final=final)
+    replay, held = stacked_replay(stream), None
+    twin = Stream(seed=0, final=final)
+    held = stacked_replay(twin, held=True)
+    for step in range(120):
+        replay.add(*stream.step())
+        held.add(*twin.step())
+        if step == 60:  # a resume whose envs restarted at fresh episodes
+            state = replay.state_dict()
+            replay = WindowReplay(16, 2, OBS_SHAPE, DISCRETE, seed=7, frame_stack=STACK)
+            replay.load_state_dict(state)
+            replay.restart(stream.reset())
+            held.restart(twin.reset())
+        if step >= 3 and step % 6 == 0:
+            obs, act = replay.sample(64, 3, action_lead=1)
+            assert_envs_stacks(stream, obs)
+            t_obs, t_act = held.sample_on(torch.device("cpu"), 64, 3, action_lead=1)
+            assert_envs_stacks(twin, t_obs.numpy())
+    obs, _, _ = replay.windows(3)
+    assert_envs_stacks(stream, obs)
+    assert replay.frames.shape[1:3] == (8 + STACK - 1, OBS_SHAPE[0] // STACK)
+    starts = [o for o in obs.reshape(-1, *OBS_SHAPE) if frame_id(o[:2]) == newest_id(o)]
+    assert starts, "episode starts, whose stacks repeat one frame, were sampled"
+
+
+def test_a_checkpoint_of_stacked_observations_loads_and_draws_what_it_would_have_drawn():
+    """Checkpoints written before frames were kept alone (tests/fixtures/window_replay/
+    record.py, with the replay of b45586e): loaded, the replay draws and lists the windows
+    that replay drew next, wrapped rings included."""
+    import torch
+
+    cases = torch.load(FIXTURES / "stacked.pt", weights_only=False)
+    for case in cases.values():
+        replay = WindowReplay(16, 2, OBS_SHAPE, DISCRETE, seed=0, frame_stack=STACK)
+        replay.load_state_dict(case["state"])
+        obs, act = replay.sample(32, 3, action_lead=1)
+        np.testing.assert_array_equal(obs, case["sample"][0])
+        np.testing.assert_array_equal(act, case["sample"][1])
+        for got, recorded in zip(replay.windows(3), case["windows"], strict=True):
+            np.testing.assert_array_equal(got, recorded)
+    assert cases["wrapped"]["state"]["count"].min() > 8, "the recording has a wrapped ring"

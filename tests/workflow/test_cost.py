@@ -109,6 +109,11 @@ def test_dmc_online_stage_counts_its_labels_and_replay():
     assert est.parts["eq. 3"] == pytest.approx(ft / (29.39 * 45.12 / 100.47) / 60)
     assert est.parts["p's labels"] == pytest.approx(51 * 100_200 / (205.70 * 128) / 60)
     assert est.parts["evaluations"] == pytest.approx(50 * 10 * 500 * 1.73e-3 / 60)
+    # the replay keeps one 64x64 RGB frame per entry, 2 more for the oldest entry's stack of 3
+    small = _cost({"b": {"base": "bcvlr", "set": ["online.replay_capacity=1000"],
+                         "resources": GPU}}, tasks=["finger_spin"])  # fmt: skip
+    delta = est.mem_mb - small.estimate("b", "online", "finger_spin").mem_mb
+    assert delta == pytest.approx((100_000 - 1000) * 3 * 64 * 64 / 2**20)
 
 
 def test_table_9s_short_phases_label_each_batch_not_the_videos():

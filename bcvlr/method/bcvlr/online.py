@@ -195,7 +195,7 @@ def online(task: Task, seed: int, cfg: Config, harness, videos: VideoDataset,
     # whole vectorised steps up to or past the budget, so its last point is reached and evaluated
     total_steps = math.ceil(harness.budget / frames_per_step)
     replay = WindowReplay(oc.replay_capacity, n_envs, videos.stacked_shape, task.action_space,
-                          seed=seed)  # fmt: skip
+                          seed=seed, frame_stack=task.frame_stack)  # fmt: skip
     gen = torch.Generator().manual_seed(seed)
 
     state = harness.start()

@@ -10,6 +10,7 @@ from the input shape, so the same class serves the 32x32x32 continuous features 
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 
@@ -116,12 +117,10 @@ class WorldModelUNet(nn.Module):
         self.to(memory_format=torch.channels_last)
 
     def forward(self, features: Tensor, action: Tensor) -> Tensor:
-        _, _, h, w = features.shape
         a = action[:, :, None, None]
-        x = torch.cat([features, a.expand(-1, -1, h, w)], dim=1)
-        x = x.contiguous(memory_format=torch.channels_last)
-        skips = []
-        for block in self.down:
+        x = self.down[0][1:](self._input_conv(features, action))
+        skips = [x]
+        for block in self.down[1:]:
             x = block(x)
             skips.append(x)
         x = self.up[0](torch.cat([self.bottleneck(x), a], dim=1))
@@ -130,3 +129,25 @@ class WorldModelUNet(nn.Module):
         out = self.head(torch.cat([x, features], dim=1))
         out = torch.tanh(out) / 2 if self.bounded else out
         return out + features[:, -out.shape[1] :] if self.residual else out
+
+    def _input_conv(self, features: Tensor, action: Tensor) -> Tensor:
+        """The first conv on [features, the action tiled over the map], without the tiling:
+        the action's channels are constant over the map, so their taps reduce to one
+        (B, out, k, k) product, summed where each tap falls inside the map (padding is 0)."""
+        conv = self.down[0][0]
+        c, (_, _, h, w) = features.shape[1], features.shape
+        x = features.contiguous(memory_format=torch.channels_last)
+        out = F.conv2d(x, conv.weight[:, :c], conv.bias, padding=conv.padding)
+        taps = torch.einsum("oikl,bi->bokl", conv.weight[:, c:], action)
+        rows = _inside(conv.kernel_size[0], conv.padding[0], h, x)
+        cols = _inside(conv.kernel_size[1], conv.padding[1], w, x)
+        tiled = torch.einsum("bokl,ky,lx->byxo", taps, rows, cols).permute(0, 3, 1, 2)
+        return out + tiled  # channels-last, as the conv's output
+
+
+def _inside(kernel: int, padding: int, size: int, like: Tensor) -> Tensor:
+    """(kernel, size): 1 where tap k of a stride-1 conv reads a position of the map at output
+    position y (y + k - padding in [0, size)), else 0."""
+    taps, positions = (torch.arange(n, device=like.device) for n in (kernel, size))
+    reads = positions + taps[:, None] - padding
+    return ((reads >= 0) & (reads < size)).to(like.dtype)

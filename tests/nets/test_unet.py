@@ -58,3 +58,22 @@ def test_output_bounded_by_tanh_half() -> None:
     raw = WorldModelUNet((32, 32, 32), base_channels=8, bounded=False)
     raw.load_state_dict(net.state_dict())
     torch.testing.assert_close(torch.tanh(raw(x, a)) / 2, y)
+
+
+@pytest.mark.parametrize("shape", [(4, 8, 8), (3, 4, 8)], ids=["square", "non-square"])
+def test_the_first_conv_sees_the_action_tiled_over_the_map(shape) -> None:
+    """w's first conv skips building [features, action tiled over the map]: its output and
+    the gradients to the action and the weights are those of the conv on the tiled input."""
+    torch.manual_seed(0)
+    net = WorldModelUNet(shape, action_dim=5, base_channels=4, depth=1).double()
+    conv = net.down[0][0]
+    feats = torch.randn(3, *shape, dtype=torch.float64)
+    a = torch.randn(3, 5, dtype=torch.float64, requires_grad=True)
+    out = net._input_conv(feats, a)
+    tiled = torch.cat([feats, a[:, :, None, None].expand(-1, -1, *shape[1:])], dim=1)
+    expected = conv(tiled)
+    torch.testing.assert_close(out, expected, rtol=1e-12, atol=1e-12)
+    grads = torch.autograd.grad(out.sin().sum(), (a, conv.weight))
+    for got, want in zip(grads, torch.autograd.grad(expected.sin().sum(), (a, conv.weight)),
+                         strict=True):  # fmt: skip
+        torch.testing.assert_close(got, want, rtol=1e-12, atol=1e-12)

@@ -3,7 +3,7 @@ liuxin0824/BCV-LR-discrete (Procgen), whichever checkout is given.
 
     python -m benchmarks.bcvlr_reference --authors-repo PATH [--authors-deps DIR]
         [--steps 5] [--threads 1] [--sizes paper|small] [--equations features ...]
-        [--precision fp32|bf16]
+        [--precision fp32|bf16] [--flops]
 
 PATH is your own checkout of one of the authors' repositories and DIR the folder of their
 dependencies (bcvlr/reference/authors.py says how to make it); nothing is downloaded and none
@@ -17,7 +17,11 @@ so machine load falls on both alike; each row reports medians and the ratio thei
 The rows marked "f's table" time ours as a run executes it where f is frozen: f's features of
 every video frame computed once (eq. 2, the warm-up and eq. 4), and p's latent of every video
 transition once per phase (the warm-up and eq. 4; docs/performance.md). Their row is the same
-update of theirs, timed again beside it."""
+update of theirs, timed again beside it.
+
+``--flops`` adds the matrix-multiply and convolution FLOPs of one more update of each side
+(torch's FlopCounterMode; elementwise work is not counted): their ratio bounds what a faster
+kernel alone could not change."""
 
 from __future__ import annotations
 
@@ -32,6 +36,7 @@ import warnings
 from pathlib import Path
 
 import torch
+from torch.utils.flop_counter import FlopCounterMode
 
 from bcvlr.nets.augment import RandomShift
 from bcvlr.nets.features import encode_windows
@@ -96,6 +101,13 @@ def interleaved(ours: Step, theirs: Step, steps: int) -> tuple[float, float]:
     return statistics.median(times[0]), statistics.median(times[1])
 
 
+def flops(step: Step) -> float:
+    """GFLOPs of one call of ``step`` in matrix multiplies and convolutions."""
+    with FlopCounterMode(display=False) as count:
+        step()
+    return count.get_total_flops() / 1e9
+
+
 def counter(step) -> Step:
     """A harness side's ``step(k)`` as a no-argument step over k = 0, 1, ..."""
     k = iter(range(10**9))
@@ -119,6 +131,8 @@ def main() -> None:
     parser.add_argument("--sizes", choices=("paper", "small"), default="paper")
     parser.add_argument("--equations", nargs="+", choices=list(TIMED), default=list(TIMED))
     parser.add_argument("--device", default="auto", help="auto: the GPU when there is one")
+    parser.add_argument("--flops", action="store_true",
+                        help="also count each side's matmul and conv FLOPs per update")  # fmt: skip
     parser.add_argument("--precision", choices=("fp32", "bf16"), default="fp32",
                         help="ours (theirs is fp32): bf16 autocast is a speed option")  # fmt: skip
     args = parser.parse_args()
@@ -141,20 +155,27 @@ def main() -> None:
           f"median of {args.steps} interleaved updates each, load average "
           f"{os.getloadavg()[0]:.2f}")  # fmt: skip
     print(f"# stand-ins for their non-update imports: {', '.join(authors.stood_in)}")
-    print(f"{'stage':<36} {'batch':>5} {'ms ours':>9} {'ms theirs':>9} {'theirs/ours':>11}")
+    flop_head = f" {'GFLOP ours':>10} {'GFLOP theirs':>12} {'theirs/ours':>11}" if args.flops else ""
+    print(f"{'stage':<36} {'batch':>5} {'ms ours':>9} {'ms theirs':>9} {'theirs/ours':>11}"
+          + flop_head)  # fmt: skip
     for eq, name in TIMED.items():
         if eq not in args.equations:
             continue
         rows = [(name, None)] + ([(f"{name}, f's table", tabled_step)] if eq in TABLED else [])
         for row, tabled in rows:
-            prep = E.prepare(eq, code, updates=args.steps + 1, sizes=sizes, device=device)
+            prep = E.prepare(eq, code, updates=args.steps + 1 + args.flops, sizes=sizes,
+                             device=device)  # fmt: skip
             E.set_precision(prep, args.precision)
             theirs = counter(their_side(prep, authors, code, own_augmentation=True).step)
             ours = tabled(prep) if tabled else counter(own_augmentation(E.ours(prep), prep).step)
             t_ours, t_theirs = interleaved(ours, theirs, args.steps)
             batch = E.batch_size(prep.cfg, eq)
+            counted = ""
+            if args.flops:
+                f_ours, f_theirs = flops(ours), flops(theirs)
+                counted = f" {f_ours:>10.1f} {f_theirs:>12.1f} {f_theirs / f_ours:>11.2f}"
             print(f"{row:<36} {batch:>5} {1e3 * t_ours:>9.0f} {1e3 * t_theirs:>9.0f} "
-                  f"{t_theirs / t_ours:>11.2f}", flush=True)  # fmt: skip
+                  f"{t_theirs / t_ours:>11.2f}{counted}", flush=True)  # fmt: skip
             del prep, theirs, ours
     print(f"# load average at the end {os.getloadavg()[0]:.2f}")
 

@@ -38,7 +38,7 @@ from pathlib import Path
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from bcvlr.nets.augment import RandomShift
+from bcvlr.method.bcvlr.pretrain import feature_augmentation
 from bcvlr.nets.features import encode_windows
 from bcvlr.reference import equivalence as E
 from bcvlr.reference.authors import AuthorsCodeMissing, Step, checkout_commit, load_authors
@@ -83,7 +83,7 @@ def tabled_step(prep: E.Prepared) -> Step:
 def own_augmentation(side: E.Side, prep: E.Prepared) -> E.Side:
     """Feature pretraining with our random shift, not the harness's replayed views."""
     if prep.equation == "features":
-        prep.objects["learner"].aug = RandomShift(prep.cfg.features.shift_pad)
+        prep.objects["learner"].aug = feature_augmentation(prep.cfg.features)
     return side
 
 

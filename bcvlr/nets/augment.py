@@ -8,14 +8,18 @@ from torch import nn
 
 
 class RandomShift(nn.Module):
-    def __init__(self, pad: int = 4):
+    def __init__(self, pad: int = 4, as_float: bool = True):
+        """``as_float=False`` keeps the input's dtype (uint8 frames for a network that scales
+        its own input)."""
         super().__init__()
         if pad < 0:
             raise ValueError(f"pad must be >= 0, got {pad}")
         self.pad = pad
+        self.as_float = as_float
 
     def forward(self, x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
-        """One independent integer shift per image of the batch (N, C, H, W), as float32."""
+        """One independent integer shift per image of the batch (N, C, H, W), as float32
+        unless ``as_float`` is off (``pad`` 0: the batch itself)."""
         if self.pad == 0:
             return x
         n, c, h, w = x.shape
@@ -28,4 +32,5 @@ class RandomShift(nn.Module):
         cols = (dx - p + torch.arange(w, device=x.device)).clamp_(0, w - 1)  # (N, W)
         index = (rows[:, :, None] * w + cols[:, None, :]).flatten(1)  # (N, H * W)
         shifted = x.reshape(n, c, h * w).gather(2, index[:, None, :].expand(n, c, h * w))
-        return shifted.view(n, c, h, w).float()
+        shifted = shifted.view(n, c, h, w)
+        return shifted.float() if self.as_float else shifted

@@ -59,6 +59,9 @@ def test_random_shift_pad_zero_is_identity_and_uint8_input_works() -> None:
     shifted = RandomShift(4)(x, generator=torch.Generator().manual_seed(1))
     assert shifted.dtype == torch.float32
     assert torch.equal(shifted, RandomShift(4)(x.float(), generator=torch.Generator().manual_seed(1)))
+    # as_float=False: the same views, left uint8 for a network that scales its own input
+    kept = RandomShift(4, as_float=False)(x, generator=torch.Generator().manual_seed(1))
+    assert kept.dtype == torch.uint8 and torch.equal(kept.float(), shifted)
     with pytest.raises(ValueError):
         RandomShift(-1)
 

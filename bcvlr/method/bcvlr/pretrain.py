@@ -16,7 +16,7 @@ from bcvlr.data.manifest import sha256_file
 from bcvlr.data.video_batches import VideoBatches
 from bcvlr.diagnostics.latent_actions import latent_action_health
 from bcvlr.diagnostics.probe import LatentActionProbe
-from bcvlr.method.bcvlr.config import Config, LatentActionConfig
+from bcvlr.method.bcvlr.config import Config, FeatureConfig, LatentActionConfig
 from bcvlr.method.bcvlr.model import LatentActionModel, build_encoder, build_latent_action_model
 from bcvlr.nets import module_device
 from bcvlr.nets.augment import RandomShift
@@ -56,7 +56,7 @@ class FeatureLearner:
         self.modules.to(device)
         self.optim = torch.optim.Adam([p for p in self.modules.parameters() if p.requires_grad],
                                       lr=fc.lr)  # fmt: skip
-        self.aug = RandomShift(fc.shift_pad)
+        self.aug = feature_augmentation(fc)
         # the temporal objective pairs o_t with o_t+1; the contrastive one uses two views of o_t
         self.window = 2 if fc.objective == "prototype" else 1
         self.cfg = cfg
@@ -90,6 +90,11 @@ class FeatureLearner:
             soft_update(self.target_encoder, self.encoder, fc.ema_tau)
             self.head.update_target(fc.ema_tau)
         return metrics
+
+
+def feature_augmentation(fc: FeatureConfig) -> RandomShift:
+    """f's random shift: uint8 views, which f scales in one float copy of its own."""
+    return RandomShift(fc.shift_pad, as_float=False)
 
 
 LATENT_STAGE_DEPARTURES = ("vq_init", "wm_residual", "idm_input_norm", "idm_input_norm_batches")

@@ -96,11 +96,16 @@ def main() -> None:
     torch.set_num_threads(1)
     versions = {"this": window_replay}
     if args.against:
+        if not os.path.isfile(args.against):
+            sys.exit(f"error: --against {args.against}: no such file")
         versions["against"] = load_module(args.against)
     print(f"# WindowReplay, capacity {args.capacity}, {args.envs} env(s), stacks of {args.stack} "
           f"64x64 RGB frames; {platform.processor() or platform.machine()}, torch "
           f"{torch.__version__}, 1 thread")  # fmt: skip
-    rows = {name: measure(module, args) for name, module in versions.items()}
+    try:
+        rows = {name: measure(module, args) for name, module in versions.items()}
+    except ValueError as err:  # a capacity or stack the replay refuses
+        sys.exit(f"error: {err}")
     print(f"{'':22}" + "".join(f"{name:>12}" for name in rows))
     for key in rows["this"]:
         print(f"{key:22}" + "".join(f"{r[key]:12.3f}" for r in rows.values()))

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
+import inspect
 import io
 import os
 import platform
@@ -35,11 +36,8 @@ ACTIONS = ActionSpace(kind="continuous", size=6)
 def filled(module, args: argparse.Namespace):
     """A replay of ``module`` filled to capacity (wrapped once) with episodes of 500 steps."""
     shape = (3 * args.stack, 64, 64)
-    kwargs = (
-        {"frame_stack": args.stack}
-        if "frame_stack" in module.WindowReplay.__init__.__code__.co_varnames
-        else {}
-    )
+    takes_stack = "frame_stack" in inspect.signature(module.WindowReplay).parameters
+    kwargs = {"frame_stack": args.stack} if takes_stack else {}  # older versions store stacks
     replay = module.WindowReplay(args.capacity, args.envs, shape, ACTIONS, seed=0, **kwargs)
     rng = np.random.default_rng(0)
     obs = rng.integers(0, 256, (args.envs, *shape), dtype=np.uint8)

@@ -202,9 +202,9 @@ class WindowReplay:
         on. With ``limit``, at most that many, evenly spaced over the stream. The action is
         that of the last transition, or of the one ``action_lead`` steps before it."""
         envs, offs, episodes = [], [], []
+        sampled = self._sampled_entries()
         for env in range(self.num_envs):
-            held = int(self._sampled_entries()[env])
-            held = held if newest is None else min(held, newest)
+            held = int(sampled[env]) if newest is None else min(int(sampled[env]), newest)
             if held < window:
                 continue
             entries = (self._oldest(held)[env] + np.arange(held)) % self.slots

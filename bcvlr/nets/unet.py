@@ -135,7 +135,7 @@ class WorldModelUNet(nn.Module):
         the action's channels are constant over the map, so their taps reduce to one
         (B, out, k, k) product, summed where each tap falls inside the map (padding is 0)."""
         conv = self.down[0][0]
-        c, (_, _, h, w) = features.shape[1], features.shape
+        _, c, h, w = features.shape
         x = features.contiguous(memory_format=torch.channels_last)
         out = F.conv2d(x, conv.weight[:, :c], conv.bias, padding=conv.padding)
         taps = torch.einsum("oikl,bi->bokl", conv.weight[:, c:], action)
